@@ -1,0 +1,5 @@
+import sys
+
+from edgevla.cli import main
+
+sys.exit(main())

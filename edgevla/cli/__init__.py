@@ -1,0 +1,22 @@
+"""The `edgevla` command.
+
+Each subcommand lives in its own module and is imported only when it runs, so `edgevla --help`
+and the robot-side commands never load torch. A command module provides
+`configure(parser: argparse.ArgumentParser) -> None`, which adds its arguments and sets
+`handler=<callable(args) -> int>` with `parser.set_defaults`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from edgevla.cli.dispatch import Command, dispatch
+
+# name -> where it lives and what it does; keep one line per command.
+COMMANDS: dict[str, Command] = {
+    "bench": Command("edgevla.cli.bench", "measure bus, policy, recording and training figures (--json)"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return dispatch("edgevla", COMMANDS, sys.argv[1:] if argv is None else argv)

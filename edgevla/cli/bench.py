@@ -1,0 +1,16 @@
+"""`edgevla bench ...`: each benchmark prints human-readable figures, or one JSON object with --json."""
+
+from __future__ import annotations
+
+import argparse
+
+from edgevla.cli.dispatch import Command, dispatch
+
+BENCHES: dict[str, Command] = {}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "bench", nargs=argparse.REMAINDER, help=f"one of: {', '.join(sorted(BENCHES)) or '(none yet)'}"
+    )
+    parser.set_defaults(handler=lambda args: dispatch("edgevla bench", BENCHES, args.bench))

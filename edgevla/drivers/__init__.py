@@ -1,0 +1,1 @@
+"""Servo buses and robots: vendor protocols (one module each), calibration, safety."""
