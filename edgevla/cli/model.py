@@ -23,10 +23,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     init.set_defaults(handler=run_init)
 
 
-def describe(policy, freeze: str) -> dict:
+def describe(net, name: str, freeze: str) -> dict:
     from edgevla.model.flow import apply_freezing
 
-    net, cfg = policy.net, policy.cfg
+    cfg = net.cfg
     count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
     parts = {
         "vision": count(net.vision),
@@ -49,7 +49,7 @@ def describe(policy, freeze: str) -> dict:
     total = count(net)
     trainable = apply_freezing(net, freeze)
     return {
-        "name": policy.spec.name,
+        "name": name,
         "params": total,
         "trainable_params": trainable,
         "freeze": freeze,
@@ -73,10 +73,18 @@ def describe(policy, freeze: str) -> dict:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from edgevla.model.checkpoint import build_preset, load_policy
+    import torch
 
-    policy = build_preset(args.preset) if args.preset else load_policy(args.policy, vlm_dir=args.vlm_dir)
-    facts = describe(policy, args.freeze)
+    from edgevla.model.checkpoint import load_policy
+    from edgevla.model.config import preset
+    from edgevla.model.network import SmolVLANet
+
+    if args.preset:
+        with torch.device("meta"):  # shapes only: no memory, no random init
+            net, name = SmolVLANet(preset(args.preset)), args.preset
+    else:
+        net, name = load_policy(args.policy, vlm_dir=args.vlm_dir).net, args.policy
+    facts = describe(net, name, args.freeze)
     if args.json:
         print(json.dumps(facts))
         return 0
