@@ -132,7 +132,7 @@ class DatasetWriter:
         self._saves: queue.Queue[_PendingEpisode | threading.Event] = queue.Queue()
         self._saver = threading.Thread(target=self._save_loop, name="dataset-saver", daemon=True)
         self._saver.start()
-        self.last_save_seconds = 0.0
+        self.save_ms: list[float] = []  # saver time per episode until it was durable
 
     def _bump(self, kind: str, position: tuple[int, int]) -> None:
         chunk, file = position
@@ -318,7 +318,7 @@ class DatasetWriter:
             try:
                 start = time.monotonic()
                 self._save(pending)
-                self.last_save_seconds = time.monotonic() - start
+                self.save_ms.append((time.monotonic() - start) * 1000)
             except BaseException as err:  # reported to the recording loop on its next call
                 for encoder in pending.encoders.values():
                     encoder.abort()
