@@ -35,7 +35,14 @@ def test_runs_a_chunk_without_torch(tmp_path, tiny_art, tiny_ckpt):
     obs, eps = observation(spec), noise(spec)
     np.savez(tmp_path / "obs.npz", noise=eps, **obs)
     result = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tiny_art), str(tmp_path / "obs.npz"), str(tmp_path / "actions.npy")],
+        [
+            sys.executable,
+            "-c",
+            SCRIPT,
+            str(tiny_art),
+            str(tmp_path / "obs.npz"),
+            str(tmp_path / "actions.npy"),
+        ],
         capture_output=True,
         text=True,
         check=False,

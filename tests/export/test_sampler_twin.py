@@ -18,7 +18,10 @@ def test_guide_velocity_twin():
     for t in (1.0, 0.5, 0.1):
         ours = guide_velocity(x_t, v_t, t, GuidanceTarget(target, weights, 6))
         theirs = torch_guide(
-            torch.from_numpy(x_t), torch.from_numpy(v_t), t, TorchTarget(torch.from_numpy(target), torch.from_numpy(weights), 6)
+            torch.from_numpy(x_t),
+            torch.from_numpy(v_t),
+            t,
+            TorchTarget(torch.from_numpy(target), torch.from_numpy(weights), 6),
         )
         np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(ours[..., 6:], v_t[..., 6:], atol=1e-5)  # padded dims stay free
