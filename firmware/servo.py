@@ -281,19 +281,21 @@ class VirtualServo:
             self.hardware_error |= int(self.conditions())
         if self.torque and self._shut_down():
             self.set("Torque_Enable", 0)
-        before = self.actual
         if self.torque:
-            if not self.blocked:
-                target = self.goal_actual()
-                step = self.speed_limit() * dt
-                self.actual = (
-                    target
-                    if abs(target - self.actual) <= step
-                    else self.actual + math.copysign(step, target - self.actual)
-                )
+            target = self.goal_actual()
+            step = self.speed_limit() * dt
+            if self.blocked or abs(target - self.actual) <= step:
+                # arrived (or stalled) within the step: what a read sees now is a joint at rest
+                self.actual, self.velocity = (self.actual if self.blocked else target), 0.0
+            else:
+                self.velocity = math.copysign(self.speed_limit(), target - self.actual)
+                self.actual += math.copysign(step, target - self.actual)
         elif hand is not None:
+            before = self.actual
             self.actual = hand % self.model.resolution if self.rules.wrap_position else hand
-        self.velocity = (self.actual - before) / dt
+            self.velocity = (self.actual - before) / dt
+        else:
+            self.velocity = 0.0
         self._refresh()
 
     def _refresh(self) -> None:
