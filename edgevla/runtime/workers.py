@@ -11,6 +11,7 @@ non-blocking `submit` and `poll`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import subprocess
 import sys
@@ -60,7 +61,12 @@ def connect_websocket(url: str, max_bytes: int = MAX_MESSAGE_BYTES) -> WebSocket
     from websockets.sync.client import connect
 
     try:
-        return WebSocketLink(connect(url, max_size=max_bytes, open_timeout=5, compression=None))
+        # connect() is a context manager (websockets >= 17 warns otherwise); the link's close()
+        # ends the connection, so nothing else is left for the stack to clean up
+        stack = contextlib.ExitStack()
+        return WebSocketLink(
+            stack.enter_context(connect(url, max_size=max_bytes, open_timeout=5, compression=None))
+        )
     except (OSError, TimeoutError) as err:
         raise LinkClosed(f"cannot reach {url}: {err}") from None
     except Exception as err:  # websockets' handshake errors (InvalidURI, InvalidStatus...)
