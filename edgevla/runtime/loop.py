@@ -25,7 +25,7 @@ from edgevla.errors import EdgevlaError
 from edgevla.runtime.policy import Observation, PolicySpec
 from edgevla.runtime.scheduler import ActionQueue, ScheduleConfig
 from edgevla.runtime.stats import LoopStats
-from edgevla.runtime.wire import IMAGE_PREFIX, STATE_KEY, TASK_KEY
+from edgevla.runtime.wire import IMAGE_PREFIX, STATE_KEY, TASK_KEY, TIMESTAMP_KEY
 from edgevla.runtime.workers import PolicyWorker, Result
 
 log = logging.getLogger("edgevla.runtime")
@@ -164,12 +164,16 @@ class ControlLoop:
         except (EdgevlaError, OSError):
             self.stats.bus_errors += 1
         if not self.worker.busy and self.queue.should_request(tick):
-            obs = self._observation()
+            obs = self._observation(tick)
             if obs is not None:
-                self.worker.submit(tick, obs, self.queue.guidance(tick))
+                self.worker.submit(tick, obs, self.queue.guidance(tick, self._hold))
 
-    def _observation(self) -> Observation | None:
-        obs: Observation = {STATE_KEY: self._state.copy(), TASK_KEY: self.config.task}
+    def _observation(self, tick: int) -> Observation | None:
+        obs: Observation = {
+            STATE_KEY: self._state.copy(),
+            TASK_KEY: self.config.task,
+            TIMESTAMP_KEY: tick / self.config.fps,  # the tick stamp, in the policy's units
+        }
         for camera in self.cameras:
             frame = camera.latest()
             if frame is None:
@@ -191,7 +195,7 @@ class ControlLoop:
             return
         self.stats.chunks += 1
         self.stats.chunk_ms.add(result.elapsed_ms)
-        self.stats.actions_late += self.queue.add_chunk(result.request.tick, tick, result.actions)
+        self.stats.actions_late += self.queue.add_chunk(result.request.tick, tick, result.actions, self._hold)
         self.stats.latency_ticks = self.queue.latency_ticks
         self._got_chunk = True
         budget_ms = self.spec.chunk_size / self.config.fps * 1e3 / 2

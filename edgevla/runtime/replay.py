@@ -6,8 +6,10 @@ with known motions before any model is involved. The file is an .npz with
     fps         float                     rate the trajectory was recorded at
     chunk_size  int                       rows per returned chunk (optional, default 50)
     name        str                       (optional, default: the file name)
-Playback starts at the first `infer` call: the chunk for a call at time t starts at frame
-round(t * fps) and runs on; past the end the last action is held.
+The chunk for an observation taken at time t (its "timestamp", seconds since the run started)
+starts at frame round(t * fps) and runs on, so chunks line up exactly with the control ticks
+whatever the inference latency; past the end the last action is held. An observation without a
+timestamp is placed by the wall clock since the first call.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 
 from edgevla.errors import EdgevlaError
 from edgevla.runtime.policy import Guidance, Observation, PolicySpec
+from edgevla.runtime.wire import TIMESTAMP_KEY
 
 
 class ReplayPolicy:
@@ -73,9 +76,12 @@ class ReplayPolicy:
     def infer(
         self, obs: Observation, noise: np.ndarray | None = None, guidance: Guidance | None = None
     ) -> np.ndarray:
-        now = self.clock()
-        if self._start is None:
-            self._start = now
-        first = round((now - self._start) * self.spec.fps)
+        t = obs.get(TIMESTAMP_KEY)
+        if t is None:
+            now = self.clock()
+            if self._start is None:
+                self._start = now
+            t = now - self._start
+        first = round(float(t) * self.spec.fps)
         rows = np.minimum(np.arange(first, first + self.spec.chunk_size), len(self.actions) - 1)
         return self.actions[rows].copy()

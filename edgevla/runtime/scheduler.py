@@ -26,6 +26,9 @@ class ScheduleConfig:
     request_at: int | None = None  # queue depth (actions) that triggers a request; None adapts
     smoothing: float = 0.25  # weight of the newest latency sample in the EMA
     margin_ticks: int = 1  # spare actions wanted in the queue when the chunk lands
+    # `blend` and `rtc`: a chunk arriving to an empty queue (first chunk, after starvation) is eased
+    # in from the held pose over this many rows (None = a quarter chunk), not jumped to
+    ease_ticks: int | None = None
 
     def __post_init__(self):
         if self.merge not in STRATEGIES:
@@ -61,15 +64,28 @@ class ActionQueue:
     def should_request(self, tick: int) -> bool:
         return self.depth(tick) <= self.threshold()
 
-    def guidance(self, tick: int) -> Guidance | None:
+    def _eased(self, plan: np.ndarray, hold: np.ndarray | None) -> np.ndarray:
+        """When the queue ran dry, the plan is to stand still at `hold` for the ease length."""
+        if len(plan) or hold is None:
+            return plan
+        ease = self.config.ease_ticks if self.config.ease_ticks is not None else self.config.chunk_size // 4
+        return np.repeat(np.asarray(hold, dtype=np.float32)[None], ease, axis=0)
+
+    def guidance(self, tick: int, hold: np.ndarray | None = None) -> Guidance | None:
         """RTC inpainting target for an observation taken at `tick` (None for other strategies)."""
         if self.config.merge != "rtc":
             return None
         delay = math.ceil(self.latency_ticks) if self.latency_ticks is not None else 0
-        return rtc_guidance(self.planned(tick), self.config.chunk_size, delay)
+        return rtc_guidance(self._eased(self.planned(tick), hold), self.config.chunk_size, delay)
 
-    def add_chunk(self, obs_tick: int, now_tick: int, chunk: np.ndarray) -> int:
-        """Merge a chunk computed from the observation at `obs_tick`; returns actions skipped as late."""
+    def add_chunk(
+        self, obs_tick: int, now_tick: int, chunk: np.ndarray, hold: np.ndarray | None = None
+    ) -> int:
+        """Merge a chunk computed from the observation at `obs_tick`; returns actions skipped as late.
+
+        `hold` is the pose the arm was last sent: when the queue ran dry, the new chunk is blended
+        in from there instead of jumping to wherever its first row is.
+        """
         sample = float(now_tick - obs_tick)
         if self.latency_ticks is None:
             self.latency_ticks = sample
@@ -83,8 +99,12 @@ class ActionQueue:
             return late
         new_start = obs_tick + late
         old = self.planned(new_start)
+        old_votes = self.votes[max(0, new_start - self.start) :][: len(old)]
+        if self.config.merge == "blend":
+            old = self._eased(old, hold)
+            old_votes = np.concatenate([old_votes, np.ones(len(old) - len(old_votes), dtype=np.int64)])
         overlap = min(len(old), len(new))
-        old_votes = self.votes[max(0, new_start - self.start) :][:overlap]
+        old_votes = old_votes[:overlap]
         self.actions = merge(self.config.merge, old[:overlap], old_votes, new)
         self.votes = np.concatenate([old_votes + 1, np.ones(len(new) - overlap, dtype=np.int64)])
         self.start = new_start

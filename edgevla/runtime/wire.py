@@ -32,6 +32,7 @@ MAX_DIM = 4096  # no policy dimension (state, action, chunk) is anywhere near th
 STATE_KEY = "observation.state"
 IMAGE_PREFIX = "observation.images."
 TASK_KEY = "task"
+TIMESTAMP_KEY = "timestamp"
 # Only plain numeric dtypes cross the wire; "O" (objects) and friends never do.
 DTYPES = {"<f4": np.float32, "<f8": np.float64, "|u1": np.uint8, "<i4": np.int32, "<i8": np.int64}
 
@@ -126,6 +127,8 @@ def _obs_to_wire(obs: Observation, jpeg: bool) -> dict:
     for key, value in obs.items():
         if key == TASK_KEY:
             out[key] = str(value)
+        elif key == TIMESTAMP_KEY:
+            out[key] = float(value)
         elif key.startswith(IMAGE_PREFIX) and jpeg:
             out[key] = {"jpeg": encode_jpeg(value)}
         else:
@@ -303,7 +306,7 @@ def decode_observation(value: Any, spec: PolicySpec) -> Observation:
     """Validate an observation against the policy it is for: exactly its state and cameras."""
     f = _Fields(value, "infer.obs")
     cameras = {IMAGE_PREFIX + c.name for c in spec.cameras}
-    f.only({STATE_KEY, TASK_KEY} | cameras)
+    f.only({STATE_KEY, TASK_KEY, TIMESTAMP_KEY} | cameras)
     obs: Observation = {
         STATE_KEY: _decode_array(
             f.get(STATE_KEY, dict), f"infer.obs.{STATE_KEY}", np.float32, (spec.state_dim,)
@@ -312,6 +315,11 @@ def decode_observation(value: Any, spec: PolicySpec) -> Observation:
     }
     if not np.isfinite(obs[STATE_KEY]).all():
         raise WireError(f"infer.obs.{STATE_KEY}: contains NaN or infinity")
+    timestamp = f.number(TIMESTAMP_KEY, optional=True)
+    if timestamp is not None:
+        if timestamp < 0:
+            raise WireError(f"infer.obs.{TIMESTAMP_KEY}: must not be negative")
+        obs[TIMESTAMP_KEY] = timestamp
     for key in sorted(cameras):
         obs[key] = _decode_image(f.get(key, dict), f"infer.obs.{key}")
     return obs
