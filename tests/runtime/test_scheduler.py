@@ -119,4 +119,4 @@ def test_after_starvation_blend_eases_in_from_the_held_pose_instead_of_jumping()
     assert latest.pop(0)[0] == 40.0  # `latest` means it: the driver's max_relative_target is the only guard
     rtc = ActionQueue(1, ScheduleConfig(chunk_size=8, merge="rtc", ease_ticks=3))
     g = rtc.guidance(0, hold)  # RTC asks the policy itself to start from the held pose
-    assert g.actions[0, 0] == 0.0 and g.weights[0] == 1.0
+    assert g.actions[0, 0] == 0.0 and g.weights[0] > 0 and g.weights[3:].sum() == 0
