@@ -15,6 +15,10 @@ from edgevla.cli.dispatch import Command, dispatch
 # name -> where it lives and what it does; keep one line per command.
 COMMANDS: dict[str, Command] = {
     "bench": Command("edgevla.cli.bench", "measure bus, policy, recording and training figures (--json)"),
+    "run": Command("edgevla.cli.run", "drive a robot with a policy: async inference at a fixed control rate"),
+    "serve": Command(
+        "edgevla.cli.serve", "serve a policy over websockets to robots (edgevla run --policy ws://)"
+    ),
 }
 
 

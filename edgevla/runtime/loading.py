@@ -25,6 +25,10 @@ def load_policy(source: str) -> Policy:
         from edgevla.runtime.replay import ReplayPolicy
 
         return ReplayPolicy.load(path)
+    if path.is_dir():
+        from edgevla.model.checkpoint import load_policy as load_checkpoint  # torch: the `model` extra
+
+        return load_checkpoint(path)
     raise EdgevlaError(
-        f"--policy '{source}': not a replay .npz, an exported artifact or a checkpoint edgevla can load"
+        f"--policy '{source}': not a replay .npz, an exported artifact or a checkpoint directory"
     )
