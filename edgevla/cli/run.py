@@ -54,6 +54,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", help="token of the policy server")
     parser.add_argument("--jpeg", action="store_true", help="send camera images JPEG-compressed (remote)")
     parser.add_argument(
+        "--realtime", action="store_true", help="run the control loop thread with real-time priority (Linux)"
+    )
+    parser.add_argument(
         "--stats-every", type=float, default=2.0, help="seconds between live statistics lines"
     )
     parser.set_defaults(handler=run)
@@ -100,7 +103,9 @@ def run(args: argparse.Namespace) -> int:
                 args.fps / spec.fps,
             )
         worker = PolicyWorker(policy)
-        config = LoopConfig(fps=args.fps, task=args.task, merge=args.merge, request_at=args.request_at)
+        config = LoopConfig(
+            fps=args.fps, task=args.task, merge=args.merge, request_at=args.request_at, realtime=args.realtime
+        )
         loop = ControlLoop(robot, worker, spec, config, tuple(cameras)).start()
         print(
             f"running '{spec.name}' on {args.robot} at {args.fps:g} fps ({transport} worker, {args.merge}); "

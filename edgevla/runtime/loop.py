@@ -11,6 +11,7 @@ goes on.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -48,6 +49,7 @@ class LoopConfig:
     request_at: int | None = None
     spin_s: float = 0.002  # sleep() may overshoot by ~1 ms: busy-wait the last stretch
     depth_sample_s: float = 0.1  # queue-depth time series resolution
+    realtime: bool = False  # ask Linux for SCHED_FIFO on the loop thread (root or CAP_SYS_NICE)
 
 
 class ControlLoop:
@@ -113,6 +115,8 @@ class ControlLoop:
     # -- the loop -------------------------------------------------------------------------
 
     def _run(self) -> None:
+        if self.config.realtime:
+            self._make_realtime()
         period, spin = 1.0 / self.config.fps, self.config.spin_s
         clock = time.perf_counter
         start = clock()
@@ -139,6 +143,13 @@ class ControlLoop:
             if behind > 0:
                 self.stats.ticks_overrun += behind
                 tick += behind
+
+    def _make_realtime(self) -> None:
+        # a loaded machine preempts a normal thread for tens of ms; a real-time one it does not
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(50))  # 0: this thread on Linux
+        except (AttributeError, PermissionError, OSError) as err:
+            self.events.put(f"--realtime refused ({err}): needs Linux and root, CAP_SYS_NICE or `ulimit -r`")
 
     def _step(self, tick: int) -> None:
         try:
