@@ -121,6 +121,8 @@ class PolicyWorker:
         self._stop = False
         self._next_id = 0
         self.failures = 0
+        self._streak = 0  # consecutive failures
+        self._retry_at = 0.0
         self._thread = threading.Thread(target=self._run, name="edgevla-policy-worker", daemon=True)
         self._thread.start()
 
@@ -130,8 +132,9 @@ class PolicyWorker:
         return self._busy
 
     def submit(self, tick: int, obs: Observation, guidance: Guidance | None = None) -> bool:
+        """Queue one request; False while one is in flight or while backing off after failures."""
         with self._cond:
-            if self._busy or self._stop:
+            if self._busy or self._stop or time.perf_counter() < self._retry_at:
                 return False
             self._busy = True
             self._pending = Request(self._next_id, tick, obs, guidance, time.perf_counter())
@@ -168,7 +171,12 @@ class PolicyWorker:
                 log.exception("policy raised")
             elapsed = (time.perf_counter() - request.sent_s) * 1e3
             with self._cond:
-                self.failures += error is not None
+                if error is None:
+                    self._streak = 0
+                else:  # a policy that keeps failing is retried less and less often (up to 5 s)
+                    self.failures += 1
+                    self._streak += 1
+                    self._retry_at = time.perf_counter() + min(5.0, 0.1 * 2 ** (self._streak - 1))
                 self._result = Result(request, actions, elapsed, error)
 
     def close(self) -> None:

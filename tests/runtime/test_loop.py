@@ -138,3 +138,25 @@ def test_loop_refuses_configurations_it_cannot_honour():
         ControlLoop(Recorder(), worker, policy.spec, LoopConfig(fps=0))
     worker.close()
     assert "half a chunk (50 actions at 30 fps = 833 ms)" in budget_warning(1200, 50, 30)
+
+
+def test_non_finite_chunks_are_refused_and_the_arm_holds():
+    policy = ReplayPolicy(wave_actions(), 50.0, 10)
+    policy.actions[:] = np.nan  # a diverged model
+    robot = Recorder()
+    loop = _run(ControlLoop(robot, PolicyWorker(policy), policy.spec, LoopConfig(fps=50.0)), 0.5)
+    loop.worker.close()
+    s = loop.stats.summary()
+    assert s["actions_rejected"] >= 10 and s["chunks"] == 0
+    assert all(np.array_equal(g, Recorder().state) for g in robot.goals)
+    assert "NaN" in loop.events.get_nowait()
+
+
+def test_a_policy_that_raises_leaves_the_loop_holding():
+    policy = ReplayPolicy(wave_actions(), 50.0, 10)
+    policy.actions = None  # indexing it raises TypeError inside infer: a policy bug
+    robot = Recorder()
+    loop = _run(ControlLoop(robot, PolicyWorker(policy), policy.spec, LoopConfig(fps=50.0)), 0.5)
+    loop.worker.close()
+    assert loop.stats.worker_failures >= 2 and loop.stats.ticks >= 10
+    assert all(np.array_equal(g, Recorder().state) for g in robot.goals)

@@ -17,6 +17,14 @@ from edgevla.runtime.workers import PolicyWorker, open_policy
 OBS = {"observation.state": np.zeros(6, np.float32), "task": "wave"}
 
 
+def _submit(worker: PolicyWorker, tick: int, timeout: float = 10.0) -> None:
+    """Submit as the loop does: retried every few ms until the worker accepts it."""
+    deadline = time.monotonic() + timeout
+    while not worker.submit(tick=tick, obs=OBS):
+        assert time.monotonic() < deadline, "worker never accepted the request"
+        time.sleep(0.005)
+
+
 def _wait_result(worker: PolicyWorker, timeout: float = 30.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -52,8 +60,9 @@ def test_killed_worker_process_is_respawned(tmp_path):
         os.kill(first_pid, signal.SIGKILL)
         worker.submit(tick=0, obs=OBS)
         failed = _wait_result(worker)
-        assert failed.actions is None and "closed" in failed.error
-        worker.submit(tick=1, obs=OBS)
+        assert failed.actions is None and "worker pipe" in failed.error
+        assert not worker.submit(tick=1, obs=OBS)  # backing off after the failure
+        _submit(worker, tick=1)
         result = _wait_result(worker)
         assert result.error is None and result.actions.shape == (10, 6)
         assert policy._link.proc.pid != first_pid and policy.reconnects == 1
