@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from edgevla.errors import EdgevlaError
+from edgevla.errors import EdgevlaError, MissingExtraError
 from edgevla.runtime.link import Link, LinkClosed
 from edgevla.runtime.policy import Guidance, Observation, Policy, PolicySpec
 from edgevla.runtime.wire import (
@@ -133,6 +133,8 @@ class LinkPolicy:
         backoff_s: tuple[float, float] = (0.2, 5.0),
         describe: str = "policy",
     ):
+        if jpeg and importlib.util.find_spec("PIL") is None:
+            raise MissingExtraError("record", "PIL")  # say it now, not from the worker thread later
         self.open_link, self.expect, self.token, self.jpeg = open_link, expect, token, jpeg
         self.timeout_s, self.backoff_s, self.describe = timeout_s, backoff_s, describe
         self._link: Link | None = None
