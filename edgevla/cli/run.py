@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from edgevla.errors import EdgevlaError
 
 log = logging.getLogger("edgevla.runtime")
@@ -38,6 +40,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=30.0, help="control rate (default 30)")
     parser.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     parser.add_argument("--stats-json", type=Path, help="write the run's statistics here at the end")
+    parser.add_argument(
+        "--plot", type=Path, help="save a PNG of the control periods and queue depth at the end"
+    )
     parser.add_argument(
         "--worker",
         choices=TRANSPORTS,
@@ -125,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
     summary["driver"] = _driver_counters(robot)
     if args.stats_json:
         args.stats_json.write_text(json.dumps(summary, indent=2))
+    if args.plot:
+        _plot(loop.stats, args.plot)
     print(loop.stats.line(), file=sys.stderr)
     return 0
 
@@ -150,3 +157,33 @@ def _report_until_done(loop, duration: float | None, every: float) -> None:
 def _driver_counters(robot) -> dict:
     counters = getattr(robot, "counters", None)
     return dict(counters) if counters else {}
+
+
+def _plot(stats, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = stats.summary()
+    fig, (periods, depth) = plt.subplots(1, 2, figsize=(11, 3.8))
+    counts = stats.period_ms.counts
+    used = np.flatnonzero(counts)
+    if len(used):
+        edges = np.arange(used[0], used[-1] + 2) * stats.period_ms.resolution
+        periods.stairs(counts[used[0] : used[-1] + 1], edges, fill=True)
+    periods.set_yscale("log")
+    periods.axvline(s["period_ms_nominal"], color="k", lw=0.8, ls="--", label="nominal")
+    periods.axvline(s["period_ms_p99"], color="r", lw=0.8, label=f"p99 {s['period_ms_p99']:.2f} ms")
+    periods.set(xlabel="control period (ms)", ylabel="ticks", title=f"{s['ticks']} ticks at {s['fps']:g} fps")
+    periods.legend()
+    times, depths = zip(*stats.depth, strict=True) if stats.depth else ((), ())
+    depth.step(times, depths, where="post")
+    depth.set(
+        xlabel="time (s)",
+        ylabel="queued actions",
+        title=f"queue depth: starved {s['ticks_starved']} ticks, chunk p50 {s['chunk_ms_p50']:.0f} ms",
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
