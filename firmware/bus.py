@@ -25,6 +25,7 @@ from firmware.wire import Reply
 PROTOCOLS = {"feetech": feetech, "dynamixel": dynamixel}
 # A partial packet older than this is line noise: real servos reset their receiver on a gap.
 PACKET_GAP_S = 0.05
+BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
 
 
 @dataclass
@@ -51,6 +52,7 @@ class VirtualBus:
         faults: Faults | None = None,
         clock: Callable[[], float] = time.monotonic,
         joint_names: Sequence[str] = (),
+        wire_time: bool = False,
     ):
         self.protocol = PROTOCOLS[vendor]
         self.vendor = vendor
@@ -59,6 +61,7 @@ class VirtualBus:
         self.plugged = [True] * len(self.servos)
         self.motion = motion or Hold()
         self.faults = faults or Faults()
+        self.wire_time = wire_time  # add the bytes' transmission time at the bus baud rate to delays
         self.injector = FaultInjector(self.faults)
         self.stats = BusStats()
         self.clock = clock
@@ -68,6 +71,8 @@ class VirtualBus:
         self._buffer = bytearray()
         self._host_baud: int | None = None
         self._last_byte = self.t0
+        self._listening: list[VirtualServo] = []  # who hears the instruction being executed
+        self._by_id: dict[int, list[VirtualServo]] = {}
 
     # --- the wire ----------------------------------------------------------------------------
 
@@ -85,12 +90,19 @@ class VirtualBus:
             out: list[Transmission] = []
             for inst in self.protocol.parse(self._buffer):
                 self.stats.instructions += 1
-                out += self._transmit(self.protocol.execute(self, inst))
+                self._listening = self._hearing()  # ids and bauds as they were when the packet arrived
+                self._by_id = {}
+                for servo in self._listening:
+                    self._by_id.setdefault(servo.id, []).append(servo)
+                out += self._transmit(self.protocol.execute(self, inst), inst.size)
             return out
 
-    def _transmit(self, replies: list[Reply]) -> list[Transmission]:
+    def _seconds_on_wire(self, n_bytes: int, servo: VirtualServo) -> float:
+        return n_bytes * BITS_PER_BYTE / servo.baudrate if self.wire_time else 0.0
+
+    def _transmit(self, replies: list[Reply], request_size: int) -> list[Transmission]:
         out = []
-        for group in _collisions(replies, self.protocol.SENDER_AT):
+        for i, group in enumerate(_collisions(replies, self.protocol.SENDER_AT)):
             packet = group[0].packet
             for other in group[1:]:
                 packet = (
@@ -98,6 +110,8 @@ class VirtualBus:
                     + other.packet[len(packet) :]
                 )
             delay = max(r.servo.return_delay_s for r in group) + self.faults.delay_ms / 1000
+            # the servo starts after the whole request arrived; the host has the reply after its last byte
+            delay += self._seconds_on_wire(len(packet) + (request_size if i == 0 else 0), group[0].servo)
             packet = self.injector.apply(packet)
             if packet is not None:
                 self.stats.replies += 1
@@ -115,10 +129,10 @@ class VirtualBus:
 
     # BusView, used by the protocol modules while the lock is held.
     def servos_with_id(self, servo_id: int) -> list[VirtualServo]:
-        return [s for s in self._hearing() if s.id == servo_id]
+        return self._by_id.get(servo_id, [])
 
     def all_servos(self) -> list[VirtualServo]:
-        return self._hearing()
+        return list(self._listening)
 
     # --- time --------------------------------------------------------------------------------
 

@@ -126,7 +126,7 @@ def parse(buf: bytearray) -> list[Instruction]:
             continue
         crc_ok = crc16(packet[:-2]) == (packet[-2] | packet[-1] << 8)
         body = unstuff(packet[7:-2])
-        found.append(Instruction(packet[4], body[0], body[1:], crc_ok))
+        found.append(Instruction(packet[4], body[0], body[1:], crc_ok, total))
 
 
 def _error(servo: VirtualServo, code: int = 0) -> int:

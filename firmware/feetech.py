@@ -63,7 +63,7 @@ def parse(buf: bytearray) -> list[Instruction]:
             del buf[:2]
             continue
         del buf[:total]
-        found.append(Instruction(packet[2], packet[4], packet[5:-1], True))
+        found.append(Instruction(packet[2], packet[4], packet[5:-1], True, total))
 
 
 def _reply(

@@ -28,13 +28,16 @@ def build_bus(
     motion: MotionSource | None = None,
     faults: Faults | None = None,
     clock: Callable[[], float] = time.monotonic,
+    wire_time: bool = False,
 ) -> VirtualBus:
     """The robot's servos, joints mid-range.
 
     Set up (default): each servo has the id of its joint and the robot's baud rate (or `baud`),
     every other register at its factory value, as after a motor-setup run.
     `fresh`: straight from the box (factory id 1 and factory baud rate), only the first motor
-    plugged in; `VirtualBus.plug_only(i)` swaps in the next one. `motors` keeps the first N."""
+    plugged in; `VirtualBus.plug_only(i)` swaps in the next one. `motors` keeps the first N.
+    `wire_time`: replies also wait for the bytes' transmission time at the bus baud rate (a pty
+    is otherwise faster than any serial line)."""
     robot = robot if isinstance(robot, RobotDef) else load_robot(robot)
     chosen = robot.motors[:motors] if motors else robot.motors
     now = clock()
@@ -52,7 +55,13 @@ def build_bus(
                 ]
         servos.append(servo)
     bus = VirtualBus(
-        robot.vendor, servos, motion=motion, faults=faults, clock=clock, joint_names=[m.name for m in chosen]
+        robot.vendor,
+        servos,
+        motion=motion,
+        faults=faults,
+        clock=clock,
+        joint_names=[m.name for m in chosen],
+        wire_time=wire_time,
     )
     if fresh:
         bus.plug_only(0)
@@ -86,6 +95,7 @@ def serve_robot(
     baud: int | None = None,
     link: str | Path | None = None,
     check_baud: bool = True,
+    wire_time: bool = False,
 ) -> Iterator[ServedRobot]:
     """Serve a virtual `robot` on a pseudo-terminal for the duration of the `with` block.
 
@@ -94,7 +104,9 @@ def serve_robot(
     answers late enough to hit SDK timeouts; the interval is lowered to 0.5 ms while serving.
     For timing figures serve from another process (`edgevla firmware serve`)."""
     robot = robot if isinstance(robot, RobotDef) else load_robot(robot)
-    bus = build_bus(robot, fresh=fresh, motors=motors, baud=baud, motion=motion, faults=faults)
+    bus = build_bus(
+        robot, fresh=fresh, motors=motors, baud=baud, motion=motion, faults=faults, wire_time=wire_time
+    )
     server = PtyServer(bus, link=link, check_baud=check_baud).start()
     previous = sys.getswitchinterval()
     sys.setswitchinterval(min(previous, SWITCH_INTERVAL_S))

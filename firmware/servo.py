@@ -56,6 +56,26 @@ DYNAMIXEL = VendorRules(
 RULES = {"feetech": FEETECH, "dynamixel": DYNAMIXEL}
 
 
+# Registers the firmware computes from the joint's physical state (see `_refresh`).
+LIVE_REGISTERS = frozenset(
+    {
+        "Present_Position",
+        "Present_Velocity",
+        "Present_Load",
+        "Present_Current",
+        "Present_Temperature",
+        "Present_Voltage",
+        "Present_Input_Voltage",
+        "Moving",
+        "Moving_Status",
+        "Status",
+        "Hardware_Error_Status",
+        "Registered_Instruction",
+        "Realtime_Tick",
+    }
+)
+
+
 def _overlaps(reg: Register, address: int, length: int) -> bool:
     return reg.address < address + length and address < reg.address + reg.size
 
@@ -76,11 +96,13 @@ class VirtualServo:
         self.temperature_c = float(model.physics.get("temperature_c", 30))
         self.voltage_dv = float(model.physics.get("voltage_decivolts", 74))
         self.blocked = False  # an obstacle holds the joint: it cannot reach its goal -> overload
+        self.injected = Condition(0)  # alarms forced on by a test (e.g. Condition.ANGLE_SENSOR)
         self.actual = model.resolution / 2  # raw encoder counts, before any homing offset
         self.velocity = 0.0  # counts/s
         self.hardware_error = 0  # Dynamixel latched alarm bits (cleared by reboot)
         self.pending: tuple[int, bytes] | None = None  # REG_WRITE waiting for ACTION
         self._t = now
+        self._stale = True  # live registers need a refresh before the next read
         self.power_on(now)
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -116,6 +138,8 @@ class VirtualServo:
         buf[reg.address : reg.address + reg.size] = reg.encode(value).to_bytes(reg.size, self.byteorder)
 
     def get(self, name: str) -> int:
+        if self._stale and name in LIVE_REGISTERS:
+            self._refresh()
         reg = self.model.register(name)
         raw = int.from_bytes(self.mem[reg.address : reg.address + reg.size], self.byteorder)
         return reg.decode(raw)
@@ -160,7 +184,8 @@ class VirtualServo:
         """Bytes of the control table, or None when the range leaves the table."""
         if address < 0 or length < 0 or address + length > self.table_size:
             return None
-        self._refresh()
+        if self._stale:  # a write since the last refresh may change what Present_* shows
+            self._refresh()
         return bytes(self.mem[address : address + length])
 
     def write(self, address: int, data: bytes) -> WriteResult:
@@ -182,6 +207,7 @@ class VirtualServo:
             return WriteResult.LIMIT
         torque_before = self.get("Torque_Enable")
         self.mem[:] = staged
+        self._stale = True
         # Feetech: EEPROM writes always take effect now, but reach flash only with Lock = 0.
         if eeprom and (self.rules.eeprom_guard == "torque" or self.get("Lock") == 0):
             end = min(address + len(data), self.model.eeprom_end)
@@ -217,7 +243,7 @@ class VirtualServo:
 
     def conditions(self) -> Condition:
         """Alarms that hold right now, from the physical state and the limit registers."""
-        found = Condition(0)
+        found = self.injected
         volts = self.voltage_dv
         if not self.get("Min_Voltage_Limit") <= volts <= self.get("Max_Voltage_Limit"):
             found |= Condition.VOLTAGE
@@ -273,6 +299,7 @@ class VirtualServo:
 
     def advance(self, now: float, hand: float | None) -> None:
         """Move the joint to time `now`: the motor drives it when torque is on, else the hand does."""
+        self._stale = True  # physical attributes (actual, temperature_c, ...) may have been set
         dt = now - self._t
         if dt <= 0:
             return
@@ -296,24 +323,23 @@ class VirtualServo:
             self.velocity = (self.actual - before) / dt
         else:
             self.velocity = 0.0
-        self._refresh()
+        self._stale = True
 
     def _refresh(self) -> None:
         """Write the live registers (position, velocity, load, voltage, ...) into the table."""
+        self._stale = False
         self.set("Present_Position", self._present_from_actual())
         top = float(self.model.physics.get("max_speed_counts_per_s", 3000))
-        effort = 0.0
+        effort, moving = 0.0, abs(self.velocity) > 1.0
         if self.torque:
+            error = self.goal_actual() - self.actual
             effort = 1.0 if self.blocked else min(1.0, 0.1 + 0.4 * abs(self.velocity) / top)
-            effort = math.copysign(effort, self.goal_actual() - self.actual)
-        moving = int(
-            abs(self.velocity) > 1.0
-            or (self.torque and not self.blocked and abs(self.goal_actual() - self.actual) > 0.5)
-        )
+            effort = math.copysign(effort, error)
+            moving = moving or (not self.blocked and abs(error) > 0.5)
         live = {
             "Present_Temperature": round(self.temperature_c),
             self.rules.voltage: round(self.voltage_dv),
-            "Moving": moving,
+            "Moving": int(moving),
         }
         if self.rules.vendor == "feetech":
             live["Present_Velocity"] = max(-32767, min(32767, round(self.velocity)))

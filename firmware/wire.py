@@ -14,6 +14,7 @@ class Instruction:
     code: int
     params: bytes  # un-stuffed
     crc_ok: bool  # Dynamixel answers a CRC error; Feetech drops such packets while parsing
+    size: int  # bytes on the wire (for the wire-time model)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--silent-ids", default="", help="ids that never answer, e.g. 3,5")
     serve.add_argument("--seed", type=int, help="seed of the fault injection")
     serve.add_argument(
+        "--wire-time", action="store_true", help="replies also take the bytes' time at the bus baud rate"
+    )
+    serve.add_argument(
         "--no-baud-check", action="store_true", help="answer whatever baud rate the host sets on the pty"
     )
     serve.set_defaults(handler=serve_command)
@@ -79,6 +82,7 @@ def serve_command(args: argparse.Namespace) -> int:
         baud=args.baud,
         link=args.link,
         check_baud=not args.no_baud_check,
+        wire_time=args.wire_time,
     ) as arm:
         servos = arm.bus.servos
         ids = "factory id 1" if args.fresh else f"ids {', '.join(str(s.id) for s in servos)}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -131,3 +132,17 @@ def test_link_in_the_way_is_refused(tmp_path):
     )
     assert result.returncode != 0 and "not a symlink" in result.stderr
     assert blocker.read_text() == "not a link"
+
+
+def test_bench_firmware_prints_one_json_object():
+    result = subprocess.run(
+        [sys.executable, "-m", "edgevla", "bench", "firmware", "--seconds", "0.2", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["sync_reads"] > 0
+    assert 0 < figures["device_us_p50"] <= figures["device_us_p99"]
+    assert 0 < figures["pty_round_trip_ms_p50"] <= figures["pty_round_trip_ms_p99"]

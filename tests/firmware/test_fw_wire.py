@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dynamixel_sdk as dxl
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from firmware import build_bus, dynamixel, feetech
+from firmware import Condition, build_bus, dynamixel, feetech
 
 
 def bus_for(robot: str, **kwargs):
@@ -151,3 +152,20 @@ def test_dynamixel_sync_write_gets_no_reply_and_sync_read_answers_in_order():
         dynamixel.status_packet(4, 0, (1004).to_bytes(4, "little")),
         dynamixel.status_packet(2, 0, (1002).to_bytes(4, "little")),
     ]
+
+
+def test_wire_time_adds_the_bytes_transmission_time_at_the_bus_rate():
+    bus = bus_for("so101_follower", wire_time=True)
+    bus.servo(1).set("Return_Delay_Time", 0)
+    (tx,) = bus.receive(feetech.instruction_packet(1, feetech.PING))
+    assert tx.delay_s == pytest.approx((6 + 6) * 10 / 1_000_000)  # 6-byte ping + 6-byte status, 8N1
+    sync = feetech.instruction_packet(feetech.BROADCAST_ID, feetech.SYNC_READ, bytes([56, 2, 1, 2]))
+    first, second = bus.receive(sync)
+    assert second.delay_s == pytest.approx(0.0005 + 8 * 10 / 1_000_000)  # id 2: factory delay + 8 bytes
+
+
+def test_injected_alarm_shows_in_every_feetech_status():
+    bus = bus_for("so101_follower")
+    bus.servo(2).injected = Condition.ANGLE_SENSOR
+    (tx,) = bus.receive(feetech.instruction_packet(2, feetech.PING))
+    assert tx.packet == feetech.status_packet(2, 0x02)
