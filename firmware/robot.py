@@ -15,6 +15,7 @@ from firmware.faults import Faults
 from firmware.motion import MotionSource
 from firmware.pty_link import PtyServer
 from firmware.servo import VirtualServo
+from firmware.tcp_link import TcpServer
 
 SWITCH_INTERVAL_S = 0.0005
 
@@ -75,13 +76,16 @@ class ServedRobot:
     robot: RobotDef
     bus: VirtualBus
     server: PtyServer
+    tcp: TcpServer | None = None
 
     @property
     def port(self) -> str:
         return self.server.port
 
-    def close(self) -> None:
-        self.server.close()
+    @property
+    def url(self) -> str | None:
+        """`socket://HOST:PORT` when also served on TCP."""
+        return self.tcp.url if self.tcp else None
 
 
 @contextmanager
@@ -96,22 +100,31 @@ def serve_robot(
     link: str | Path | None = None,
     check_baud: bool = True,
     wire_time: bool = False,
+    tcp: tuple[str, int] | None = None,
 ) -> Iterator[ServedRobot]:
     """Serve a virtual `robot` on a pseudo-terminal for the duration of the `with` block.
 
     The server is a thread of this process. A host that busy-waits for replies (both vendor
     SDKs do) holds the GIL, and at Python's default 5 ms switch interval the firmware thread
     answers late enough to hit SDK timeouts; the interval is lowered to 0.5 ms while serving.
-    For timing figures serve from another process (`edgevla firmware serve`)."""
+    For timing figures serve from another process (`edgevla firmware serve`).
+    `tcp=(host, port)` also serves the same bus on TCP (port 0: any free port; see `.url`)."""
     robot = robot if isinstance(robot, RobotDef) else load_robot(robot)
     bus = build_bus(
         robot, fresh=fresh, motors=motors, baud=baud, motion=motion, faults=faults, wire_time=wire_time
     )
     server = PtyServer(bus, link=link, check_baud=check_baud).start()
+    try:
+        network = TcpServer(bus, *tcp).start() if tcp else None
+    except BaseException:
+        server.close()
+        raise
     previous = sys.getswitchinterval()
     sys.setswitchinterval(min(previous, SWITCH_INTERVAL_S))
     try:
-        yield ServedRobot(robot, bus, server)
+        yield ServedRobot(robot, bus, server, network)
     finally:
         sys.setswitchinterval(previous)
+        if network:
+            network.close()
         server.close()

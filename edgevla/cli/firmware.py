@@ -44,6 +44,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--delay-ms", type=float, default=0.0, help="extra delay before every status packet")
     serve.add_argument("--silent-ids", default="", help="ids that never answer, e.g. 3,5")
     serve.add_argument("--seed", type=int, help="seed of the fault injection")
+    serve.add_argument("--tcp", metavar="HOST:PORT", help="also serve on TCP, for socket://HOST:PORT URLs")
     serve.add_argument(
         "--wire-time", action="store_true", help="replies also take the bytes' time at the bus baud rate"
     )
@@ -62,6 +63,10 @@ def serve_command(args: argparse.Namespace) -> int:
     robot = load_robot(args.robot)
     if args.motors is not None and not 1 <= args.motors <= len(robot.motors):
         raise EdgevlaError(f"--motors must be 1..{len(robot.motors)} for {robot.name}, got {args.motors}")
+    if args.fresh and args.baud is not None:
+        raise EdgevlaError(
+            "--baud sets up the servos' rate; --fresh servos keep their factory rate: drop one"
+        )
     faults = Faults(
         drop=args.drop,
         corrupt=args.corrupt,
@@ -83,6 +88,7 @@ def serve_command(args: argparse.Namespace) -> int:
         link=args.link,
         check_baud=not args.no_baud_check,
         wire_time=args.wire_time,
+        tcp=_host_port(args.tcp) if args.tcp else None,
     ) as arm:
         servos = arm.bus.servos
         ids = "factory id 1" if args.fresh else f"ids {', '.join(str(s.id) for s in servos)}"
@@ -91,6 +97,8 @@ def serve_command(args: argparse.Namespace) -> int:
             f"{servos[0].baudrate} baud on {arm.server.device}",
             file=sys.stderr,
         )
+        if arm.url:
+            print(f"also serving on {arm.url}", file=sys.stderr)
         print(f"ready {arm.port}", flush=True)
         if args.fresh:
             threading.Thread(target=_plug_commands, args=(arm.bus,), daemon=True).start()
@@ -117,3 +125,10 @@ def _plug_commands(bus) -> None:
             continue
         plugged = [name for name, on in zip(bus.joint_names, bus.plugged, strict=True) if on]
         print(f"plugged: {', '.join(plugged)}", file=sys.stderr)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise EdgevlaError(f"--tcp expects HOST:PORT like 127.0.0.1:5555, got '{text}'")
+    return host, int(port)

@@ -96,6 +96,8 @@ def test_fresh_motors_are_swapped_from_stdin(tmp_path):
         (["--robot", "so101_follower", "--motion", "replay", "/nonexistent.csv"], "cannot read"),
         (["--robot", "so101_follower", "--motion", "dance"], "--motion expects"),
         (["--robot", "so101_follower", "--motors", "9"], "--motors must be 1..6"),
+        (["--robot", "so101_follower", "--fresh", "--baud", "500000"], "--fresh servos keep"),
+        (["--robot", "so101_follower", "--tcp", "5555"], "--tcp expects HOST:PORT"),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(args, message):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import scservo_sdk as scs
 from fw_helpers import open_port, sdk_call, wait_until
 
 from edgevla.hardware import load_servo
-from firmware import serve_robot
+from firmware import Sweep, serve_robot
 
 STS = load_servo("sts3215")
 ADDR = {name: reg.address for name, reg in STS.registers.items()}
@@ -210,3 +212,21 @@ def test_overheat_sets_the_error_bit_and_unloads_the_motor(so101):
     assert not arm.bus.servo(4).torque  # Unloading_Condition includes overheat
     arm.bus.servo(4).temperature_c = 40
     assert sdk_call(port, ph.read1ByteTxRx, 4, ADDR["Present_Temperature"])[2] == 0
+
+
+def test_a_hand_sweeps_a_leader_arm_seen_through_sync_read():
+    with serve_robot("so101_leader", motion=Sweep(low=1000, high=3000, period_s=0.4)) as arm:
+        port = open_port(scs.PortHandler, arm.port, 1_000_000)
+        ph = scs.PacketHandler(0)
+        reader = scs.GroupSyncRead(port, ph, ADDR["Present_Position"], 2)
+        for servo_id in range(1, 7):
+            reader.addParam(servo_id)
+        seen = set()
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not ({"low", "high"} <= seen):
+            if sdk_call(port, lambda _: reader.txRxPacket()) == scs.COMM_SUCCESS:
+                pan = reader.getData(1, ADDR["Present_Position"], 2)
+                assert 990 <= pan <= 3010
+                seen |= {"low"} if pan < 1300 else {"high"} if pan > 2700 else set()
+        port.closePort()
+    assert seen == {"low", "high"}

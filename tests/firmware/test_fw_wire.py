@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from firmware import Condition, build_bus, dynamixel, feetech
+from firmware import Condition, build_bus, dynamixel, feetech, serve_robot
 
 
 def bus_for(robot: str, **kwargs):
@@ -169,3 +169,16 @@ def test_injected_alarm_shows_in_every_feetech_status():
     bus.servo(2).injected = Condition.ANGLE_SENSOR
     (tx,) = bus.receive(feetech.instruction_packet(2, feetech.PING))
     assert tx.packet == feetech.status_packet(2, 0x02)
+
+
+def test_tcp_serves_the_same_bus_for_socket_urls():
+    import serial
+
+    with serve_robot("so101_follower", tcp=("127.0.0.1", 0)) as arm:
+        link = serial.serial_for_url(arm.url, timeout=2)
+        link.write(feetech.instruction_packet(2, feetech.WRITE, bytes([40, 1])))
+        assert link.read(6) == feetech.status_packet(2, 0)
+        assert arm.bus.servo(2).torque
+        link.write(feetech.instruction_packet(2, feetech.READ, bytes([3, 2])))
+        assert link.read(8) == feetech.status_packet(2, 0, (777).to_bytes(2, "little"))
+        link.close()
