@@ -182,3 +182,22 @@ def test_tcp_serves_the_same_bus_for_socket_urls():
         link.write(feetech.instruction_packet(2, feetech.READ, bytes([3, 2])))
         assert link.read(8) == feetech.status_packet(2, 0, (777).to_bytes(2, "little"))
         link.close()
+
+
+def test_a_host_that_stops_reading_does_not_stall_the_firmware():
+    import serial
+
+    with serve_robot("so101_follower") as arm:
+        arm.bus.servo(1).set("Return_Delay_Time", 0)
+        host = serial.Serial(arm.port, 1_000_000, timeout=1)
+        ping = feetech.instruction_packet(1, feetech.PING)
+        for _ in range(100):  # 120 kB of replies that nobody reads: more than the pty holds
+            host.write(ping * 200)
+        host.reset_input_buffer()
+        host.write(feetech.instruction_packet(1, feetech.READ, bytes([3, 2])))
+        reply = host.read(8)
+        while reply != feetech.status_packet(1, 0, (777).to_bytes(2, "little")):
+            reply = reply[1:] + host.read(1)  # skip ping replies still in flight
+            assert reply, "the firmware stopped answering"
+        assert arm.bus.stats.overflowed > 0
+        host.close()
