@@ -16,6 +16,8 @@ from edgevla.cli.dispatch import Command, dispatch
 COMMANDS: dict[str, Command] = {
     "bench": Command("edgevla.cli.bench", "measure bus, policy, recording and training figures (--json)"),
     "firmware": Command("edgevla.cli.firmware", "serve virtual servo firmware (Feetech, Dynamixel) on a pty"),
+    "motors": Command("edgevla.cli.motors", "servo scan, id/baud setup, configure, torque on/off, read"),
+    "calibrate": Command("edgevla.cli.calibrate", "calibrate an arm (homing + ranges) into a profile"),
     "model": Command("edgevla.cli.model", "policy presets and checkpoints: info (params), init"),
     "predict": Command("edgevla.cli.predict", "one action chunk from an observation .npz (parity contract)"),
     "fetch": Command("edgevla.cli.fetch", "download a policy + its VLM config/tokenizer for offline use"),

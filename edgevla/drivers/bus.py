@@ -193,7 +193,7 @@ class MotorBus:
         for baud in baudrates:
             self.set_baudrate(baud)
             answering = self.backend.broadcast_ping(self._port())
-            if answering is None:
+            if answering is None:  # something answers, the back end cannot tell who
                 answering = {i: self.read_id("Model_Number", i) for i in ids if self.ping_id(i)}
             else:
                 answering = {i: model for i, model in answering.items() if i in ids}

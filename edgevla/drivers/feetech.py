@@ -85,7 +85,19 @@ class Feetech:
         return self._kind(self.ph.syncWriteTxOnly(port, address, length, param, len(param)))
 
     def broadcast_ping(self, port) -> dict[int, int] | None:
-        return None  # STS servos all answer a broadcast PING at once: ping ids one by one
+        """{} when no servo answers a broadcast PING at this baud rate; None when some do.
+
+        Every STS servo answers a broadcast PING at once (their packets collide), so it only
+        tells whether anything listens at this rate; the bus then pings ids one by one."""
+        packet = [0xFF, 0xFF, scs.BROADCAST_ID, 2, scs.INST_PING, 0]
+        if self.ph.txPacket(port, packet) != scs.COMM_SUCCESS:
+            return {}
+        port.setPacketTimeout(STATUS_OVERHEAD)
+        heard = False
+        while not heard and not port.isPacketTimeout():
+            heard = bool(port.readPort(1))
+        port.is_using = False
+        return None if heard else {}
 
     def alarms(self, error: int) -> str | None:
         """Physical alarms in a status error byte, or None."""
