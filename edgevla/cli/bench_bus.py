@@ -25,10 +25,14 @@ from edgevla.errors import EdgevlaError
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--robot", default="so101_follower", help="robot definition (default so101_follower)")
-    parser.add_argument("--port", help="serial device or URL (default: serve the virtual arm in a subprocess)")
+    parser.add_argument(
+        "--port", help="serial device or URL (default: serve the virtual arm in a subprocess)"
+    )
     parser.add_argument("--baud", type=int, help="bus baud rate (default: the robot definition's)")
     parser.add_argument("--seconds", type=float, default=5.0, help="how long to run the loop")
-    parser.add_argument("--no-configure", action="store_true", help="keep the servos' settings (return delay...)")
+    parser.add_argument(
+        "--no-configure", action="store_true", help="keep the servos' settings (return delay...)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run)
 

@@ -19,7 +19,9 @@ from edgevla.cli.bus_args import add_robot_port, warn_latency
 def configure(parser: argparse.ArgumentParser) -> None:
     add_robot_port(parser)
     parser.add_argument("--out", help="profile to write (default: <calibration dir>/<robot>.json)")
-    parser.add_argument("--auto", action="store_true", help="no prompts: record ranges while the arm moves itself")
+    parser.add_argument(
+        "--auto", action="store_true", help="no prompts: record ranges while the arm moves itself"
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="--auto: how long to record ranges")
     parser.set_defaults(handler=run)
 
@@ -75,13 +77,17 @@ def run(args: argparse.Namespace) -> int:
                     )
                 offsets, ranges = homing.centre_on_range(bus, raw)
             else:
-                console.print(f"Torque is off. Move {robot.name} to the MIDDLE of its range, then press Enter.")
+                console.print(
+                    f"Torque is off. Move {robot.name} to the MIDDLE of its range, then press Enter."
+                )
                 input()
                 offsets = homing.home_half_turn(bus)
                 console.print("Now move EVERY joint through its whole range. Press Enter when done.")
                 pressed = _enter_pressed()
                 with Live(console=console, transient=True) as live:
-                    ranges = homing.record_ranges(bus, stop=pressed.is_set, on_sample=lambda *s: live.update(table(*s)))
+                    ranges = homing.record_ranges(
+                        bus, stop=pressed.is_set, on_sample=lambda *s: live.update(table(*s))
+                    )
             flat = [j for j, (lo, hi) in ranges.items() if hi - lo < 20]
             if flat:
                 console.print(f"warning: joint(s) {', '.join(flat)} barely moved; their range is tiny")

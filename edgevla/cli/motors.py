@@ -15,8 +15,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     scan = actions.add_parser("scan", help="find servos: ids and model numbers at each baud rate")
     scan.add_argument("--port", required=True, help="serial device or pyserial URL")
     scan.add_argument("--robot", help="robot whose servo family to scan for (default: --servo)")
-    scan.add_argument("--servo", default="sts3215", help="servo model whose protocol to speak (default sts3215)")
-    scan.add_argument("--baud", type=int, action="append", help="baud rate(s) to try (default: all of the model)")
+    scan.add_argument(
+        "--servo", default="sts3215", help="servo model whose protocol to speak (default sts3215)"
+    )
+    scan.add_argument(
+        "--baud", type=int, action="append", help="baud rate(s) to try (default: all of the model)"
+    )
     scan.add_argument("--ids", default="0-252", help="id range to ping on Feetech, e.g. 1-20 (default 0-252)")
     scan.add_argument("--json", action="store_true", help="print one JSON object")
     scan.set_defaults(handler=scan_command)
@@ -46,11 +50,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     read = actions.add_parser("read", help="read one register of every motor")
     add_robot_port(read)
-    read.add_argument("--register", default="Present_Position", help="register name (default Present_Position)")
     read.add_argument(
-        "--normalized", action="store_true", help="Present_Position in calibrated units (connects as the robot)"
+        "--register", default="Present_Position", help="register name (default Present_Position)"
     )
-    read.add_argument("--calibration", help="profile for --normalized (default: <calibration dir>/<robot>.json)")
+    read.add_argument(
+        "--normalized",
+        action="store_true",
+        help="Present_Position in calibrated units (connects as the robot)",
+    )
+    read.add_argument(
+        "--calibration", help="profile for --normalized (default: <calibration dir>/<robot>.json)"
+    )
     read.add_argument("--json", action="store_true", help="print one JSON object")
     read.set_defaults(handler=read_command)
 
@@ -100,7 +110,9 @@ def setup_command(args: argparse.Namespace) -> int:
 
     robot, bus = _robot_bus(args)
     joints = args.joint or list(robot.joint_names)
-    bauds = list(dict.fromkeys([robot.motors[0].servo.default_baudrate, *robot.motors[0].servo.baud_rates.values()]))
+    bauds = list(
+        dict.fromkeys([robot.motors[0].servo.default_baudrate, *robot.motors[0].servo.baud_rates.values()])
+    )
     with bus:
         for joint in joints:
             motor = robot.motor(joint)
@@ -152,4 +164,3 @@ def read_command(args: argparse.Namespace) -> int:
         for joint, value in values.items():
             print(f"{joint:>14}  {value}" + (f"  ALARM: {alarms[joint]}" if joint in alarms else ""))
     return 0
-

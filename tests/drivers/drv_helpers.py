@@ -28,7 +28,9 @@ def sdk_read(vendor: str, port, ph, motor_id: int, address: int, size: int, atte
     raise AssertionError(f"SDK read of id {motor_id} @{address} failed: {ph.getTxRxResult(result)}")
 
 
-def sdk_write(vendor: str, port, ph, motor_id: int, address: int, size: int, value: int, attempts: int = 5) -> None:
+def sdk_write(
+    vendor: str, port, ph, motor_id: int, address: int, size: int, value: int, attempts: int = 5
+) -> None:
     write = {1: ph.write1ByteTxRx, 2: ph.write2ByteTxRx, 4: ph.write4ByteTxRx}[size]
     success = SDK[vendor][2]
     for _ in range(attempts):

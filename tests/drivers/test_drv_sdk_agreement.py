@@ -6,8 +6,19 @@ import dynamixel_sdk as dxl
 import scservo_sdk as scs
 from drv_helpers import open_sdk_port, sdk_read, sdk_write, wait_until
 
-REGISTERS = ["Model_Number", "ID", "Baud_Rate", "Return_Delay_Time", "Min_Position_Limit", "Max_Position_Limit",
-             "Homing_Offset", "Torque_Enable", "Goal_Position", "Present_Position", "Present_Temperature"]
+REGISTERS = [
+    "Model_Number",
+    "ID",
+    "Baud_Rate",
+    "Return_Delay_Time",
+    "Min_Position_Limit",
+    "Max_Position_Limit",
+    "Homing_Offset",
+    "Torque_Enable",
+    "Goal_Position",
+    "Present_Position",
+    "Present_Temperature",
+]
 
 
 def sdk_values(arm, registers):
