@@ -146,3 +146,14 @@ def test_bench_firmware_prints_one_json_object():
     assert figures["sync_reads"] > 0
     assert 0 < figures["device_us_p50"] <= figures["device_us_p99"]
     assert 0 < figures["pty_round_trip_ms_p50"] <= figures["pty_round_trip_ms_p99"]
+
+
+def test_firmware_imports_without_torch_or_transformers():
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
+        "import firmware, edgevla.cli.firmware, edgevla.cli.bench_firmware\n"
+        "with firmware.serve_robot('koch_leader') as arm: print(arm.bus.positions())"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str([2048] * 6)
