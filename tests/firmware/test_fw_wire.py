@@ -201,3 +201,23 @@ def test_a_host_that_stops_reading_does_not_stall_the_firmware():
             assert reply, "the firmware stopped answering"
         assert arm.bus.stats.overflowed > 0
         host.close()
+
+
+def test_scs0009_protocol_1_is_big_endian_and_has_no_sync_read():
+    from edgevla.hardware import load_servo
+    from firmware import VirtualBus, VirtualServo
+
+    bus = VirtualBus("feetech", [VirtualServo(load_servo("scs0009"), 0.0)], clock=lambda: 0.0)
+    read = feetech.instruction_packet(1, feetech.READ, bytes([56, 2]))
+    assert replies(bus, read) == [feetech.status_packet(1, 0, b"\x02\x00")]  # 512 = 0x0200, high byte first
+    sync = feetech.instruction_packet(feetech.BROADCAST_ID, feetech.SYNC_READ, bytes([56, 2, 1]))
+    assert replies(bus, sync) == []
+
+
+def test_dynamixel_reg_write_waits_for_a_broadcast_action():
+    bus = bus_for("koch_follower")
+    reg_write = dynamixel.instruction_packet(4, dynamixel.REG_WRITE, bytes([64, 0, 1]))
+    assert replies(bus, reg_write) == [dynamixel.status_packet(4, 0)]
+    assert not bus.servo(4).torque and bus.servo(4).get("Registered_Instruction") == 1
+    assert replies(bus, dynamixel.instruction_packet(dynamixel.BROADCAST_ID, dynamixel.ACTION)) == []
+    assert bus.servo(4).torque and bus.servo(4).get("Registered_Instruction") == 0
