@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from safetensors.numpy import load_file, save_file
 from smolvla_golden import GOLDEN, VLM_DIR, load_obs
 
@@ -184,3 +185,26 @@ def test_wrong_state_size_raises(tiny):
     obs["observation.state"] = np.zeros(3, np.float32)
     with pytest.raises(EdgevlaError, match="has 3 values"):
         tiny.infer(obs)
+
+
+def test_fetch_offline_is_one_clear_line(capsys):
+    code, _, err = run_cli(capsys, "fetch", "lerobot/smolvla_base")
+    assert code != 0 and err.strip().count("\n") == 0
+    assert "cannot download 'lerobot/smolvla_base'" in err
+
+
+def test_bf16_on_cpu_stays_close_to_fp32(tmp_path, tiny):
+    save_policy(tiny, tmp_path / "ckpt")
+    noise = np.random.default_rng(0).normal(size=(10, 8)).astype(np.float32)
+    reference = tiny.infer(tiny_obs(tiny), noise)
+    bf16 = load_policy(tmp_path / "ckpt", dtype="bf16")
+    assert bf16.net.vlm_layers[0].self_attn.q_proj.weight.dtype == torch.bfloat16
+    actions = bf16.infer(tiny_obs(tiny), noise)
+    assert actions.dtype == np.float32
+    assert np.abs(actions - reference).mean() < 0.05 * np.abs(reference).mean()
+
+
+def test_fp16_on_cpu_is_refused(tmp_path, tiny):
+    save_policy(tiny, tmp_path / "ckpt")
+    with pytest.raises(EdgevlaError, match="fp16 needs a GPU"):
+        load_policy(tmp_path / "ckpt", dtype="fp16")
