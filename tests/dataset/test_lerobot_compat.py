@@ -110,3 +110,18 @@ def test_stats_json_matches_lerobot(ours):
         assert set(mine[key]) == set(theirs[key]), key
         for stat in theirs[key]:
             assert np.shape(mine[key][stat]) == np.shape(theirs[key][stat]), (key, stat)
+
+
+def test_reads_lerobot_dataset_with_images_in_parquet():
+    ds = DatasetReader(FIXTURE.parent / "lerobot_v30_images")
+    assert (len(ds), ds.num_episodes, ds.camera_keys, ds.image_keys) == (
+        9,
+        2,
+        [],
+        ["observation.images.front"],
+    )
+    for index in range(len(ds)):
+        image = ds[index]["observation.images.front"]
+        assert image.shape == (72, 96, 3) and image.dtype == np.uint8
+        assert decode_counter(image) == index  # PNG is lossless, but the code must still be found
+    assert check(FIXTURE.parent / "lerobot_v30_images").ok
