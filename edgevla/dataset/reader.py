@@ -144,3 +144,8 @@ class DatasetReader:
         _, start, _ = self.episodes[episode].videos[key]
         shifted = [start + t for t in timestamps]
         return decode_frames(self.video_path(key, episode), shifted, self.tolerance_s)
+
+    def episode_video(self, key: str, episode: int) -> np.ndarray:
+        """uint8 (length, H, W, 3): every frame of one episode, decoded in a single pass."""
+        length = self.episodes[episode].length
+        return self.video_frames(key, episode, [i / self.fps for i in range(length)])
