@@ -8,6 +8,7 @@ from edgevla.cli.dispatch import Command, dispatch
 
 BENCHES: dict[str, Command] = {
     "policy": Command("edgevla.cli.bench_policy", "action-chunk latency p50/p90 and peak memory of a policy"),
+    "record": Command("edgevla.cli.bench_record", "recording loop: late/dropped frames, episode save cost"),
 }
 
 
