@@ -216,6 +216,8 @@ class DatasetWriter:
         self._check_healthy()
         if self._columns is None:
             self._start_episode()
+        for encoder in self._encoders.values():
+            encoder.ready.wait(timeout=10)
         for key, ft in self.features.items():
             if key in ("timestamp", "frame_index", "episode_index", "index", "task_index"):
                 continue
@@ -240,6 +242,15 @@ class DatasetWriter:
         if task not in self.tasks:
             self.tasks.append(task)
         self._task_indices.append(self.tasks.index(task))
+
+    def prepare_episode(self) -> None:
+        """Start the next episode's video encoders now (e.g. during a reset period), so that the
+        first frames of the episode do not pay for opening them."""
+        self._check_healthy()
+        if self._columns is None:
+            self._start_episode()
+        for encoder in self._encoders.values():
+            encoder.ready.wait(timeout=10)
 
     def _start_episode(self) -> None:
         self._columns = {key: [] for key, ft in self.features.items() if ft["dtype"] != "video"}

@@ -118,6 +118,7 @@ class Recorder:
                 while writer.num_episodes < config.episodes:
                     number = writer.num_episodes + 1
                     self.log(f"recording episode {number}/{config.episodes}: {config.task}")
+                    writer.prepare_episode()
                     outcome, report = self._record_episode(keys)
                     if outcome == RERECORD:
                         writer.discard_episode()
@@ -131,6 +132,8 @@ class Recorder:
                     if outcome == STOP:
                         self.report.stopped_early = writer.num_episodes < config.episodes
                         break
+                    if writer.num_episodes < config.episodes:
+                        writer.prepare_episode()  # encoders open while the scene is reset
                     if writer.num_episodes < config.episodes and self._reset_period(keys) == STOP:
                         self.report.stopped_early = True
                         break
