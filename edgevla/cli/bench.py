@@ -11,6 +11,7 @@ BENCHES: dict[str, Command] = {
     "firmware": Command(
         "edgevla.cli.bench_firmware", "virtual servo firmware cost per sync read (in-process, pty)"
     ),
+    "record": Command("edgevla.cli.bench_record", "recording loop: late/dropped frames, episode save cost"),
 }
 
 
