@@ -8,6 +8,9 @@ from edgevla.cli.dispatch import Command, dispatch
 
 BENCHES: dict[str, Command] = {
     "policy": Command("edgevla.cli.bench_policy", "action-chunk latency p50/p90 and peak memory of a policy"),
+    "async": Command(
+        "edgevla.cli.bench_async", "control period p50/p99 and starvation of edgevla run on a virtual arm"
+    ),
 }
 
 
