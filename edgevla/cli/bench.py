@@ -12,6 +12,8 @@ BENCHES: dict[str, Command] = {
         "edgevla.cli.bench_firmware", "virtual servo firmware cost per sync read (in-process, pty)"
     ),
     "record": Command("edgevla.cli.bench_record", "recording loop: late/dropped frames, episode save cost"),
+    "async": Command(
+        "edgevla.cli.bench_async", "control period p50/p99 and starvation of edgevla run on a virtual arm"
 }
 
 
