@@ -15,6 +15,7 @@ from edgevla.cli.dispatch import Command, dispatch
 # name -> where it lives and what it does; keep one line per command.
 COMMANDS: dict[str, Command] = {
     "bench": Command("edgevla.cli.bench", "measure bus, policy, recording and training figures (--json)"),
+    "sim": Command("edgevla.cli.sim", "simulated SO-101: show episodes, check the scripted expert"),
 }
 
 

@@ -32,10 +32,10 @@ class CameraDef:
 
     name: str
     mount: str = "world"
-    eye: tuple[float, float, float] = (0.46, 0.0, 0.40)
-    target: tuple[float, float, float] = (0.19, 0.0, 0.0)
+    eye: tuple[float, float, float] = (0.40, 0.0, 0.45)
+    target: tuple[float, float, float] = (0.14, 0.0, 0.0)
     up: tuple[float, float, float] = (0.0, 0.0, 1.0)
-    fov_deg: float = 60.0
+    fov_deg: float = 50.0
     width: int = 96
     height: int = 96
 
