@@ -6,7 +6,9 @@ import argparse
 
 from edgevla.cli.dispatch import Command, dispatch
 
-BENCHES: dict[str, Command] = {}
+BENCHES: dict[str, Command] = {
+    "policy": Command("edgevla.cli.bench_policy", "action-chunk latency p50/p90 and peak memory of a policy"),
+}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,1 @@
+"""Data files shipped with edgevla (the presets' tokenizer)."""

@@ -1,0 +1,55 @@
+"""`edgevla teleop`: the follower mirrors the leader (torque off) at a fixed rate, with live figures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arm_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--robot", default="so101", help="arm pair: so101 (so101_leader + so101_follower), koch, ..."
+    )
+    parser.add_argument(
+        "--leader-port", required=True, help="serial port of the leader arm, e.g. /dev/ttyACM0"
+    )
+    parser.add_argument(
+        "--follower-port", required=True, help="serial port of the follower arm, e.g. /dev/ttyACM1"
+    )
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_arm_arguments(parser)
+    parser.add_argument("--fps", type=float, default=60.0, help="loop rate (default 60)")
+    parser.add_argument("--duration", type=float, help="stop after S seconds (default: until Ctrl-C)")
+    parser.add_argument("--json", action="store_true", help="print the final figures as JSON")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.live import Live
+
+    from edgevla.errors import EdgevlaError
+    from edgevla.record.arms import open_arm_pair
+    from edgevla.record.teleop import run_teleop
+
+    if args.fps <= 0 or (args.duration is not None and args.duration <= 0):
+        raise EdgevlaError("--fps and --duration must be positive")
+    console = Console(stderr=True)
+    with open_arm_pair(args.robot, args.leader_port, args.follower_port) as (leader, follower):
+        console.print(f"teleop {leader.name} -> {follower.name} at {args.fps:g} Hz; Ctrl-C stops")
+        with Live(console=console, transient=False) as live:
+
+            def show(stats):
+                s = stats.summary()
+                live.update(
+                    f"rate {s['rate_hz']:.1f}/{args.fps:g} Hz  latency p50 {s['latency_ms_p50']:.2f} ms "
+                    f"p99 {s['latency_ms_p99']:.2f} ms  late {s['late']}  dropped {s['dropped']}  "
+                    f"clamped {s['clamped_steps']}"
+                )
+
+            stats = run_teleop(leader, follower, args.fps, args.duration, show)
+    summary = stats.summary()
+    print(json.dumps(summary) if args.json else ", ".join(f"{k} {v}" for k, v in summary.items()))
+    return 0

@@ -1,0 +1,172 @@
+"""Video encoding in a background thread, and decoding frames at timestamps (PyAV).
+
+Encoding follows lerobot's defaults (libsvtav1, yuv420p, g=2, crf=30, preset 12) so datasets
+look like lerobot's; h264 (libx264) is the fast option. One encoder per camera and episode
+runs in its own thread, so the recording loop only puts frames in a queue.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from edgevla.dataset.format import DatasetFormatError
+from edgevla.dataset.stats import ImageStatsAccumulator, Stats
+
+CODEC_NAMES = {"libsvtav1": "av1", "libx264": "h264", "libaom-av1": "av1", "libopenh264": "h264"}
+ENCODER_FOR = {"av1": "libsvtav1", "h264": "libx264"}  # codec in info.json -> encoder to append with
+_END, _ABORT = object(), object()
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    codec: str = "libsvtav1"
+    crf: int = 30
+    gop: int = 2
+    preset: int | None = 12  # libsvtav1 only (0 slowest .. 12/13 fastest); libx264 uses 'veryfast'
+    pix_fmt: str = "yuv420p"
+
+    def options(self) -> dict[str, str]:
+        options = {"g": str(self.gop), "crf": str(self.crf)}
+        if self.codec == "libsvtav1" and self.preset is not None:
+            options["preset"] = str(self.preset)
+        elif self.codec == "libx264":
+            options["preset"] = "veryfast"
+        return options
+
+    def feature_info(self, height: int, width: int, fps: int) -> dict:
+        """The `info` block lerobot stores with a video feature in info.json."""
+        return {
+            "video.height": height,
+            "video.width": width,
+            "video.codec": CODEC_NAMES.get(self.codec, self.codec),
+            "video.pix_fmt": self.pix_fmt,
+            "video.is_depth_map": False,
+            "video.fps": fps,
+            "video.channels": 3,
+            "has_audio": False,
+        }
+
+
+def check_codec(codec: str) -> None:
+    if codec not in av.codecs_available:
+        raise DatasetFormatError(f"video codec '{codec}' is not available in this PyAV build; try libx264")
+
+
+class VideoEncoder:
+    """Encodes the frames `put` into one mp4 file from a daemon thread.
+
+    `finish()` flushes and closes the file and returns its frame count and image stats;
+    errors in the thread (disk full...) are raised there.
+    """
+
+    def __init__(self, path: Path, width: int, height: int, fps: int, config: VideoConfig):
+        self.path, self.width, self.height, self.fps, self.config = path, width, height, fps, config
+        self.frames = 0
+        self.image_stats = ImageStatsAccumulator()
+        self._queue: queue.Queue = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"encode-{path.name}", daemon=True)
+        self._thread.start()
+
+    def put(self, image: np.ndarray) -> None:
+        """Never blocks; the frame is encoded later by the thread."""
+        self._queue.put(image)
+
+    @property
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+    def _run(self) -> None:
+        container = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # SVT-AV1 prints ~20 info lines per encoder on stderr unless told to log errors only.
+            os.environ.setdefault("SVT_LOG", "1")
+            container = av.open(str(self.path), "w", format="mp4")
+            stream = container.add_stream(self.config.codec, rate=self.fps, options=self.config.options())
+            stream.width, stream.height, stream.pix_fmt = self.width, self.height, self.config.pix_fmt
+            time_base = Fraction(1, self.fps)
+            while True:
+                image = self._queue.get()
+                if image is _ABORT:
+                    break
+                if image is _END:
+                    container.mux(stream.encode())
+                    break
+                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+                frame.pts, frame.time_base = self.frames, time_base
+                container.mux(stream.encode(frame))
+                self.image_stats.add(image)
+                self.frames += 1
+        except BaseException as err:
+            self._error = err
+            while not self._queue.empty():  # release the frames nobody will encode
+                self._queue.get_nowait()
+        finally:
+            if container is not None:
+                try:
+                    container.close()
+                except BaseException as err:  # closing writes the moov atom: it can fail too
+                    self._error = self._error or err
+
+    def finish(self) -> tuple[int, Stats]:
+        self._queue.put(_END)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if self.frames == 0:
+            raise DatasetFormatError(f"no frames were encoded into {self.path}")
+        return self.frames, self.image_stats.stats()
+
+    def abort(self) -> None:
+        self._queue.put(_ABORT)
+        self._thread.join()
+        self.path.unlink(missing_ok=True)
+
+
+def frame_times(path: Path) -> np.ndarray:
+    """Sorted presentation times (s) of every frame of the first video stream, without decoding."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        pts = [packet.pts for packet in container.demux(stream) if packet.size > 0 and packet.pts is not None]
+        return np.sort(np.asarray(pts, np.float64) * float(stream.time_base))
+
+
+def decode_frames(path: Path, timestamps: list[float], tolerance: float) -> np.ndarray:
+    """uint8 (len(timestamps), H, W, 3) RGB: for each timestamp the frame closest to it.
+
+    Raises DatasetFormatError if the closest frame is farther than `tolerance` seconds.
+    """
+    first, last = min(timestamps), max(timestamps)
+    found: list[tuple[float, np.ndarray]] = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        container.seek(int(max(0.0, first - tolerance) / stream.time_base), stream=stream, backward=True)
+        for frame in container.decode(stream):
+            if frame.time < first - tolerance:
+                continue
+            found.append((frame.time, frame.to_ndarray(format="rgb24")))
+            if frame.time >= last + tolerance:
+                break
+    if not found:
+        raise DatasetFormatError(f"{path}: no video frame near {first:.3f}..{last:.3f} s")
+    times = np.array([time for time, _ in found])
+    images = []
+    for wanted in timestamps:
+        nearest = int(np.abs(times - wanted).argmin())
+        if abs(times[nearest] - wanted) > tolerance:
+            raise DatasetFormatError(
+                f"{path}: no video frame within {tolerance * 1000:.0f} ms of {wanted:.4f} s "
+                f"(nearest {times[nearest]:.4f} s); the video and the parquet timestamps disagree"
+            )
+        images.append(found[nearest][1])
+    return np.stack(images)

@@ -1,0 +1,324 @@
+"""The SmolVLA-class network: SmolVLM backbone (vision + connector + first N text layers) and a
+flow-matching action expert, written for export.
+
+Two entry points carry the whole inference, with explicit tensors in and out:
+
+    encode_prefix(images, image_masks, tokens, token_mask, state) -> (prefix_k, prefix_v, prefix_mask)
+        One pass of the VLM over [image tokens; language tokens; state token]. Returns the post-RoPE
+        keys and values of every VLM layer: (num_vlm_layers, B, P, kv_heads, head_dim) each.
+    denoise_step(x_t, t, prefix_k, prefix_v, prefix_mask) -> velocity (B, chunk, max_action_dim)
+        The expert on the noisy action chunk against that prefix cache.
+
+Neither holds state between calls nor branches on tensor values, so `torch.onnx.export` can
+trace them; the Euler loop and any guidance live outside (see `flow.py`).
+
+Attention layout (lerobot's SmolVLA, "cross_attn" mode): in joint layers the expert's queries
+attend to [prefix; actions] (prefix keys from the cache, action keys from the expert); in cross
+layers they attend only to the prefix, through expert k/v projections applied to the VLM layer's
+cached keys/values, with query positions restarting at 0. Prefix image+language tokens attend to
+each other but not to the state token; the state token sees the whole prefix; action tokens are
+causal among themselves.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import Tensor, nn
+
+from edgevla.model.config import ModelConfig, TextConfig, VisionConfig
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, size: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(size))
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        x32 = x.float()
+        x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * x32.to(x.dtype)
+
+
+def rope(x: Tensor, positions: Tensor, max_wavelength: float) -> Tensor:
+    """Rotary embedding on x (B, L, H, D) at integer positions (B, L), halves layout, in fp32."""
+    half = x.shape[-1] // 2
+    exponents = (2.0 / x.shape[-1]) * torch.arange(half, dtype=torch.float32, device=x.device)
+    radians = positions[..., None].float() / (max_wavelength**exponents)
+    cos, sin = torch.cos(radians)[..., None, :], torch.sin(radians)[..., None, :]
+    x1, x2 = x.float().split(half, dim=-1)
+    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1).to(x.dtype)
+
+
+def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
+    """Grouped-query attention. q (B,Lq,H,D), k/v (B,Lk,KVH,D), mask (B,Lq,Lk) bool -> (B,Lq,H*D).
+
+    Scores in fp32, masked with the fp32 minimum (a fully masked row becomes uniform, not NaN).
+    """
+    batch, q_len, heads, head_dim = q.shape
+    groups = heads // k.shape[2]
+    k = k.repeat_interleave(groups, dim=2)
+    v = v.repeat_interleave(groups, dim=2)
+    scores = torch.matmul(q.float().transpose(1, 2), k.float().permute(0, 2, 3, 1))
+    scores = scores * head_dim**-0.5
+    scores = torch.where(mask[:, None], scores, torch.finfo(torch.float32).min)
+    probs = scores.softmax(dim=-1).to(v.dtype)
+    out = torch.matmul(probs, v.transpose(1, 2))
+    return out.transpose(1, 2).reshape(batch, q_len, heads * head_dim)
+
+
+# --- vision encoder (SigLIP as SmolVLM uses it) ----------------------------------------------
+
+
+class VisionAttention(nn.Module):
+    def __init__(self, cfg: VisionConfig):
+        super().__init__()
+        self.num_heads = cfg.num_heads
+        size = cfg.hidden_size
+        self.q_proj, self.k_proj = nn.Linear(size, size), nn.Linear(size, size)
+        self.v_proj, self.out_proj = nn.Linear(size, size), nn.Linear(size, size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        batch, length, size = x.shape
+        shape = (batch, length, self.num_heads, size // self.num_heads)
+        q, k, v = (proj(x).view(shape).transpose(1, 2) for proj in (self.q_proj, self.k_proj, self.v_proj))
+        out = F.scaled_dot_product_attention(q, k, v)
+        return self.out_proj(out.transpose(1, 2).reshape(batch, length, size))
+
+
+class VisionMLP(nn.Module):
+    def __init__(self, cfg: VisionConfig):
+        super().__init__()
+        self.fc1 = nn.Linear(cfg.hidden_size, cfg.intermediate_size)
+        self.fc2 = nn.Linear(cfg.intermediate_size, cfg.hidden_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
+
+
+class VisionLayer(nn.Module):
+    def __init__(self, cfg: VisionConfig):
+        super().__init__()
+        self.layer_norm1 = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+        self.self_attn = VisionAttention(cfg)
+        self.layer_norm2 = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+        self.mlp = VisionMLP(cfg)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.self_attn(self.layer_norm1(x))
+        return x + self.mlp(self.layer_norm2(x))
+
+
+class VisionEmbeddings(nn.Module):
+    def __init__(self, cfg: VisionConfig, resize: int):
+        super().__init__()
+        self.patch_embedding = nn.Conv2d(3, cfg.hidden_size, cfg.patch_size, stride=cfg.patch_size)
+        per_side = cfg.image_size // cfg.patch_size
+        self.position_embedding = nn.Embedding(per_side**2, cfg.hidden_size)
+        # SmolVLM maps a grid of another size onto its trained position table by bucketing
+        # fractional coordinates; for the trained size this is simply 0..N-1.
+        grid = resize // cfg.patch_size
+        boundaries = torch.arange(1 / per_side, 1.0, 1 / per_side)
+        coords = torch.arange(grid, dtype=torch.float32) / grid * (1 - 1e-6)
+        buckets = torch.bucketize(coords, boundaries, right=True)
+        positions = (buckets[:, None] * per_side + buckets[None, :]).flatten()
+        self.register_buffer("position_ids", positions, persistent=False)
+
+    def forward(self, pixels: Tensor) -> Tensor:
+        patches = self.patch_embedding(pixels).flatten(2).transpose(1, 2)
+        return patches + self.position_embedding(self.position_ids)
+
+
+class VisionEncoder(nn.Module):
+    def __init__(self, cfg: VisionConfig, resize: int):
+        super().__init__()
+        self.embeddings = VisionEmbeddings(cfg, resize)
+        self.encoder = nn.Module()
+        self.encoder.layers = nn.ModuleList(VisionLayer(cfg) for _ in range(cfg.num_layers))
+        self.post_layernorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+
+    def forward(self, pixels: Tensor) -> Tensor:
+        x = self.embeddings(pixels)
+        for layer in self.encoder.layers:
+            x = layer(x)
+        return self.post_layernorm(x)
+
+
+def pixel_shuffle(x: Tensor, scale: int) -> Tensor:
+    """(B, S*S, E) patch grid -> (B, S*S/scale^2, E*scale^2), merging scale x scale neighbours
+    in SmolVLM's channel order (columns first, then rows)."""
+    batch, seq, embed = x.shape
+    side = math.isqrt(seq)
+    x = x.reshape(batch, side, side // scale, embed * scale)
+    x = x.permute(0, 2, 1, 3).reshape(batch, side // scale, side // scale, embed * scale * scale)
+    return x.permute(0, 2, 1, 3).reshape(batch, seq // scale**2, embed * scale * scale)
+
+
+# --- decoder layers (VLM text model and action expert share the Llama layout) ----------------
+
+
+class DecoderAttention(nn.Module):
+    def __init__(self, hidden: int, text: TextConfig, kv_input: int):
+        super().__init__()
+        self.q_proj = nn.Linear(hidden, text.num_heads * text.head_dim, bias=False)
+        self.k_proj = nn.Linear(kv_input, text.num_kv_heads * text.head_dim, bias=False)
+        self.v_proj = nn.Linear(kv_input, text.num_kv_heads * text.head_dim, bias=False)
+        self.o_proj = nn.Linear(text.num_heads * text.head_dim, hidden, bias=False)
+
+
+class DecoderMLP(nn.Module):
+    def __init__(self, hidden: int, intermediate: int):
+        super().__init__()
+        self.gate_proj = nn.Linear(hidden, intermediate, bias=False)
+        self.up_proj = nn.Linear(hidden, intermediate, bias=False)
+        self.down_proj = nn.Linear(intermediate, hidden, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class DecoderLayer(nn.Module):
+    """Parameters only: the attention wiring spans both stacks and lives in SmolVLANet."""
+
+    def __init__(self, hidden: int, intermediate: int, text: TextConfig, kv_input: int | None = None):
+        super().__init__()
+        self.input_layernorm = RMSNorm(hidden, text.rms_norm_eps)
+        self.self_attn = DecoderAttention(hidden, text, kv_input or hidden)
+        self.post_attention_layernorm = RMSNorm(hidden, text.rms_norm_eps)
+        self.mlp = DecoderMLP(hidden, intermediate)
+
+    def finish(self, x: Tensor, attention: Tensor) -> Tensor:
+        """Residual after attention, then the MLP block."""
+        x = x + self.self_attn.o_proj(attention)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+def time_embedding(t: Tensor, size: int, min_period: float, max_period: float) -> Tensor:
+    """Sinusoidal embedding (B, size) of flow time t (B,), computed in fp64 like lerobot: the
+    arguments reach ~1.6e3 rad, where fp32 would lose ~1e-4."""
+    fraction = torch.linspace(0.0, 1.0, size // 2, dtype=torch.float64, device=t.device)
+    period = min_period * (max_period / min_period) ** fraction
+    angle = (2 * math.pi / period)[None, :] * t.double()[:, None]
+    return torch.cat([torch.sin(angle), torch.cos(angle)], dim=1)
+
+
+class SmolVLANet(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        text, width = cfg.text, cfg.expert_hidden_size
+        self.vision = VisionEncoder(cfg.vision, cfg.resize)
+        self.connector = nn.Linear(cfg.vision.hidden_size * cfg.scale_factor**2, text.hidden_size, bias=False)
+        self.embed_tokens = nn.Embedding(text.vocab_size, text.hidden_size)
+        self.vlm_layers = nn.ModuleList(
+            DecoderLayer(text.hidden_size, text.intermediate_size, text) for _ in range(text.num_layers)
+        )
+        # Carried so lerobot checkpoints round-trip; the action path never uses them.
+        self.vlm_norm = RMSNorm(text.hidden_size, text.rms_norm_eps)
+        self.lm_head = nn.Linear(text.hidden_size, text.vocab_size, bias=False)
+        self.expert_layers = nn.ModuleList(
+            DecoderLayer(
+                width, cfg.expert_intermediate_size, text, None if cfg.is_joint_layer(i) else cfg.kv_size
+            )
+            for i in range(cfg.expert_layers)
+        )
+        self.expert_norm = RMSNorm(width, text.rms_norm_eps)
+        self.state_proj = nn.Linear(cfg.max_state_dim, text.hidden_size)
+        self.action_in_proj = nn.Linear(cfg.max_action_dim, width)
+        self.action_time_mlp_in = nn.Linear(2 * width, width)
+        self.action_time_mlp_out = nn.Linear(width, width)
+        self.action_out_proj = nn.Linear(width, cfg.max_action_dim)
+
+    # --- prefix ---------------------------------------------------------------------------
+    def embed_prefix(
+        self, images: Tensor, image_masks: Tensor, tokens: Tensor, token_mask: Tensor, state: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Prefix embeddings (B, P, hidden) and validity mask (B, P)."""
+        batch, slots = images.shape[:2]
+        hidden = self.cfg.text.hidden_size
+        pixels = images.reshape(batch * slots, *images.shape[2:]).to(self.connector.weight.dtype)
+        image_tokens = self.connector(pixel_shuffle(self.vision(pixels), self.cfg.scale_factor))
+        per_image = image_tokens.shape[1]
+        image_tokens = image_tokens.reshape(batch, slots * per_image, hidden) * math.sqrt(hidden)
+        image_valid = image_masks[:, :, None].expand(batch, slots, per_image).reshape(batch, -1)
+        words = self.embed_tokens(tokens) * math.sqrt(hidden)
+        state_token = self.state_proj(state.to(self.state_proj.weight.dtype))[:, None]
+        embeddings = torch.cat([image_tokens, words, state_token], dim=1)
+        state_valid = torch.ones(batch, 1, dtype=torch.bool, device=state.device)
+        return embeddings, torch.cat([image_valid, token_mask.bool(), state_valid], dim=1)
+
+    def encode_prefix(
+        self, images: Tensor, image_masks: Tensor, tokens: Tensor, token_mask: Tensor, state: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """images (B, slots, 3, S, S) in [-1, 1]; image_masks (B, slots) bool; tokens (B, T) int64;
+        token_mask (B, T) bool; state (B, max_state_dim) normalised.
+        Returns prefix_k, prefix_v (layers, B, P, kv_heads, head_dim) and prefix_mask (B, P) bool."""
+        x, valid = self.embed_prefix(images, image_masks, tokens, token_mask, state)
+        batch, length, _ = x.shape
+        # Block ids: 0 for image+language tokens, 1 for the state token. A query sees a key of
+        # a block <= its own, and only valid keys.
+        block = torch.zeros(length, dtype=torch.long, device=x.device)
+        block[-1] = 1
+        mask = (block[None, :] <= block[:, None])[None] & valid[:, None, :] & valid[:, :, None]
+        positions = torch.cumsum(valid.long(), dim=1) - 1
+        text, wavelength = self.cfg.text, self.cfg.rope_max_wavelength
+        keys, values = [], []
+        for index, layer in enumerate(self.vlm_layers):
+            h = layer.input_layernorm(x)
+            q = layer.self_attn.q_proj(h).view(batch, length, text.num_heads, text.head_dim)
+            k = layer.self_attn.k_proj(h).view(batch, length, text.num_kv_heads, text.head_dim)
+            v = layer.self_attn.v_proj(h).view(batch, length, text.num_kv_heads, text.head_dim)
+            k = rope(k, positions, wavelength)
+            keys.append(k)
+            values.append(v)
+            if index < len(self.vlm_layers) - 1:  # the last layer's output feeds nothing
+                x = layer.finish(x, attend(rope(q, positions, wavelength), k, v, mask))
+        return torch.stack(keys), torch.stack(values), valid
+
+    # --- expert ---------------------------------------------------------------------------
+    def embed_suffix(self, x_t: Tensor, t: Tensor) -> Tensor:
+        dtype = self.action_in_proj.weight.dtype
+        actions = self.action_in_proj(x_t.to(dtype))
+        times = time_embedding(t, self.cfg.expert_hidden_size, self.cfg.min_period, self.cfg.max_period)
+        times = times.to(dtype)[:, None, :].expand_as(actions)
+        fused = self.action_time_mlp_in(torch.cat([actions, times], dim=2))
+        return self.action_time_mlp_out(F.silu(fused))
+
+    def denoise_step(
+        self, x_t: Tensor, t: Tensor, prefix_k: Tensor, prefix_v: Tensor, prefix_mask: Tensor
+    ) -> Tensor:
+        """x_t (B, chunk, max_action_dim) fp32 at flow time t (B,) fp32 -> velocity, same shape, fp32."""
+        cfg, text = self.cfg, self.cfg.text
+        x = self.embed_suffix(x_t, t)
+        batch, chunk, _ = x.shape
+        prefix_len = prefix_mask.shape[1]
+        steps = torch.arange(chunk, device=x.device)[None, :].expand(batch, chunk)
+        joint_positions = prefix_mask.long().sum(dim=1, keepdim=True) + steps  # continue after prefix
+        prefix_visible = prefix_mask[:, None, :].expand(batch, chunk, prefix_len)
+        causal = torch.ones(chunk, chunk, dtype=torch.bool, device=x.device).tril()
+        joint_mask = torch.cat([prefix_visible, causal[None].expand(batch, chunk, chunk)], dim=2)
+        wavelength = cfg.rope_max_wavelength
+        for vlm_index in range(text.num_layers):
+            expert_index = cfg.expert_index(vlm_index)
+            if expert_index is None:
+                continue
+            layer = self.expert_layers[expert_index]
+            attn = layer.self_attn
+            h = layer.input_layernorm(x)
+            q = attn.q_proj(h).view(batch, chunk, text.num_heads, text.head_dim)
+            cached_k, cached_v = prefix_k[vlm_index].to(x.dtype), prefix_v[vlm_index].to(x.dtype)
+            if cfg.is_joint_layer(vlm_index):
+                k = attn.k_proj(h).view(batch, chunk, text.num_kv_heads, text.head_dim)
+                v = attn.v_proj(h).view(batch, chunk, text.num_kv_heads, text.head_dim)
+                q, k = rope(q, joint_positions, wavelength), rope(k, joint_positions, wavelength)
+                out = attend(q, torch.cat([cached_k, k], dim=1), torch.cat([cached_v, v], dim=1), joint_mask)
+            else:
+                k = attn.k_proj(cached_k.flatten(2)).view(batch, prefix_len, text.num_kv_heads, text.head_dim)
+                v = attn.v_proj(cached_v.flatten(2)).view(batch, prefix_len, text.num_kv_heads, text.head_dim)
+                out = attend(rope(q, steps, wavelength), k, v, prefix_visible)
+            x = layer.finish(x, out)
+        x = self.expert_norm(x)
+        return self.action_out_proj(x.to(self.action_out_proj.weight.dtype)).float()

@@ -1,0 +1,118 @@
+"""The torch policy: SmolVLANet + the shared numpy pre/post-processing, behind `Policy`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgevla.errors import EdgevlaError
+from edgevla.model.config import ModelConfig
+from edgevla.model.flow import GuidanceTarget, sample_chunk
+from edgevla.model.network import SmolVLANet
+from edgevla.runtime.policy import CameraSpec, Guidance, Observation, PolicySpec
+from edgevla.runtime.preprocess import MeanStd, ModelInputs, Preprocessor, TaskTokenizer
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_device(device: str) -> torch.device:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise EdgevlaError(f"device '{device}' requested but torch sees no CUDA GPU: use --device cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise EdgevlaError(f"unknown device '{device}': use cpu or cuda")
+    return torch.device(device)
+
+
+def make_preprocessor(
+    cfg: ModelConfig, tokenizer_path: Path, state: MeanStd, action: MeanStd
+) -> Preprocessor:
+    return Preprocessor(
+        cameras=cfg.cameras,
+        empty_cameras=cfg.empty_cameras,
+        resize=cfg.resize,
+        state_dim=cfg.state_dim,
+        action_dim=cfg.action_dim,
+        max_state_dim=cfg.max_state_dim,
+        max_action_dim=cfg.max_action_dim,
+        chunk_size=cfg.chunk_size,
+        tokenizer=TaskTokenizer(tokenizer_path, cfg.tokenizer_max_length),
+        state_stats=state,
+        action_stats=action,
+    )
+
+
+class TorchPolicy:
+    """A loaded SmolVLA-class policy running in torch. Implements edgevla.runtime.policy.Policy."""
+
+    def __init__(
+        self,
+        net: SmolVLANet,
+        preprocessor: Preprocessor,
+        tokenizer_path: Path,
+        name: str = "policy",
+        device: str = "cpu",
+        dtype: str = "fp32",
+    ):
+        if dtype not in DTYPES:
+            raise EdgevlaError(f"unknown dtype '{dtype}': use one of {', '.join(DTYPES)}")
+        self.device = resolve_device(device)
+        if dtype == "fp16" and self.device.type == "cpu":
+            raise EdgevlaError("fp16 needs a GPU (CPU kernels are missing or slow): use fp32 or bf16 on CPU")
+        self.net = net.to(device=self.device, dtype=DTYPES[dtype]).eval()
+        self.pre = preprocessor
+        self.tokenizer_path = tokenizer_path
+        self.dtype = dtype
+        cfg = net.cfg
+        self.spec = PolicySpec(
+            name=name,
+            cameras=tuple(CameraSpec(n, cfg.resize, cfg.resize) for n in cfg.cameras),
+            state_dim=cfg.state_dim,
+            action_dim=cfg.action_dim,
+            chunk_size=cfg.chunk_size,
+            num_steps=cfg.num_steps,
+            max_action_dim=cfg.max_action_dim,
+            max_tokens=cfg.tokenizer_max_length,
+            fps=cfg.fps,
+            extra={"backend": "torch", "dtype": dtype, "empty_cameras": cfg.empty_cameras},
+        )
+
+    @property
+    def cfg(self) -> ModelConfig:
+        return self.net.cfg
+
+    def batch(self, inputs: ModelInputs) -> dict[str, torch.Tensor]:
+        """Numpy model inputs -> a batch of one on the policy's device."""
+        return {
+            "images": torch.from_numpy(inputs.images)[None].to(self.device),
+            "image_masks": torch.from_numpy(inputs.image_masks)[None].to(self.device),
+            "tokens": torch.from_numpy(inputs.tokens)[None].to(self.device),
+            "token_mask": torch.from_numpy(inputs.token_mask)[None].to(self.device),
+            "state": torch.from_numpy(inputs.state)[None].to(self.device),
+        }
+
+    def infer(
+        self, obs: Observation, noise: np.ndarray | None = None, guidance: Guidance | None = None
+    ) -> np.ndarray:
+        batch = self.batch(self.pre(obs))
+        noise_t = None
+        if noise is not None:
+            noise_t = torch.from_numpy(self.pre.check_noise(noise))[None].to(self.device)
+        target = None if guidance is None else self._guidance(guidance)
+        chunk = sample_chunk(self.net, **batch, noise=noise_t, guidance=target)
+        return self.pre.postprocess(chunk[0].cpu().numpy())
+
+    def _guidance(self, guidance: Guidance) -> GuidanceTarget:
+        cfg = self.cfg
+        actions = np.asarray(guidance.actions, dtype=np.float32)
+        weights = np.asarray(guidance.weights, dtype=np.float32)
+        if actions.shape != (cfg.chunk_size, cfg.action_dim) or weights.shape != (cfg.chunk_size,):
+            raise EdgevlaError(
+                f"guidance must be actions ({cfg.chunk_size}, {cfg.action_dim}) and weights ({cfg.chunk_size},); "
+                f"got {actions.shape} and {weights.shape}"
+            )
+        normalised = torch.from_numpy(self.pre.normalize_actions(actions))[None].to(self.device)
+        return GuidanceTarget(
+            normalised, torch.from_numpy(np.clip(weights, 0, 1))[None].to(self.device), cfg.action_dim
+        )

@@ -1,0 +1,212 @@
+"""The recording session: episodes of fixed-rate teleoperation frames, saved as they end.
+
+Per frame: `observation.state` (follower, before the command), `observation.images.<cam>` (the
+latest frame of each camera thread), `action` (the goal the follower's driver actually sent,
+after its clamp), `leader.action` (the leader's raw command), and real times: `timing.tick`
+(when the loop ran the frame) and `timing.camera.<cam>` (when the image was captured), both in
+seconds since the episode started. `timestamp` stays frame_index / fps as LeRobotDataset
+requires. Late and dropped frames are counted per episode in the episodes metadata.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgevla.cameras import CameraReader
+from edgevla.dataset import DatasetWriter, VideoConfig
+from edgevla.drivers.interface import RobotIO
+from edgevla.record.keyboard import NEXT, RERECORD, STOP, KeyboardControls
+from edgevla.record.teleop import teleop_step
+from edgevla.record.ticker import Ticker
+
+# Extra episodes-metadata columns (lerobot ignores columns it does not know).
+EPISODE_COUNTERS = {
+    "recording/late_frames": "int64",  # frames whose tick started > half a period late
+    "recording/dropped_frames": "int64",  # frame slots skipped because the loop fell behind
+    "recording/repeated_camera_frames": "int64",  # camera images reused because no new one came
+    "recording/max_lateness_ms": "float64",
+}
+
+
+@dataclass
+class RecordConfig:
+    dataset: Path
+    task: str
+    fps: int = 30
+    episodes: int = 1  # the dataset holds this many episodes when done (counting resumed ones)
+    episode_seconds: float = 30.0
+    reset_seconds: float = 10.0
+    resume: bool = False
+    keyboard: bool = True
+    video: VideoConfig = field(default_factory=VideoConfig)
+    robot_type: str | None = None
+
+
+@dataclass
+class EpisodeReport:
+    index: int
+    frames: int
+    late: int
+    dropped: int
+    repeated_camera_frames: int
+    max_lateness_ms: float
+    handoff_ms: float  # loop time spent handing the episode to the saver
+
+
+@dataclass
+class RecordReport:
+    episodes: list[EpisodeReport] = field(default_factory=list)
+    save_ms: list[float] = field(default_factory=list)  # saver time until each episode was durable
+    stopped_early: bool = False
+
+
+def dataset_features(joint_names: tuple[str, ...], cameras: list[CameraReader]) -> dict[str, dict]:
+    names = [f"{joint}.pos" for joint in joint_names]
+    vector = {"dtype": "float32", "shape": [len(names)], "names": names}
+    features: dict[str, dict] = {
+        "observation.state": vector,
+        "action": dict(vector),
+        "leader.action": dict(vector),
+    }
+    for camera in cameras:
+        height, width = camera.wait_frame().image.shape[:2]
+        features[f"observation.images.{camera.name}"] = {
+            "dtype": "video",
+            "shape": [height, width, 3],
+            "names": ["height", "width", "channels"],
+        }
+    features["timing.tick"] = {"dtype": "float64", "shape": [1], "names": None}
+    for camera in cameras:
+        features[f"timing.camera.{camera.name}"] = {"dtype": "float64", "shape": [1], "names": None}
+    return features
+
+
+class Recorder:
+    def __init__(
+        self,
+        config: RecordConfig,
+        leader: RobotIO,
+        follower: RobotIO,
+        cameras: list[CameraReader],
+        log: Callable[[str], None] = print,
+        warn: Callable[[str], None] = print,
+    ):
+        self.config, self.leader, self.follower, self.cameras = config, leader, follower, cameras
+        self.log, self.warn = log, warn
+        self.writer = DatasetWriter.open(
+            config.dataset,
+            config.fps,
+            dataset_features(follower.joint_names, cameras),
+            robot_type=config.robot_type,
+            video=config.video,
+            resume=config.resume,
+            episode_metadata=EPISODE_COUNTERS,
+        )
+        self.report = RecordReport()
+
+    def run(self) -> RecordReport:
+        """Record until the dataset holds `config.episodes` episodes or the user stops."""
+        config, writer = self.config, self.writer
+        if writer.num_episodes:
+            self.log(f"resuming {config.dataset}: {writer.num_episodes} episode(s) already recorded")
+        try:
+            with KeyboardControls(config.keyboard) as keys:
+                while writer.num_episodes < config.episodes:
+                    number = writer.num_episodes + 1
+                    self.log(f"recording episode {number}/{config.episodes}: {config.task}")
+                    outcome, report = self._record_episode(keys)
+                    if outcome == RERECORD:
+                        writer.discard_episode()
+                        self.log(f"episode {number} dropped; recording it again after the reset")
+                    elif report.frames:
+                        handoff = time.monotonic()
+                        writer.save_episode(self._counters(report))
+                        report.handoff_ms = (time.monotonic() - handoff) * 1000
+                        self.report.episodes.append(report)
+                        self.log(self._describe(report))
+                    if outcome == STOP:
+                        self.report.stopped_early = writer.num_episodes < config.episodes
+                        break
+                    if writer.num_episodes < config.episodes and self._reset_period(keys) == STOP:
+                        self.report.stopped_early = True
+                        break
+        finally:
+            self._finish()
+        return self.report
+
+    def _finish(self) -> None:
+        # close() waits for every handed-off episode to be durable and drops an unsaved one.
+        try:
+            self.writer.close()
+        finally:
+            self.report.save_ms = list(self.writer.save_ms)
+
+    def _record_episode(self, keys: KeyboardControls) -> tuple[str | None, EpisodeReport]:
+        config, writer = self.config, self.writer
+        ticker = Ticker(config.fps)
+        report = EpisodeReport(writer.num_episodes, 0, 0, 0, 0, 0.0, 0.0)
+        last_seq = {camera.name: -1 for camera in self.cameras}
+        frames_wanted = round(config.episode_seconds * config.fps)
+        last_warning = 0.0
+        while True:
+            tick = ticker.wait()
+            if tick.slot >= frames_wanted:
+                return None, report
+            event = keys.poll()
+            if event in (NEXT, STOP, RERECORD):
+                return event, report
+            step = teleop_step(self.leader, self.follower)
+            frame = {"observation.state": step.state, "action": step.sent, "leader.action": step.command}
+            frame["timing.tick"] = tick.started - ticker.start
+            for camera in self.cameras:
+                latest = camera.latest()
+                frame[f"observation.images.{camera.name}"] = latest.image
+                frame[f"timing.camera.{camera.name}"] = latest.capture_time - ticker.start
+                report.repeated_camera_frames += int(latest.seq == last_seq[camera.name])
+                last_seq[camera.name] = latest.seq
+            writer.add_frame(frame, config.task)
+            report.frames += 1
+            report.dropped += tick.dropped
+            report.late += int(ticker.is_late(tick))
+            report.max_lateness_ms = max(report.max_lateness_ms, tick.lateness * 1000)
+            if (tick.dropped or ticker.is_late(tick)) and tick.started - last_warning > 1.0:
+                last_warning = tick.started
+                self.warn(
+                    f"warning: the loop cannot hold {config.fps} fps: {report.late} late, "
+                    f"{report.dropped} dropped frame(s) so far in this episode "
+                    f"(encoder backlog {writer.encoder_backlog} frames)"
+                )
+
+    def _reset_period(self, keys: KeyboardControls) -> str | None:
+        """Keep mirroring (not recorded) so the scene can be reset; NEXT ends it early."""
+        if self.config.reset_seconds <= 0:
+            return None
+        self.log(f"reset the scene: {self.config.reset_seconds:g} s")
+        ticker = Ticker(self.config.fps)
+        while time.monotonic() - ticker.start < self.config.reset_seconds:
+            ticker.wait()
+            event = keys.poll()
+            if event in (NEXT, STOP):
+                return event
+            teleop_step(self.leader, self.follower)
+        return None
+
+    @staticmethod
+    def _counters(report: EpisodeReport) -> dict[str, float]:
+        return {
+            "recording/late_frames": report.late,
+            "recording/dropped_frames": report.dropped,
+            "recording/repeated_camera_frames": report.repeated_camera_frames,
+            "recording/max_lateness_ms": round(report.max_lateness_ms, 3),
+        }
+
+    @staticmethod
+    def _describe(report: EpisodeReport) -> str:
+        return (
+            f"episode {report.index + 1} saved: {report.frames} frames, {report.late} late, "
+            f"{report.dropped} dropped, {report.repeated_camera_frames} repeated camera frames "
+            f"(hand-off {report.handoff_ms:.1f} ms)"
+        )
