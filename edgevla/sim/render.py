@@ -148,6 +148,25 @@ def _near_sphere(origins: np.ndarray, dirs: np.ndarray, box: Box) -> np.ndarray:
     return (off_axis <= radius**2) & (along > -radius)
 
 
+def _screen_rows(cam: CameraDef, eye: np.ndarray, cam_rot: np.ndarray, box: Box) -> np.ndarray:
+    """Indices of the pixels whose rays may hit `box`: the screen rectangle of its bounding
+    sphere (projected conservatively as the cube around the sphere), so small or distant boxes
+    cost only the pixels they cover."""
+    radius = float(np.linalg.norm(box.half))
+    x, y, z = cam_rot.T @ (box.center - eye)
+    if z - radius <= 1e-3:  # the sphere reaches behind the camera: test every pixel
+        return np.arange(cam.width * cam.height)
+    focal = 0.5 * cam.width / np.tan(np.deg2rad(cam.fov_deg) / 2)
+    depths = (z - radius, z + radius)
+    u = [focal * (x + side * radius) / depth + cam.width / 2 for side in (-1, 1) for depth in depths]
+    v = [focal * (y + side * radius) / depth + cam.height / 2 for side in (-1, 1) for depth in depths]
+    u0, u1 = max(int(np.floor(min(u))), 0), min(int(np.ceil(max(u))), cam.width)
+    v0, v1 = max(int(np.floor(min(v))), 0), min(int(np.ceil(max(v))), cam.height)
+    if u0 >= u1 or v0 >= v1:
+        return np.empty(0, dtype=np.int64)
+    return (np.arange(v0, v1)[:, None] * cam.width + np.arange(u0, u1)[None, :]).ravel()
+
+
 def _shadowed(points: np.ndarray, boxes: list[Box]) -> np.ndarray:
     dirs = np.broadcast_to(LIGHT_DIR, points.shape)
     blocked = np.zeros(len(points), dtype=bool)
@@ -180,7 +199,7 @@ class Renderer:
         normal = np.zeros((n, 3))
         color = np.zeros((n, 3))
         for box in boxes:
-            rows = np.flatnonzero(_near_sphere(origins, dirs, box))
+            rows = _screen_rows(cam, eye, cam_rot, box)
             dist, box_normal = _hit_box(origins[rows], dirs[rows], box)
             closer = dist < best[rows]
             rows = rows[closer]
