@@ -119,10 +119,9 @@ class FrameServer:
                     _send(conn, {"error": "request must be {camera: str, after: int}"})
                     continue
                 with self._changed:
-                    ready = self._changed.wait_for(
-                        lambda c=camera, a=after: (
-                            self._closed.is_set() or (c in self._frames and self._frames[c].seq > a)
-                        ),
+                    # an unknown camera fails at once; a known one waits for its next frame
+                    ready = camera in self._frames and self._changed.wait_for(
+                        lambda c=camera, a=after: self._closed.is_set() or self._frames[c].seq > a,
                         timeout=WAIT_S,
                     )
                     frame = self._frames.get(camera)
