@@ -8,6 +8,10 @@ from edgevla.cli.dispatch import Command, dispatch
 
 BENCHES: dict[str, Command] = {
     "policy": Command("edgevla.cli.bench_policy", "action-chunk latency p50/p90 and peak memory of a policy"),
+    "all": Command("edgevla.cli.bench_all", "run benchmarks/plan.yaml: report.md + report.json + PNG plots"),
+    "sim": Command(
+        "edgevla.cli.bench_sim", "sim render time; control-loop jitter/starvation on the simulated arm"
+    ),
 }
 
 

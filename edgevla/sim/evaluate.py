@@ -89,6 +89,9 @@ class EvalReport:
     merge: str
     episodes: list[EpisodeResult] = field(default_factory=list)
     runtime: dict = field(default_factory=dict)  # the last episode's loop statistics
+    # control periods of every episode: (bin upper edge ms, ticks) for the non-empty bins
+    period_histogram: list[tuple[float, int]] = field(default_factory=list)
+    queue_depth: list = field(default_factory=list)  # (seconds, depth) trace of the last episode
 
     def summary(self) -> dict:
         n = len(self.episodes)
@@ -106,6 +109,8 @@ class EvalReport:
             "ticks_starved": int(sum(e.ticks_starved for e in self.episodes)),
             "per_episode": [asdict(e) for e in self.episodes],
             "runtime": self.runtime,
+            "period_histogram": self.period_histogram,
+            "queue_depth": self.queue_depth,
         }
 
 
@@ -137,6 +142,7 @@ def evaluate(
         with SimSession(world, path, robot.follow) as session:
             cameras = open_cameras([parse_camera_spec(f"{c}=sim:{c}?socket={path}") for c in config.cameras])
             worker = PolicyWorker(policy)
+            periods = None
             try:
                 for index in range(config.episodes):
                     with session.lock:
@@ -163,6 +169,13 @@ def evaluate(
                     )
                     report.episodes.append(result)
                     report.runtime = {k: v for k, v in stats.items() if k != "queue_depth"}
+                    report.queue_depth = stats["queue_depth"]
+                    hist = loop.stats.period_ms
+                    periods = hist.counts.copy() if periods is None else periods + hist.counts
+                    report.period_histogram = [
+                        (round((i + 1) * hist.resolution, 3), int(periods[i]))
+                        for i in np.flatnonzero(periods)
+                    ]
                     if on_episode is not None:
                         on_episode(result)
             finally:
