@@ -18,6 +18,8 @@ COMMANDS: dict[str, Command] = {
     "firmware": Command("edgevla.cli.firmware", "serve virtual servo firmware (Feetech, Dynamixel) on a pty"),
     "motors": Command("edgevla.cli.motors", "servo scan, id/baud setup, configure, torque on/off, read"),
     "calibrate": Command("edgevla.cli.calibrate", "calibrate an arm (homing + ranges) into a profile"),
+    "sim": Command("edgevla.cli.sim", "simulated SO-101: show episodes, check the scripted expert"),
+    "eval": Command("edgevla.cli.eval", "closed-loop success rate of a policy on the simulated arm (--json)"),
     "model": Command("edgevla.cli.model", "policy presets and checkpoints: info (params), init"),
     "predict": Command("edgevla.cli.predict", "one action chunk from an observation .npz (parity contract)"),
     "fetch": Command("edgevla.cli.fetch", "download a policy + its VLM config/tokenizer for offline use"),
