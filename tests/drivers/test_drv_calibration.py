@@ -177,6 +177,6 @@ def test_record_ranges_on_sweeping_leader_then_save_reload_normalise(tmp_path):
         np.testing.assert_allclose(normalize(ends, table), [-100] * 5 + [0], atol=1e-4)
         np.testing.assert_array_equal(unnormalize(normalize(ends, table), table), ends)
         # the middle of each raw range now reads mid-turn
-        for name, (lo, hi) in raw.items():
+        for name in raw:
             mid = (cal[name].range_min + cal[name].range_max) / 2
             assert abs(mid - 2047) <= 2, name
