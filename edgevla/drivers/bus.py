@@ -193,12 +193,15 @@ class MotorBus:
         for baud in baudrates:
             self.set_baudrate(baud)
             answering = self.backend.broadcast_ping(self._port())
-            if answering is None:  # something answers, the back end cannot tell who
-                answering = {i: self.read_id("Model_Number", i) for i in ids if self.ping_id(i)}
-            else:
-                answering = {i: model for i, model in answering.items() if i in ids}
-            if answering:
-                found[baud] = answering
+            if answering is None:  # answers collided: ask each id
+                answering = {i: None for i in ids if self.ping_id(i)}
+            models = {
+                i: model if model is not None else self.read_id("Model_Number", i)
+                for i, model in answering.items()
+                if i in ids
+            }
+            if models:
+                found[baud] = models
         return found
 
     # --- by motor name -----------------------------------------------------------------------

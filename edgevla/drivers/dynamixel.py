@@ -87,7 +87,7 @@ class Dynamixel:
         param = [byte for motor_id, payload in data.items() for byte in (motor_id, *payload)]
         return self._kind(self.ph.syncWriteTxOnly(port, address, length, param, len(param)))
 
-    def broadcast_ping(self, port) -> dict[int, int] | None:
+    def broadcast_ping(self, port) -> dict[int, int | None] | None:
         """{id: model number} of every servo answering at the port's baud rate."""
         found, result = self.ph.broadcastPing(port)
         return {motor_id: info[0] for motor_id, info in found.items()} if result == dxl.COMM_SUCCESS else {}

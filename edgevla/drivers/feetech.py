@@ -84,20 +84,23 @@ class Feetech:
         param = [byte for motor_id, payload in data.items() for byte in (motor_id, *payload)]
         return self._kind(self.ph.syncWriteTxOnly(port, address, length, param, len(param)))
 
-    def broadcast_ping(self, port) -> dict[int, int] | None:
-        """{} when no servo answers a broadcast PING at this baud rate; None when some do.
-
-        Every STS servo answers a broadcast PING at once (their packets collide), so it only
-        tells whether anything listens at this rate; the bus then pings ids one by one."""
+    def broadcast_ping(self, port) -> dict[int, int | None] | None:
+        """{id: None} of the servos answering a broadcast PING ({} if none); None if their
+        answers collided (STS servos all answer at once), so the ids must be pinged one by one.
+        Model numbers are not in a PING status: None."""
         packet = [0xFF, 0xFF, scs.BROADCAST_ID, 2, scs.INST_PING, 0]
         if self.ph.txPacket(port, packet) != scs.COMM_SUCCESS:
+            port.is_using = False
             return {}
         port.setPacketTimeout(STATUS_OVERHEAD)
-        heard = False
-        while not heard and not port.isPacketTimeout():
-            heard = bool(port.readPort(1))
-        port.is_using = False
-        return None if heard else {}
+        found: dict[int, int | None] = {}
+        while True:
+            packet, result = self.ph.rxPacket(port)
+            if result == scs.COMM_RX_TIMEOUT:
+                return found
+            if result != scs.COMM_SUCCESS:
+                return None
+            found[packet[_ID]] = None
 
     def alarms(self, error: int) -> str | None:
         """Physical alarms in a status error byte, or None."""

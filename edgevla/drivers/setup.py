@@ -8,9 +8,13 @@ from edgevla.hardware import MotorDef, RobotDef
 
 
 def find_single_servo(bus: MotorBus, baudrates: list[int], ids: range = range(0, 253)) -> tuple[int, int]:
-    """(baud rate, id) of the one servo on the bus; an error when there are none or several."""
-    found = bus.scan(ids, baudrates)
-    servos = [(baud, motor_id) for baud, answering in found.items() for motor_id in answering]
+    """(baud rate, id) of the one servo on the bus; an error when there are none or several.
+    Stops at the first baud rate where anything answers (try the likeliest rate first)."""
+    servos = []
+    for baud in baudrates:
+        servos = [(baud, motor_id) for motor_id in bus.scan(ids, [baud]).get(baud, {})]
+        if servos:
+            break
     if len(servos) != 1:
         seen = ", ".join(f"id {i} at {b} baud" for b, i in servos) or "none"
         raise MotorNotFoundError(
