@@ -46,9 +46,12 @@ def test_setup_gives_each_new_servo_its_id_and_baud(robot_name):
 
 def test_setup_refuses_two_servos_at_once():
     robot = load_robot("so101_follower")
-    with serve_robot(robot, motors=2) as arm, MotorBus.for_robot(robot, arm.port, config=PATIENT) as bus:
-        with pytest.raises(MotorNotFoundError, match="exactly one servo"):
-            assign_id_and_baud(bus, robot.motors[0], robot, [robot.baudrate])
+    with (
+        serve_robot(robot, motors=2) as arm,
+        MotorBus.for_robot(robot, arm.port, config=PATIENT) as bus,
+        pytest.raises(MotorNotFoundError, match="exactly one servo"),
+    ):
+        assign_id_and_baud(bus, robot.motors[0], robot, [robot.baudrate])
 
 
 def test_socket_url_port():
