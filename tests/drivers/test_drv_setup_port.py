@@ -97,3 +97,34 @@ def test_latency_timer_at_1ms_and_non_usb_ports_pass(tmp_path):
     assert not check_latency(str(link), sysfs).too_high
     assert check_latency("/dev/pts/3", sysfs) is None
     assert check_latency("socket://127.0.0.1:5555", sysfs) is None
+
+
+def test_configure_persists_across_power_cycle():
+    """Feetech keeps EEPROM writes only with Lock = 0: configure() unlocks, writes, locks."""
+    from edgevla.drivers.setup import configure
+
+    robot = load_robot("so101_follower")
+    with serve_robot(robot) as arm, MotorBus.for_robot(robot, arm.port, config=PATIENT) as bus:
+        configure(bus, robot)
+        for s in arm.bus.servos:
+            s.power_on(arm.bus.now)
+        gripper = arm.bus.servo("gripper")
+        assert gripper.get("Return_Delay_Time") == 0 and gripper.get("P_Coefficient") == 16
+        assert gripper.get("Max_Torque_Limit") == 500 and gripper.get("Lock") == 1
+
+
+def test_model_without_sync_read_is_read_per_motor(tmp_path):
+    """SCS0009: protocol 1 (big endian), no SYNC READ: the bus reads motor by motor."""
+    path = tmp_path / "micro.yaml"
+    path.write_text(
+        "name: micro\nrole: follower\nbaudrate: 1000000\n"
+        "motors:\n  a: {id: 1, servo: scs0009, norm: range_m100_100}\n"
+        "  b: {id: 2, servo: scs0009, norm: range_m100_100}\n"
+    )
+    robot = load_robot(path)
+    with serve_robot(robot) as arm, MotorBus.for_robot(robot, arm.port, config=PATIENT) as bus:
+        arm.bus.servo("b").actual = 700.0  # big endian on the wire: 0x02BC
+        assert bus.sync_read("Present_Position") == {"a": 512, "b": 700}
+        assert bus.stats.transactions == 2
+        bus.write("Goal_Position", "a", 300)
+        assert arm.bus.servo("a").goal_position == 300
