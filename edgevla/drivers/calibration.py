@@ -61,6 +61,12 @@ def load_calibration(path: Path) -> Calibration:
         raise CalibrationError(f"{path}: cannot read: {err}") from None
     except json.JSONDecodeError as err:
         raise CalibrationError(f"{path}: not valid JSON (line {err.lineno}): {err.msg}") from None
+    return parse_calibration(doc, path)
+
+
+def parse_calibration(doc: object, path: object = "calibration") -> Calibration:
+    """A profile from its JSON object ({joint: {"id", "drive_mode", ...}}), validated;
+    `path` names the source in errors."""
     if not isinstance(doc, dict) or not doc:
         raise CalibrationError(f"{path}: expected an object with one entry per joint")
     calibration = {}
