@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     with open_arm_pair(args.robot, args.leader_port, args.follower_port) as (leader, follower):
         console.print(f"teleop {leader.name} -> {follower.name} at {args.fps:g} Hz; Ctrl-C stops")
-        with Live(console=console, transient=False) as live:
+        with Live(console=console, transient=True) as live:
 
             def show(stats):
                 s = stats.summary()
