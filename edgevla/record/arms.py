@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from edgevla.drivers.interface import RobotIO
+from edgevla.errors import EdgevlaError
 from edgevla.hardware import load_robot_pair
 
 
@@ -16,7 +17,10 @@ def open_arm_pair(robot: str, leader_port: str, follower_port: str) -> Iterator[
     On exit -- normal, error or Ctrl-C -- each arm is disconnected as its definition says
     (torque off by default), the follower first.
     """
-    from edgevla.drivers.robot import Robot
+    try:
+        from edgevla.drivers.robot import Robot
+    except ImportError as err:  # only while the driver layer is not merged into this build
+        raise EdgevlaError(f"the servo driver layer is missing from this edgevla build ({err})") from err
 
     leader_def, follower_def = load_robot_pair(robot)
     with ExitStack() as stack:
