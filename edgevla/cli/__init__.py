@@ -24,6 +24,8 @@ COMMANDS: dict[str, Command] = {
     "predict": Command("edgevla.cli.predict", "one action chunk from an observation .npz (parity contract)"),
     "fetch": Command("edgevla.cli.fetch", "download a policy + its VLM config/tokenizer for offline use"),
     "dataset": Command("edgevla.cli.dataset", "inspect, validate or repair a LeRobotDataset v3.0 directory"),
+    "teleop": Command("edgevla.cli.teleop", "leader -> follower mirroring with the driver's safety clamp"),
+    "record": Command("edgevla.cli.record", "teleoperate and record episodes into a LeRobotDataset v3.0"),
     "run": Command("edgevla.cli.run", "drive a robot with a policy: async inference at a fixed control rate"),
     "serve": Command(
         "edgevla.cli.serve", "serve a policy over websockets to robots (edgevla run --policy ws://)"
