@@ -186,3 +186,58 @@ def _try_connect(robot) -> bool:
         return True
     except EdgevlaError:
         return False
+
+
+def _run_cli(*args: str, **kw):
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "edgevla", "run", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+
+
+def test_run_command_on_the_virtual_arm_writes_its_statistics(tiny_checkpoint, tmp_path):
+    import json
+
+    stats_file = tmp_path / "s.json"
+    with serve_robot(ROBOT) as served:
+        proc = _run_cli(
+            "--robot", ROBOT, "--port", served.port, "--policy", str(tiny_checkpoint), "--task", "pick the cube",
+            "--camera", "front=synthetic?width=160&height=120", "--fps", "50", "--duration", "4",
+            "--stats-json", str(stats_file), "--plot", str(tmp_path / "s.png"),
+        )  # fmt: skip
+        _, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+        assert not any(served.bus.servo(n).torque for n in Robot(ROBOT, served.port).joint_names)
+    s = json.loads(stats_file.read_text())
+    for key in ("period_ms_p50", "period_ms_p99", "ticks", "ticks_starved", "actions_late", "chunk_ms_p50"):
+        assert isinstance(s[key], int | float), key
+    assert s["ticks"] >= 100 and s["chunks"] >= 1 and s["period_ms_nominal"] == 20.0
+    assert "retries" in s["bus"] and (tmp_path / "s.png").stat().st_size > 10_000
+    assert "Traceback" not in err
+
+
+def test_ctrl_c_stops_the_run_and_turns_torque_off(tmp_path):
+    path = write_replay(tmp_path / "wave.npz", chunk_size=20, fps=30.0, frames=2000)
+    with serve_robot(ROBOT) as served:
+        names = Robot(ROBOT, served.port).joint_names
+        proc = _run_cli("--robot", ROBOT, "--port", served.port, "--policy", str(path), "--stats-every", "0.2",
+                        "--stats-json", str(tmp_path / "s.json"))  # fmt: skip
+        try:
+            _wait_for(lambda: all(served.bus.servo(n).torque for n in names))
+            proc.stderr.readline()  # running...
+            for line in proc.stderr:  # wait for the live statistics to show chunks flowing
+                if "ticks" in line and "chunk p50 nan" not in line:
+                    break
+        finally:
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert not any(served.bus.servo(n).torque for n in names)  # on_disconnect: torque_off
+    assert "interrupted" in err and "Traceback" not in err
+    assert (tmp_path / "s.json").exists()
