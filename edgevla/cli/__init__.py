@@ -15,6 +15,7 @@ from edgevla.cli.dispatch import Command, dispatch
 # name -> where it lives and what it does; keep one line per command.
 COMMANDS: dict[str, Command] = {
     "bench": Command("edgevla.cli.bench", "measure bus, policy, recording and training figures (--json)"),
+    "firmware": Command("edgevla.cli.firmware", "serve virtual servo firmware (Feetech, Dynamixel) on a pty"),
     "sim": Command("edgevla.cli.sim", "simulated SO-101: show episodes, check the scripted expert"),
     "eval": Command("edgevla.cli.eval", "closed-loop success rate of a policy on the simulated arm (--json)"),
     "model": Command("edgevla.cli.model", "policy presets and checkpoints: info (params), init"),

@@ -56,6 +56,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="ask for the next chunk at this queue depth (default: adapts to latency)",
     )
+    parser.add_argument(
+        "--worker-threads", type=int, help="compute threads of a worker process (default: all cores but one)"
+    )
     parser.add_argument("--token", help="token of the policy server")
     parser.add_argument("--jpeg", action="store_true", help="send camera images JPEG-compressed (remote)")
     parser.add_argument(
@@ -97,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
             cameras=tuple(c.name for c in cameras),
             fps=args.fps,
         )
-        policy = open_policy(args.policy, transport, expect, token=args.token, jpeg=args.jpeg)
+        policy = open_policy(
+            args.policy, transport, expect, token=args.token, jpeg=args.jpeg, threads=args.worker_threads
+        )
         spec = policy.spec
         if spec.fps and abs(spec.fps - args.fps) > 1e-6:
             log.warning(

@@ -183,10 +183,11 @@ _VALID = [
     encode(Hello(expect=expect())),
     encode(Welcome(SPEC)),
     encode(Chunk(1, np.zeros((10, 6), np.float32), 1.0)),
+    encode(_infer(), jpeg=True),  # corrupted JPEGs must fail as cleanly as corrupted msgpack
 ]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(st.sampled_from(_VALID), st.data())
 def test_fuzz_mutated_valid_messages(valid, data):
     buf = bytearray(valid)
