@@ -14,9 +14,11 @@ BENCHES: dict[str, Command] = {
     "record": Command("edgevla.cli.bench_record", "recording loop: late/dropped frames, episode save cost"),
     "async": Command(
         "edgevla.cli.bench_async", "control period p50/p99 and starvation of edgevla run on a virtual arm"
+    ),
     "all": Command("edgevla.cli.bench_all", "run benchmarks/plan.yaml: report.md + report.json + PNG plots"),
     "sim": Command(
         "edgevla.cli.bench_sim", "sim render time; control-loop jitter/starvation on the simulated arm"
+    ),
 }
 
 
