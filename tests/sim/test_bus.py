@@ -61,3 +61,21 @@ def test_follower_servos_drive_the_scene_and_the_expert_holds_the_leader():
         assert abs(moved[0] - episode.start[0] - 300 * 2 * np.pi / 4096) < 0.01
         world.set_angles(moved)
         assert np.abs(world.render("front").astype(int) - before).sum() > 500
+
+
+def test_sim_serve_bus_serves_ptys_frames_and_episodes(tmp_path):
+    import subprocess
+    import sys
+
+    sock = tmp_path / "frames.sock"
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "edgevla", "sim", "serve", "--bus", "--duration", "2.5",
+            "--socket", str(sock), "--follower-link", str(tmp_path / "follower"), "--size", "32",
+        ],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"ready frames {sock}" in result.stdout
+    assert "episode 0: touch the " in result.stdout
+    assert "EDGEVLA_CALIBRATION_DIR=" in result.stdout and not (tmp_path / "follower").exists()
