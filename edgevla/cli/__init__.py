@@ -17,6 +17,9 @@ COMMANDS: dict[str, Command] = {
     "bench": Command("edgevla.cli.bench", "measure bus, policy, recording and training figures (--json)"),
     "firmware": Command("edgevla.cli.firmware", "serve virtual servo firmware (Feetech, Dynamixel) on a pty"),
     "sim": Command("edgevla.cli.sim", "simulated SO-101: show episodes, check the scripted expert"),
+    "demo": Command(
+        "edgevla.cli.demo", "the embedded demo: a trained policy drives the simulated arm, offline"
+    ),
     "eval": Command("edgevla.cli.eval", "closed-loop success rate of a policy on the simulated arm (--json)"),
     "model": Command("edgevla.cli.model", "policy presets and checkpoints: info (params), init"),
     "predict": Command("edgevla.cli.predict", "one action chunk from an observation .npz (parity contract)"),
