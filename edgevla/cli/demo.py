@@ -31,6 +31,7 @@ def shipped_policy(asset: Path = ASSET) -> Path:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", type=Path, help=f"policy to run (default: the one shipped in {ASSET})")
     parser.add_argument("--episodes", type=int, default=5)
+    parser.add_argument("--max-seconds", type=float, default=10.0, help="time limit of an episode")
     parser.add_argument(
         "--gif", type=Path, default=Path("edgevla-demo.gif"), help="first episode's camera view"
     )
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     cameras = ("front",)
     policy = open_policy(str(source), args.worker, Expectation(6, 6, cameras, 30.0))
     say(f"  policy '{policy.spec.name}' ready in {time.monotonic() - started:.1f} s ({args.worker} worker)")
-    config = EvalConfig(episodes=args.episodes, cameras=cameras, gif=args.gif)
+    config = EvalConfig(episodes=args.episodes, max_seconds=args.max_seconds, cameras=cameras, gif=args.gif)
 
     def show(result) -> None:
         outcome = f"success in {result.time_to_success_s:.2f} s" if result.success else "missed"
