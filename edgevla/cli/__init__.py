@@ -19,6 +19,9 @@ COMMANDS: dict[str, Command] = {
     "motors": Command("edgevla.cli.motors", "servo scan, id/baud setup, configure, torque on/off, read"),
     "calibrate": Command("edgevla.cli.calibrate", "calibrate an arm (homing + ranges) into a profile"),
     "sim": Command("edgevla.cli.sim", "simulated SO-101: show episodes, check the scripted expert"),
+    "demo": Command(
+        "edgevla.cli.demo", "the embedded demo: a trained policy drives the simulated arm, offline"
+    ),
     "eval": Command("edgevla.cli.eval", "closed-loop success rate of a policy on the simulated arm (--json)"),
     "model": Command("edgevla.cli.model", "policy presets and checkpoints: info (params), init"),
     "predict": Command("edgevla.cli.predict", "one action chunk from an observation .npz (parity contract)"),
