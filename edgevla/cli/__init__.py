@@ -26,6 +26,15 @@ COMMANDS: dict[str, Command] = {
     "model": Command("edgevla.cli.model", "policy presets and checkpoints: info (params), init"),
     "predict": Command("edgevla.cli.predict", "one action chunk from an observation .npz (parity contract)"),
     "fetch": Command("edgevla.cli.fetch", "download a policy + its VLM config/tokenizer for offline use"),
+    "export": Command(
+        "edgevla.cli.export", "ONNX artifact from a checkpoint (onnx); TensorRT engines/recipe (tensorrt)"
+    ),
+    "quantize": Command(
+        "edgevla.cli.quantize", "int8-dynamic, int8-static, fp16 artifacts; bitsandbytes int8/nf4"
+    ),
+    "check": Command(
+        "edgevla.cli.check", "torch vs artifact on the same observations and noise: errors per action dim"
+    ),
     "dataset": Command("edgevla.cli.dataset", "inspect, validate or repair a LeRobotDataset v3.0 directory"),
     "teleop": Command("edgevla.cli.teleop", "leader -> follower mirroring with the driver's safety clamp"),
     "record": Command("edgevla.cli.record", "teleoperate and record episodes into a LeRobotDataset v3.0"),
