@@ -19,6 +19,7 @@ COMMANDS: dict[str, Command] = {
     "predict": Command("edgevla.cli.predict", "one action chunk from an observation .npz (parity contract)"),
     "fetch": Command("edgevla.cli.fetch", "download a policy + its VLM config/tokenizer for offline use"),
     "dataset": Command("edgevla.cli.dataset", "inspect, validate or repair a LeRobotDataset v3.0 directory"),
+    "train": Command("edgevla.cli.train", "fine-tune (LoRA/expert/full) or train a policy from a recipe YAML"),
 }
 
 
