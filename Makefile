@@ -36,3 +36,7 @@ demo: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# Every figure of benchmarks/plan.yaml side by side: benchmarks/results/report.md + .json + PNGs.
+bench: venv
+	$(BIN)/edgevla bench all --out benchmarks/results

@@ -18,7 +18,7 @@ import queue
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ from edgevla.dataset.format import (
 )
 from edgevla.dataset.meta import Episode, is_dataset, load_episodes, load_info, load_tasks
 from edgevla.dataset.stats import Stats, aggregate, numeric_stats
-from edgevla.dataset.video import VideoConfig, VideoEncoder, check_codec
+from edgevla.dataset.video import CODEC_NAMES, ENCODER_FOR, VideoConfig, VideoEncoder, check_codec
 
 PARTIAL_DIR = ".partial"  # in-progress episode videos; same file system as the dataset, for rename
 _INT_DTYPES = ("int64", "int32", "int16", "int8", "uint8", "bool")
@@ -157,7 +157,6 @@ class DatasetWriter:
         if is_dataset(root):
             if not resume:
                 raise DatasetFormatError(f"{root} already holds a dataset; pass --resume to append to it")
-            repair(root)
             info = load_info(root)
             problems = _features_differ(info["features"], wanted)
             if problems:
@@ -168,19 +167,21 @@ class DatasetWriter:
                 raise DatasetFormatError(
                     f"cannot resume {root}: it was recorded at {info['fps']} fps, not {fps}"
                 )
+            repair(root)
+            info = load_info(root)
             episodes = load_episodes(root, info["features"])
-            for key in episode_metadata:
-                if episodes and key not in episodes[0].extra:
-                    raise DatasetFormatError(f"cannot resume {root}: its episodes have no '{key}' column")
-            codec = next(
-                (info["features"][k]["info"]["video.codec"] for k in video_keys(info["features"])), None
-            )
-            if (
-                codec is not None
-                and video.codec in ("libsvtav1", "libx264")
-                and codec != {"libsvtav1": "av1", "libx264": "h264"}[video.codec]
-            ):
-                video = VideoConfig(codec={"av1": "libsvtav1", "h264": "libx264"}.get(codec, codec))
+            if episodes:  # every episodes file must keep one schema: adopt the extra columns there
+                extra = episodes[0].extra
+                episode_metadata = {
+                    k: "float64" if isinstance(v, float) else "int64" for k, v in extra.items()
+                }
+            # Keep one codec per dataset: appended episodes use the codec already there.
+            codecs = {
+                info["features"][k].get("info", {}).get("video.codec") for k in video_keys(info["features"])
+            }
+            codec = codecs.pop() if len(codecs) == 1 else None
+            if codec in ENCODER_FOR and CODEC_NAMES.get(video.codec) != codec:
+                video = replace(video, codec=ENCODER_FOR[codec])
             check_codec(video.codec)
             return cls(root, info, load_tasks(root), episodes, video, episode_metadata)
         if root.exists() and any(root.iterdir()):
@@ -215,6 +216,8 @@ class DatasetWriter:
         self._check_healthy()
         if self._columns is None:
             self._start_episode()
+        for encoder in self._encoders.values():
+            encoder.ready.wait(timeout=10)
         for key, ft in self.features.items():
             if key in ("timestamp", "frame_index", "episode_index", "index", "task_index"):
                 continue
@@ -239,6 +242,15 @@ class DatasetWriter:
         if task not in self.tasks:
             self.tasks.append(task)
         self._task_indices.append(self.tasks.index(task))
+
+    def prepare_episode(self) -> None:
+        """Start the next episode's video encoders now (e.g. during a reset period), so that the
+        first frames of the episode do not pay for opening them."""
+        self._check_healthy()
+        if self._columns is None:
+            self._start_episode()
+        for encoder in self._encoders.values():
+            encoder.ready.wait(timeout=10)
 
     def _start_episode(self) -> None:
         self._columns = {key: [] for key, ft in self.features.items() if ft["dtype"] != "video"}
@@ -270,9 +282,8 @@ class DatasetWriter:
         self._check_healthy()
         if not self._task_indices:
             raise DatasetFormatError("cannot save an empty episode")
-        metadata = dict(metadata or {})
-        if set(metadata) != set(self.episode_metadata):
-            raise DatasetFormatError(f"episode metadata must have exactly {sorted(self.episode_metadata)}")
+        # Extra episode columns: missing values are 0, names the dataset does not have are dropped.
+        metadata = {name: (metadata or {}).get(name, 0) for name in self.episode_metadata}
         pending = _PendingEpisode(
             index=self.num_episodes,
             from_index=self.num_frames,
