@@ -11,6 +11,7 @@ when they fit in `cache_mb`; otherwise each sample decodes its frame from the vi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def dataset_stats(readers: list[DatasetReader], key: str) -> MeanStd:
 def split_episodes(readers: list[DatasetReader], held_out: float) -> tuple[list[FrameRef], list[FrameRef]]:
     """Frames of the training episodes and of the last `held_out` episodes (fraction or count)."""
     episodes = [(d, ep) for d, reader in enumerate(readers) for ep in reader.episodes]
-    count = int(held_out) if held_out >= 1 else int(round(held_out * len(episodes)))
+    count = int(held_out) if held_out >= 1 else math.ceil(held_out * len(episodes))
     count = min(count, len(episodes) - 1)  # always keep one episode to train on
     train, evaluation = [], []
     for position, (d, ep) in enumerate(episodes):

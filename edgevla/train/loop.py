@@ -109,6 +109,8 @@ class Run:
             collate_fn=train_data.collate,
             num_workers=recipe.num_workers,
             persistent_workers=recipe.num_workers > 0,
+            # its own generator: worker seeding must not draw from the global one (resume replays it)
+            generator=torch.Generator().manual_seed(recipe.seed + start_step),
         )
 
     def eval_batches(self) -> list[dict[str, torch.Tensor]]:
@@ -220,13 +222,13 @@ def train(
     )
     checkpoints = out / "checkpoints"
     start, elapsed = 0, 0.0
-    if resume:
+    torch.manual_seed(recipe.seed + 7919 * accelerator.process_index)  # noise, time, augmentation
+    if resume:  # restores the generator state too
         found = latest_checkpoint(checkpoints)
         if found is None:
             raise EdgevlaError(f"--resume: no checkpoint in {checkpoints}; run without --resume to start")
         state = load_checkpoint(found, run.net, optimizer)
         start, elapsed = state["step"], state.get("elapsed_s", 0.0)
-    torch.manual_seed(recipe.seed + 7919 * accelerator.process_index + start)
     objective, optimizer_prepared = accelerator.prepare(FlowObjective(run.net), optimizer)
     if main:
         out.mkdir(parents=True, exist_ok=True)
