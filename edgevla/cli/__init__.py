@@ -38,7 +38,9 @@ COMMANDS: dict[str, Command] = {
     "dataset": Command("edgevla.cli.dataset", "inspect, validate or repair a LeRobotDataset v3.0 directory"),
     "teleop": Command("edgevla.cli.teleop", "leader -> follower mirroring with the driver's safety clamp"),
     "record": Command("edgevla.cli.record", "teleoperate and record episodes into a LeRobotDataset v3.0"),
-    "train": Command("edgevla.cli.train", "fine-tune (LoRA/expert/full) or train a policy from a recipe YAML"),
+    "train": Command(
+        "edgevla.cli.train", "fine-tune (LoRA/expert/full) or train a policy from a recipe YAML"
+    ),
     "run": Command("edgevla.cli.run", "drive a robot with a policy: async inference at a fixed control rate"),
     "serve": Command(
         "edgevla.cli.serve", "serve a policy over websockets to robots (edgevla run --policy ws://)"
