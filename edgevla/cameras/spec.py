@@ -20,6 +20,7 @@ from edgevla.cameras.base import CameraError, CameraReader, CameraSource
 SOURCES: dict[str, str] = {
     "synthetic": "edgevla.cameras.synthetic:SyntheticCamera",
     "opencv": "edgevla.cameras.opencv:OpenCVCamera",
+    "sim": "edgevla.cameras.sim:SimCamera",
 }
 
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")

@@ -8,6 +8,20 @@ from edgevla.cli.dispatch import Command, dispatch
 
 BENCHES: dict[str, Command] = {
     "policy": Command("edgevla.cli.bench_policy", "action-chunk latency p50/p90 and peak memory of a policy"),
+    "bus": Command(
+        "edgevla.cli.bench_bus", "servo bus loop: sync read + sync write cycles/s, p50/p99 (--json)"
+    ),
+    "firmware": Command(
+        "edgevla.cli.bench_firmware", "virtual servo firmware cost per sync read (in-process, pty)"
+    ),
+    "record": Command("edgevla.cli.bench_record", "recording loop: late/dropped frames, episode save cost"),
+    "async": Command(
+        "edgevla.cli.bench_async", "control period p50/p99 and starvation of edgevla run on a virtual arm"
+    ),
+    "all": Command("edgevla.cli.bench_all", "run benchmarks/plan.yaml: report.md + report.json + PNG plots"),
+    "sim": Command(
+        "edgevla.cli.bench_sim", "sim render time; control-loop jitter/starvation on the simulated arm"
+    ),
 }
 
 

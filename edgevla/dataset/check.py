@@ -11,10 +11,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from edgevla.dataset.durable import TMP_SUFFIX
-from edgevla.dataset.format import DATA_PATH, STATS_PATH, TASKS_PATH, VIDEO_PATH, DatasetFormatError, new_info
+from edgevla.dataset.format import (
+    DATA_PATH,
+    PARTIAL_DIR,
+    STATS_PATH,
+    TASKS_PATH,
+    VIDEO_PATH,
+    DatasetFormatError,
+    new_info,
+)
 from edgevla.dataset.meta import load_episodes, load_info, load_tasks
 from edgevla.dataset.video import frame_times
-from edgevla.dataset.writer import PARTIAL_DIR
 
 
 @dataclass
@@ -64,6 +71,7 @@ def check(root: str | Path, tolerance_s: float = 1e-4) -> CheckReport:
     expected_from = 0
     tables: dict[tuple[int, int], pa.Table] = {}
     video_times: dict[Path, np.ndarray] = {}
+    frames_expected: dict[Path, int] = {}  # per video file: frames of the episodes stored in it
     for episode in episodes:
         name = f"episode {episode.index}"
         if episode.from_index != expected_from or episode.to_index - episode.from_index != episode.length:
@@ -113,9 +121,15 @@ def check(root: str | Path, tolerance_s: float = 1e-4) -> CheckReport:
                     error(f"{name}: video {path.relative_to(root)} unreadable ({err})")
                     video_times[path] = np.array([])
             times = video_times[path]
+            frames_expected[path] = frames_expected.get(path, 0) + episode.length
             in_range = int(np.count_nonzero((times >= start - tolerance_s) & (times < end - tolerance_s)))
             if in_range != episode.length:
                 error(
                     f"{name}: {key} has {in_range} video frames in {start:.3f}..{end:.3f} s, parquet has {episode.length}"
                 )
+    for path, expected in frames_expected.items():
+        if len(video_times[path]) and len(video_times[path]) != expected:
+            error(
+                f"video {path.relative_to(root)} has {len(video_times[path])} frames, its episodes have {expected}"
+            )
     return report

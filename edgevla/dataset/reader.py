@@ -10,6 +10,7 @@ images = ds.video_frames("observation.images.front", episode=0, timestamps=[0.0,
 from __future__ import annotations
 
 import bisect
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,11 @@ from edgevla.dataset.video import decode_frames
 
 
 def _to_numpy(column: pa.ChunkedArray) -> np.ndarray:
-    """A scalar column as (n,), a fixed-size or plain list column as (n, dim)."""
+    """A scalar column as (n,), a fixed-size or plain list column as (n, dim); image structs as
+    an object array of encoded image bytes."""
     column = column.combine_chunks()
+    if pa.types.is_struct(column.type):  # lerobot "image" feature: {bytes: PNG, path}
+        return np.array(column.field("bytes").to_pylist(), dtype=object)
     if pa.types.is_fixed_size_list(column.type):
         return column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), column.type.list_size)
     if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
@@ -34,8 +38,15 @@ def _to_numpy(column: pa.ChunkedArray) -> np.ndarray:
     return column.to_numpy(zero_copy_only=False)
 
 
+def _decode_image(encoded: bytes) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(encoded)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
 class DatasetReader:
-    """Frames, action chunks, decoded video frames and stats of one dataset directory.
+    """Frames, action chunks, decoded video (or parquet image) frames and stats of one dataset.
 
     Frames are addressed by their global `index` (0..len-1), which is also their row here: rows
     are sorted by index and a valid dataset numbers its frames without gaps (`check` verifies).
@@ -49,6 +60,7 @@ class DatasetReader:
         self.fps: int = self.info["fps"]
         self.features: dict[str, dict] = self.info["features"]
         self.camera_keys = video_keys(self.features)
+        self.image_keys = [key for key, ft in self.features.items() if ft["dtype"] == "image"]
         self.tasks = load_tasks(self.root)
         self.episodes: list[Episode] = load_episodes(self.root, self.features)
         self.tolerance_s = tolerance_s  # a video frame matches a timestamp within this (lerobot: 1e-4 s)
@@ -100,6 +112,8 @@ class DatasetReader:
         episode = self.episode_of(index)
         item: dict[str, Any] = {name: values[index] for name, values in self.columns.items()}
         item["task"] = self.tasks[int(item["task_index"])] if self.tasks else None
+        for key in self.image_keys:
+            item[key] = _decode_image(item[key])
         if decode_video:
             timestamp = float(item["timestamp"])
             for key in self.camera_keys:
@@ -130,3 +144,8 @@ class DatasetReader:
         _, start, _ = self.episodes[episode].videos[key]
         shifted = [start + t for t in timestamps]
         return decode_frames(self.video_path(key, episode), shifted, self.tolerance_s)
+
+    def episode_video(self, key: str, episode: int) -> np.ndarray:
+        """uint8 (length, H, W, 3): every frame of one episode, decoded in a single pass."""
+        length = self.episodes[episode].length
+        return self.video_frames(key, episode, [i / self.fps for i in range(length)])

@@ -73,6 +73,7 @@ class VideoEncoder:
         self.image_stats = ImageStatsAccumulator()
         self._queue: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
+        self.ready = threading.Event()  # set once the codec is open (or failed to open)
         self._thread = threading.Thread(target=self._run, name=f"encode-{path.name}", daemon=True)
         self._thread.start()
 
@@ -93,6 +94,10 @@ class VideoEncoder:
             container = av.open(str(self.path), "w", format="mp4")
             stream = container.add_stream(self.config.codec, rate=self.fps, options=self.config.options())
             stream.width, stream.height, stream.pix_fmt = self.width, self.height, self.config.pix_fmt
+            # Open the codec now (SVT-AV1 takes ~20 ms holding the GIL) rather than at the first
+            # frame, so a writer can prepare the next episode's encoders while nothing is recorded.
+            stream.codec_context.open()
+            self.ready.set()
             time_base = Fraction(1, self.fps)
             while True:
                 image = self._queue.get()
@@ -108,6 +113,7 @@ class VideoEncoder:
                 self.frames += 1
         except BaseException as err:
             self._error = err
+            self.ready.set()
             while not self._queue.empty():  # release the frames nobody will encode
                 self._queue.get_nowait()
         finally:

@@ -144,8 +144,12 @@ def config_from_lerobot(policy_cfg: dict[str, Any], vlm_cfg: dict[str, Any]) -> 
     features = policy_cfg.get("input_features", {})
     cameras, shapes = [], []
     for key, feature in features.items():
+        if feature.get("type") != "VISUAL":
+            continue
+        if not key.startswith(IMAGE_PREFIX):
+            raise unsupported(f"camera key '{key}' (expected '{IMAGE_PREFIX}<name>')")
         name = key[len(IMAGE_PREFIX) :]
-        if feature.get("type") == "VISUAL" and not name.startswith("empty_camera_"):
+        if not name.startswith("empty_camera_"):
             cameras.append(name)
             shapes.append(tuple(feature["shape"][1:]))
     if STATE_KEY not in features or "action" not in policy_cfg.get("output_features", {}):

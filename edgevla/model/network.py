@@ -136,7 +136,7 @@ class VisionEncoder(nn.Module):
     def __init__(self, cfg: VisionConfig, resize: int):
         super().__init__()
         self.embeddings = VisionEmbeddings(cfg, resize)
-        self.encoder = nn.Module()
+        self.encoder = nn.Module()  # nested so weight names stay SigLIP's: encoder.layers.N.*
         self.encoder.layers = nn.ModuleList(VisionLayer(cfg) for _ in range(cfg.num_layers))
         self.post_layernorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
 

@@ -21,8 +21,9 @@ HELP = "keys: -> or n = next episode, <- or r = re-record, esc or q = stop"
 class KeyboardControls:
     """Puts NEXT / RERECORD / STOP in a queue as keys are pressed; a no-op without a tty."""
 
-    def __init__(self, enabled: bool = True):
-        self.enabled = enabled and sys.stdin.isatty()
+    def __init__(self, enabled: bool = True, stream=None):
+        self.stream = stream or sys.stdin
+        self.enabled = enabled and self.stream.isatty()
         self._events: queue.Queue[str] = queue.Queue()
         self._stop = threading.Event()
         self._saved_mode = None
@@ -33,7 +34,7 @@ class KeyboardControls:
             import termios
             import tty
 
-            fd = sys.stdin.fileno()
+            fd = self.stream.fileno()
             self._saved_mode = termios.tcgetattr(fd)
             tty.setcbreak(fd)  # keys arrive one by one, unechoed; Ctrl-C still interrupts
             self._thread = threading.Thread(target=self._read, args=(fd,), name="keyboard", daemon=True)
@@ -61,4 +62,4 @@ class KeyboardControls:
         if self._saved_mode is not None:
             import termios
 
-            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, self._saved_mode)
+            termios.tcsetattr(self.stream.fileno(), termios.TCSADRAIN, self._saved_mode)

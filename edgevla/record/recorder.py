@@ -19,7 +19,7 @@ from edgevla.cameras import CameraReader
 from edgevla.dataset import DatasetWriter, VideoConfig
 from edgevla.drivers.interface import RobotIO
 from edgevla.record.keyboard import NEXT, RERECORD, STOP, KeyboardControls
-from edgevla.record.teleop import teleop_step
+from edgevla.record.teleop import Mirror
 from edgevla.record.ticker import Ticker
 
 # Extra episodes-metadata columns (lerobot ignores columns it does not know).
@@ -106,6 +106,7 @@ class Recorder:
             episode_metadata=EPISODE_COUNTERS,
         )
         self.report = RecordReport()
+        self.mirror = Mirror(leader, follower)
 
     def run(self) -> RecordReport:
         """Record until the dataset holds `config.episodes` episodes or the user stops."""
@@ -117,6 +118,7 @@ class Recorder:
                 while writer.num_episodes < config.episodes:
                     number = writer.num_episodes + 1
                     self.log(f"recording episode {number}/{config.episodes}: {config.task}")
+                    writer.prepare_episode()
                     outcome, report = self._record_episode(keys)
                     if outcome == RERECORD:
                         writer.discard_episode()
@@ -130,6 +132,8 @@ class Recorder:
                     if outcome == STOP:
                         self.report.stopped_early = writer.num_episodes < config.episodes
                         break
+                    if writer.num_episodes < config.episodes:
+                        writer.prepare_episode()  # encoders open while the scene is reset
                     if writer.num_episodes < config.episodes and self._reset_period(keys) == STOP:
                         self.report.stopped_early = True
                         break
@@ -139,6 +143,7 @@ class Recorder:
 
     def _finish(self) -> None:
         # close() waits for every handed-off episode to be durable and drops an unsaved one.
+        self.mirror.close()
         try:
             self.writer.close()
         finally:
@@ -153,20 +158,23 @@ class Recorder:
         last_warning = 0.0
         while True:
             tick = ticker.wait()
-            if tick.slot >= frames_wanted:
+            if tick.slot >= frames_wanted:  # slots skipped just before the end still count as dropped
+                report.dropped += min(tick.dropped, max(0, frames_wanted - (tick.slot - tick.dropped)))
                 return None, report
             event = keys.poll()
             if event in (NEXT, STOP, RERECORD):
                 return event, report
-            step = teleop_step(self.leader, self.follower)
-            frame = {"observation.state": step.state, "action": step.sent, "leader.action": step.command}
-            frame["timing.tick"] = tick.started - ticker.start
+            # Images first: each camera thread already holds its newest frame, so this is instant
+            # and the image is never newer than the joint state read next.
+            frame = {"timing.tick": tick.started - ticker.start}
             for camera in self.cameras:
                 latest = camera.latest()
                 frame[f"observation.images.{camera.name}"] = latest.image
                 frame[f"timing.camera.{camera.name}"] = latest.capture_time - ticker.start
                 report.repeated_camera_frames += int(latest.seq == last_seq[camera.name])
                 last_seq[camera.name] = latest.seq
+            step = self.mirror.step()
+            frame |= {"observation.state": step.state, "action": step.sent, "leader.action": step.command}
             writer.add_frame(frame, config.task)
             report.frames += 1
             report.dropped += tick.dropped
@@ -191,7 +199,7 @@ class Recorder:
             event = keys.poll()
             if event in (NEXT, STOP):
                 return event
-            teleop_step(self.leader, self.follower)
+            self.mirror.step()
         return None
 
     @staticmethod

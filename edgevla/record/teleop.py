@@ -8,6 +8,7 @@ returns what it actually sent, which is what a dataset must record as the action
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,11 +24,29 @@ class Step:
     sent: np.ndarray  # the goal after the driver's clamp
 
 
-def teleop_step(leader: RobotIO, follower: RobotIO) -> Step:
-    state = follower.read_state()
-    command = leader.read_state()
-    sent = follower.send_action(command)
-    return Step(state=state, command=command, sent=sent)
+class Mirror:
+    """One teleoperation step at a time; the two arms are on separate buses, so the leader is
+    read in a helper thread while the follower is read (serial I/O releases the GIL)."""
+
+    def __init__(self, leader: RobotIO, follower: RobotIO):
+        self.leader, self.follower = leader, follower
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leader-read")
+
+    def step(self) -> Step:
+        pending = self._pool.submit(self.leader.read_state)
+        state = self.follower.read_state()
+        command = pending.result()
+        sent = self.follower.send_action(command)
+        return Step(state=state, command=command, sent=sent)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> Mirror:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @dataclass
@@ -69,14 +88,15 @@ def run_teleop(leader: RobotIO, follower: RobotIO, fps: float, duration: float |
     """Mirror until `duration` seconds pass (forever if None) or Ctrl-C; `show(stats)` twice a second."""
     ticker, stats = Ticker(fps), TeleopStats(fps)
     last_shown = time.monotonic()
-    try:
-        while duration is None or time.monotonic() - ticker.start < duration:
-            tick = ticker.wait()
-            step = teleop_step(leader, follower)
-            stats.add(step, time.monotonic() - tick.started, ticker.is_late(tick), tick.dropped)
-            if tick.started - last_shown >= 0.5:
-                show(stats)
-                last_shown = tick.started
-    except KeyboardInterrupt:  # the normal way to end a teleop session
-        pass
+    with Mirror(leader, follower) as mirror:
+        try:
+            while duration is None or time.monotonic() - ticker.start < duration:
+                tick = ticker.wait()
+                step = mirror.step()
+                stats.add(step, time.monotonic() - tick.started, ticker.is_late(tick), tick.dropped)
+                if tick.started - last_shown >= 0.5:
+                    show(stats)
+                    last_shown = tick.started
+        except KeyboardInterrupt:  # the normal way to end a teleop session
+            pass
     return stats

@@ -4,6 +4,8 @@ An observation is a plain dict of numpy arrays and the task string, keyed like l
     "observation.state":          float32 (state_dim,)        robot units (normalised joints)
     "observation.images.<camera>": uint8 (H, W, 3)            any size; the policy letterboxes
     "task":                        str                         the instruction
+    "timestamp":                   float (optional)            seconds since the run started at
+                                                               which the observation was taken
 A chunk is float32 (chunk_size, action_dim) in robot units (unnormalised).
 """
 

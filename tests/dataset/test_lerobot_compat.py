@@ -1,16 +1,18 @@
 """edgevla reads a dataset recorded by lerobot 0.4.4, and writes files with the same schema."""
 
 import json
+import shutil
 
+import av
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from edgevla.cameras.synthetic import decode_counter
-from edgevla.dataset import DatasetReader
+from edgevla.dataset import DatasetReader, DatasetWriter, VideoConfig
 from edgevla.dataset.check import check
 
-from .helpers import FIXTURE, write_dataset
+from .helpers import FIXTURE, FPS, add_frames, features, write_dataset
 
 
 def test_reads_lerobot_dataset_frames_tasks_and_video_at_the_right_timestamps():
@@ -110,3 +112,37 @@ def test_stats_json_matches_lerobot(ours):
         assert set(mine[key]) == set(theirs[key]), key
         for stat in theirs[key]:
             assert np.shape(mine[key][stat]) == np.shape(theirs[key][stat]), (key, stat)
+
+
+def test_reads_lerobot_dataset_with_images_in_parquet():
+    ds = DatasetReader(FIXTURE.parent / "lerobot_v30_images")
+    assert (len(ds), ds.num_episodes, ds.camera_keys, ds.image_keys) == (
+        9,
+        2,
+        [],
+        ["observation.images.front"],
+    )
+    for index in range(len(ds)):
+        image = ds[index]["observation.images.front"]
+        assert image.shape == (72, 96, 3) and image.dtype == np.uint8
+        assert decode_counter(image) == index  # PNG is lossless, but the code must still be found
+    assert check(FIXTURE.parent / "lerobot_v30_images").ok
+
+
+def test_appending_to_a_lerobot_dataset_keeps_its_files_and_codec(tmp_path):
+    root = tmp_path / "theirs"
+    shutil.copytree(FIXTURE, root)
+    writer = DatasetWriter.open(root, FPS, features(), video=VideoConfig(codec="libx264"), resume=True)
+    add_frames(writer, 28, 6, "a new task")
+    writer.save_episode()
+    writer.close()
+    ds = DatasetReader(root)
+    assert (ds.num_episodes, len(ds), ds.tasks[-1]) == (4, 34, "a new task")
+    assert [decode_counter(ds[i]["observation.images.front"]) for i in range(34)] == list(range(34))
+    assert ds.episodes[3].data_file == (0, 1) and ds.episodes[3].videos["observation.images.front"][0] == (
+        0,
+        1,
+    )
+    with av.open(str(ds.video_path("observation.images.front", 3))) as container:
+        assert container.streams.video[0].codec_context.name in ("libdav1d", "av1", "libaom-av1")
+    assert check(root).ok

@@ -29,6 +29,8 @@ def test_round_trip_frames_counters_timestamps_and_stats(tmp_path):
         assert decode_counter(item["observation.images.front"]) == index
         assert decode_counter(item["observation.images.wrist"]) == index
         np.testing.assert_array_equal(item["observation.state"], state_of(index))
+    video = ds.episode_video("observation.images.wrist", 1)
+    assert video.shape == (9, 72, 96, 3) and [decode_counter(image) for image in video] == list(range(12, 21))
     episode = ds.episode_columns(1)
     np.testing.assert_allclose(episode["timestamp"], np.arange(9) / FPS, rtol=0, atol=1e-6)
     assert episode["task_index"].tolist() == [1] * 9

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import warnings
 
 import numpy as np
 import pytest
+import torch
 from safetensors.numpy import load_file, save_file
 from smolvla_golden import GOLDEN, VLM_DIR, load_obs
 
@@ -184,3 +188,53 @@ def test_wrong_state_size_raises(tiny):
     obs["observation.state"] = np.zeros(3, np.float32)
     with pytest.raises(EdgevlaError, match="has 3 values"):
         tiny.infer(obs)
+
+
+def test_fetch_offline_is_one_clear_line(capsys):
+    code, _, err = run_cli(capsys, "fetch", "lerobot/smolvla_base")
+    assert code != 0 and err.strip().count("\n") == 0
+    assert "cannot download 'lerobot/smolvla_base'" in err
+
+
+def test_bf16_on_cpu_stays_close_to_fp32(tmp_path, tiny):
+    save_policy(tiny, tmp_path / "ckpt")
+    noise = np.random.default_rng(0).normal(size=(10, 8)).astype(np.float32)
+    reference = tiny.infer(tiny_obs(tiny), noise)
+    bf16 = load_policy(tmp_path / "ckpt", dtype="bf16")
+    assert bf16.net.vlm_layers[0].self_attn.q_proj.weight.dtype == torch.bfloat16
+    actions = bf16.infer(tiny_obs(tiny), noise)
+    assert actions.dtype == np.float32
+    assert np.abs(actions - reference).mean() < 0.05 * np.abs(reference).mean()
+
+
+def test_fp16_on_cpu_is_refused(tmp_path, tiny):
+    save_policy(tiny, tmp_path / "ckpt")
+    with pytest.raises(EdgevlaError, match="fp16 needs a GPU"):
+        load_policy(tmp_path / "ckpt", dtype="fp16")
+
+
+def test_vlm_found_as_local_directory_named_in_config(tmp_path):
+    policy_dir = copy_case(tmp_path)
+    config = json.loads((policy_dir / "config.json").read_text())
+    config["vlm_model_name"] = str(VLM_DIR)
+    (policy_dir / "config.json").write_text(json.dumps(config))
+    actions = load_policy(policy_dir).infer(load_obs(CASE), noise=np.load(GOLDEN / CASE / "noise.npy"))
+    assert np.abs(actions - np.load(GOLDEN / CASE / "actions.npy")).max() <= 1e-4
+
+
+def test_vlm_found_in_local_hugging_face_cache(tmp_path):
+    # the cache layout huggingface_hub writes: models--org--name/{refs/main, snapshots/<commit>/...}
+    repo = tmp_path / "hub" / "models--edgevla-fixtures--tiny-smolvlm"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    shutil.copytree(VLM_DIR, snapshot)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    out = tmp_path / "actions.npy"
+    argv = ["predict", "--policy", str(GOLDEN / CASE), "--obs", str(GOLDEN / CASE / "obs.npz")]
+    argv += ["--noise", str(GOLDEN / CASE / "noise.npy"), "--out", str(out)]
+    env = dict(os.environ, HF_HUB_CACHE=str(tmp_path / "hub"), HF_HUB_OFFLINE="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "edgevla", *argv], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert np.abs(np.load(out) - np.load(GOLDEN / CASE / "actions.npy")).max() <= 1e-4

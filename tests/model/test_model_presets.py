@@ -63,7 +63,7 @@ def test_unknown_preset():
         preset("huge")
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # 32-75 s wall on the shared 2-core dev box (build 1.8 GB of weights + one chunk)
 def test_450m_random_weights_run_one_chunk_on_cpu():
     from edgevla.model.checkpoint import build_preset
 

@@ -1,0 +1,117 @@
+"""`edgevla bench async`: `edgevla run` on a virtual arm, as a user runs it, and its timing figures.
+
+The virtual servo firmware is served from its own process (`edgevla firmware serve`) so that it
+does not share the control loop's interpreter; `edgevla run` then drives it with the policy for
+`--duration` seconds and its `--stats-json` is reported, with the machine's load next to it
+(a busy machine shows in the period percentiles, not in the code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from edgevla.errors import EdgevlaError
+
+FIGURES = (
+    "period_ms_nominal",
+    "period_ms_p50",
+    "period_ms_p99",
+    "period_ms_max",
+    "period_ms_jitter",
+    "ticks",
+    "ticks_waiting_first_chunk",
+    "ticks_starved",
+    "ticks_overrun",
+    "actions_late",
+    "chunks",
+    "chunk_ms_p50",
+    "chunk_ms_p90",
+    "bus_errors",
+)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--policy", required=True, help="checkpoint, replay .npz or ws:// server")
+    parser.add_argument("--robot", default="so101_follower")
+    parser.add_argument("--camera", action="append", default=[], metavar="NAME=SOURCE")
+    parser.add_argument("--fps", type=float, default=50.0)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--task", default="pick the cube")
+    parser.add_argument("--merge", default="blend")
+    parser.add_argument("--worker", default="process", choices=["thread", "process", "remote"])
+    parser.add_argument("--realtime", action="store_true", help="real-time priority for the loop thread")
+    parser.add_argument(
+        "--drop", type=float, default=0.0, help="firmware: probability a status packet is lost"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=run)
+
+
+def _edgevla(*args: str) -> list[str]:
+    return [sys.executable, "-m", "edgevla", *args]
+
+
+def run(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="edgevla-bench-") as tmp:
+        link, stats_path = Path(tmp) / "arm", Path(tmp) / "stats.json"
+        firmware = subprocess.Popen(
+            _edgevla(
+                "firmware", "serve", "--robot", args.robot, "--link", str(link), "--drop", str(args.drop)
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            ready = firmware.stdout.readline()
+            if not ready.startswith("ready"):
+                raise EdgevlaError(
+                    f"the virtual firmware did not start: {firmware.stderr.read().strip()[-300:]}"
+                )
+            command = _edgevla(
+                "run", "--robot", args.robot, "--port", str(link), "--policy", args.policy,
+                "--task", args.task, "--fps", str(args.fps), "--duration", str(args.duration),
+                "--merge", args.merge, "--worker", args.worker, "--stats-json", str(stats_path),
+                "--stats-every", str(max(args.duration, 1.0)),
+            )  # fmt: skip
+            for camera in args.camera:
+                command += ["--camera", camera]
+            if args.realtime:
+                command.append("--realtime")
+            load_before = os.getloadavg()[0]
+            result = subprocess.run(command, capture_output=True, text=True, timeout=args.duration + 180)
+            if result.returncode != 0 or not stats_path.exists():
+                raise EdgevlaError(f"edgevla run failed: {result.stderr.strip()[-400:]}")
+            stats = json.loads(stats_path.read_text())
+        finally:
+            firmware.send_signal(signal.SIGINT)
+            try:
+                firmware.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                firmware.kill()
+    figures = {key: stats[key] for key in FIGURES}
+    figures.update(
+        policy=args.policy,
+        fps=args.fps,
+        duration_s=args.duration,
+        worker=args.worker,
+        realtime=args.realtime,
+        cpu_count=os.cpu_count(),
+        load_average_1min=round(max(load_before, os.getloadavg()[0]), 2),
+        machine=platform.machine(),
+        bus=stats.get("bus", {}),
+    )
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        for key, value in figures.items():
+            print(f"{key:>26}  {value:.3f}" if isinstance(value, float) else f"{key:>26}  {value}")
+    return 0

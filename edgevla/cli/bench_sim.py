@@ -1,0 +1,103 @@
+"""`edgevla bench sim`: camera render time, and the control loop driving the simulated arm
+(period jitter, starvation, chunk latency, success) with a given policy (default: the oracle)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import numpy as np
+
+
+def render_ms(cameras: tuple[str, ...], size: int, frames: int = 20) -> dict[str, float]:
+    """Median milliseconds to render one frame of each camera at `size` x `size`."""
+    from edgevla.sim.world import SimConfig, SimWorld
+
+    world = SimWorld(SimConfig(cameras=cameras, width=size, height=size))
+    episode = world.reset(0)
+    out = {}
+    for cam in cameras:
+        times = []
+        for i in range(frames):
+            world.set_angles(episode.start + 0.01 * i)
+            start = time.perf_counter()
+            world.render(cam)
+            times.append((time.perf_counter() - start) * 1000)
+        out[f"{cam}@{size}"] = float(np.median(times))
+    return out
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from edgevla.runtime.merging import STRATEGIES
+
+    parser.add_argument(
+        "--policy", help="policy source like `edgevla eval` (default: the oracle, in-process)"
+    )
+    parser.add_argument("--episodes", type=int, default=3)
+    parser.add_argument("--max-seconds", type=float, default=8.0)
+    parser.add_argument("--merge", choices=STRATEGIES, default="blend")
+    parser.add_argument("--cameras", default="front")
+    parser.add_argument("--size", type=int, default=96)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgevla.runtime.wire import Expectation
+    from edgevla.runtime.workers import open_policy
+    from edgevla.sim.evaluate import EvalConfig, eval_world_config, evaluate
+    from edgevla.sim.oracle import OraclePolicy
+    from edgevla.sim.world import SimWorld
+
+    cameras = tuple(c for c in args.cameras.split(",") if c)
+    figures = {"render_ms": {**render_ms(cameras, args.size), **render_ms(cameras, 128)}}
+    config = EvalConfig(
+        episodes=args.episodes,
+        max_seconds=args.max_seconds,
+        merge=args.merge,
+        cameras=cameras,
+        size=args.size,
+    )
+    world = SimWorld(eval_world_config(config))
+    if args.policy:
+        expect = Expectation(state_dim=6, action_dim=6, cameras=cameras, fps=config.fps)
+        policy = open_policy(args.policy, "process", expect)
+    else:
+        policy = OraclePolicy(world)
+    try:
+        summary = evaluate(policy, config, world=world).summary()
+    finally:
+        close = getattr(policy, "close", None)
+        if close is not None:
+            close()
+    runtime = summary["runtime"]
+    report = {
+        "bench": "sim",
+        "machine": platform.machine(),
+        **figures,
+        "policy": summary["policy"],
+        "merge": args.merge,
+        "episodes": summary["episodes"],
+        "success_rate": summary["success_rate"],
+        "time_to_success_s": summary["time_to_success_s"],
+        "chunk_ms_p50": summary["chunk_ms_p50"],
+        "ticks_starved": summary["ticks_starved"],
+        **{
+            k: runtime.get(k) for k in ("period_ms_p50", "period_ms_p99", "period_ms_max", "period_ms_jitter")
+        },
+        "period_histogram": summary["period_histogram"],
+        "queue_depth": summary["queue_depth"],
+    }
+    if args.json:
+        print(json.dumps(report))
+    else:
+        renders = ", ".join(f"{k} {v:.1f} ms" for k, v in report["render_ms"].items())
+        print(f"render: {renders}")
+        print(
+            f"loop with {report['policy']} ({args.merge}): period p50 {report['period_ms_p50']:.2f} "
+            f"p99 {report['period_ms_p99']:.2f} ms, jitter {report['period_ms_jitter']:.2f} ms, "
+            f"starved {report['ticks_starved']} ticks, success {report['success_rate']:.0%}"
+        )
+    return 0

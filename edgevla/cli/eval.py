@@ -1,0 +1,102 @@
+"""`edgevla eval`: closed-loop success rate of a policy on the simulated arm (async runtime)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from edgevla.runtime.merging import STRATEGIES
+    from edgevla.runtime.workers import TRANSPORTS
+    from edgevla.sim.evaluate import EVAL_SEED
+    from edgevla.sim.render import CAMERAS
+    from edgevla.sim.tasks import TASKS
+
+    parser.add_argument(
+        "--policy", required=True, help="checkpoint dir, exported artifact, replay .npz, or ws://HOST:PORT"
+    )
+    parser.add_argument("--task", default="reach", choices=sorted(TASKS))
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument(
+        "--seed", type=int, default=EVAL_SEED, help=f"first episode seed (default {EVAL_SEED})"
+    )
+    parser.add_argument("--max-seconds", type=float, default=10.0, help="time limit of an episode")
+    parser.add_argument("--fps", type=float, default=30.0, help="control and simulation rate (default 30)")
+    parser.add_argument(
+        "--merge", choices=STRATEGIES, default="blend", help="how chunks join (default blend)"
+    )
+    parser.add_argument(
+        "--cameras", default="front", help=f"comma list of {', '.join(CAMERAS)} (default front)"
+    )
+    parser.add_argument("--size", type=int, default=96, help="camera image size (default 96)")
+    parser.add_argument(
+        "--worker", choices=TRANSPORTS, help="where a local policy runs (default: process; ws:// is remote)"
+    )
+    parser.add_argument("--token", help="token of the policy server")
+    parser.add_argument("--gif", type=Path, help="save the first episode's camera view (.gif or .png strip)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgevla.errors import EdgevlaError
+    from edgevla.runtime.loading import is_remote
+    from edgevla.runtime.wire import Expectation
+    from edgevla.runtime.workers import open_policy
+    from edgevla.sim.evaluate import EvalConfig, evaluate
+    from edgevla.sim.render import CAMERAS
+
+    cameras = tuple(c for c in args.cameras.split(",") if c)
+    unknown = [c for c in cameras if c not in CAMERAS]
+    if unknown or not cameras:
+        raise EdgevlaError(
+            f"--cameras: unknown {', '.join(unknown) or '(none)'}; known: {', '.join(CAMERAS)}"
+        )
+    if args.episodes < 1 or args.max_seconds <= 0 or args.fps <= 0 or args.size < 16:
+        raise EdgevlaError("--episodes, --max-seconds and --fps must be positive, --size >= 16")
+    transport = args.worker or ("remote" if is_remote(args.policy) else "process")
+    expect = Expectation(state_dim=6, action_dim=6, cameras=cameras, fps=args.fps)
+    policy = open_policy(args.policy, transport, expect, token=args.token)
+    config = EvalConfig(
+        task=args.task,
+        episodes=args.episodes,
+        seed=args.seed,
+        max_seconds=args.max_seconds,
+        fps=args.fps,
+        merge=args.merge,
+        cameras=cameras,
+        size=args.size,
+        gif=args.gif,
+    )
+
+    def show(result) -> None:
+        if not args.json:
+            outcome = f"success in {result.time_to_success_s:.2f} s" if result.success else "fail"
+            print(
+                f'  seed {result.seed}: "{result.instruction}" {outcome} '
+                f"(final distance {result.final_distance_m * 100:.1f} cm, chunk p50 {result.chunk_ms_p50:.0f} ms)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    try:
+        report = evaluate(policy, config, show)
+    finally:
+        close = getattr(policy, "close", None)
+        if close is not None:
+            close()
+    summary = report.summary()
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        tts = summary["time_to_success_s"]
+        print(
+            f"{summary['policy']} on {args.task} ({args.merge}): success {summary['success_rate']:.0%} "
+            f"({summary['successes']}/{summary['episodes']}), time to success "
+            f"{'n/a' if tts is None else f'{tts:.2f} s'}, chunk p50 {summary['chunk_ms_p50'] or float('nan'):.0f} ms, "
+            f"starved ticks {summary['ticks_starved']}"
+        )
+    return 0

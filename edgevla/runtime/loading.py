@@ -1,0 +1,34 @@
+"""Turn a `--policy` argument into a Policy: a replay file, an exported artifact or a checkpoint.
+
+Only the replay and ONNX paths are torch-free; a checkpoint imports the torch model lazily, so the
+robot side never pays for torch unless it runs the torch model itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgevla.errors import EdgevlaError
+from edgevla.runtime.policy import Policy
+
+
+def is_remote(source: str) -> bool:
+    return source.startswith(("ws://", "wss://"))
+
+
+def load_policy(source: str) -> Policy:
+    """Load a local policy (`ws://` URLs are connected by the caller, see `workers.open_policy`)."""
+    if is_remote(source):
+        raise EdgevlaError(f"'{source}' is a server address, not a local policy")
+    path = Path(source)
+    if path.suffix == ".npz":
+        from edgevla.runtime.replay import ReplayPolicy
+
+        return ReplayPolicy.load(path)
+    if path.is_dir():
+        from edgevla.model.checkpoint import load_policy as load_checkpoint  # torch: the `model` extra
+
+        return load_checkpoint(path)
+    raise EdgevlaError(
+        f"--policy '{source}': not a replay .npz, an exported artifact or a checkpoint directory"
+    )

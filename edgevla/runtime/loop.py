@@ -1,0 +1,225 @@
+"""The fixed-rate control loop: one thread, absolute deadlines, never waits for the model.
+
+Each tick: read the arm, collect a finished chunk if one is ready, pop the action due at this
+tick, send it (the driver clamps it to joint limits and max_relative_target), and hand a new
+observation to the worker when the queue runs low. Inference, cameras and logging all happen in
+other threads; the loop only touches non-blocking calls. With nothing queued the arm holds the
+last commanded position. Bus faults that survive the driver's retries are counted and the loop
+goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from edgevla.drivers.interface import RobotIO
+from edgevla.errors import EdgevlaError
+from edgevla.runtime.policy import Observation, PolicySpec
+from edgevla.runtime.scheduler import ActionQueue, ScheduleConfig
+from edgevla.runtime.stats import LoopStats
+from edgevla.runtime.wire import IMAGE_PREFIX, STATE_KEY, TASK_KEY, TIMESTAMP_KEY
+from edgevla.runtime.workers import PolicyWorker, Result
+
+log = logging.getLogger("edgevla.runtime")
+
+
+class Camera(Protocol):
+    """What the loop needs from a camera reader (edgevla.cameras.CameraReader)."""
+
+    name: str
+
+    def latest(self):  # Frame | None, with .image uint8 (H, W, 3)
+        ...
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    fps: float = 30.0
+    task: str = ""
+    merge: str = "blend"
+    request_at: int | None = None
+    spin_s: float = 0.002  # sleep() may overshoot by ~1 ms: busy-wait the last stretch
+    depth_sample_s: float = 0.1  # queue-depth time series resolution
+    realtime: bool = False  # ask Linux for SCHED_FIFO on the loop thread (root or CAP_SYS_NICE)
+
+
+class ControlLoop:
+    def __init__(
+        self,
+        robot: RobotIO,
+        worker: PolicyWorker,
+        spec: PolicySpec,
+        config: LoopConfig,
+        cameras: tuple[Camera, ...] = (),
+    ):
+        if not 0 < config.fps <= 1000:
+            raise EdgevlaError(f"--fps must be in (0, 1000], got {config.fps}")
+        if config.request_at is not None and not 0 <= config.request_at < spec.chunk_size:
+            raise EdgevlaError(
+                f"--request-at must be in [0, {spec.chunk_size - 1}] (the chunk has {spec.chunk_size})"
+            )
+        by_name = {c.name: c for c in cameras}
+        missing = [c.name for c in spec.cameras if c.name not in by_name]
+        if missing:
+            raise EdgevlaError(
+                f"policy '{spec.name}' needs camera(s) {', '.join(missing)}: add --camera NAME=SOURCE"
+            )
+        self.robot, self.worker, self.spec, self.config = robot, worker, spec, config
+        self.cameras = tuple(by_name[c.name] for c in spec.cameras)
+        self.queue = ActionQueue(
+            spec.action_dim, ScheduleConfig(spec.chunk_size, config.merge, config.request_at)
+        )
+        self.stats = LoopStats(fps=config.fps)
+        # messages for a reporter thread: the loop itself never writes to a terminal or file
+        self.events: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self.sent: deque[tuple[int, np.ndarray]] | None = None  # (tick, goal) trace when enabled
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._hold: np.ndarray | None = None
+        self._state: np.ndarray | None = None
+        self._got_chunk = False
+        self._budget_warned = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> ControlLoop:
+        # the first state read blocks here, outside the loop: without it there is nothing to hold
+        self._state = np.asarray(self.robot.read_state(), dtype=np.float32)
+        self._hold = self._state.copy()
+        self._thread = threading.Thread(target=self._run, name="edgevla-control-loop", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def record_sent(self, last: int = 10_000) -> None:
+        """Keep the last (tick, goal) pairs sent, for tests and diagnostics."""
+        self.sent = deque(maxlen=last)
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        if self.config.realtime:
+            self._make_realtime()
+        period, spin = 1.0 / self.config.fps, self.config.spin_s
+        clock = time.perf_counter
+        start = clock()
+        tick, last, next_depth = 0, None, 0.0
+        while not self._stop.is_set():
+            deadline = start + tick * period
+            ahead = deadline - clock()
+            if ahead > spin:
+                time.sleep(ahead - spin)
+            while clock() < deadline:
+                pass
+            now = clock()
+            if last is not None:
+                self.stats.period_ms.add((now - last) * 1e3)
+            last = now
+            self._step(tick)
+            self.stats.ticks += 1
+            if now - start >= next_depth:
+                self.stats.depth.append((now - start, self.queue.depth(tick + 1)))
+                next_depth += self.config.depth_sample_s
+            tick += 1
+            # fell a whole period behind (a stalled bus, a GC pause): skip those ticks, stay on time
+            behind = int((clock() - start) / period) - tick
+            if behind > 0:
+                self.stats.ticks_overrun += behind
+                tick += behind
+
+    def _make_realtime(self) -> None:
+        # a loaded machine preempts a normal thread for tens of ms; a real-time one it does not
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(50))  # 0: this thread on Linux
+        except (AttributeError, PermissionError, OSError) as err:
+            self.events.put(f"--realtime refused ({err}): needs Linux and root, CAP_SYS_NICE or `ulimit -r`")
+
+    def _step(self, tick: int) -> None:
+        try:
+            self._state = np.asarray(self.robot.read_state(), dtype=np.float32)
+        except (EdgevlaError, OSError):
+            self.stats.bus_errors += 1  # keep the last good state; the driver counted its retries
+        result = self.worker.poll()
+        if result is not None:
+            self._take(result, tick)
+        action = self.queue.pop(tick)
+        if action is None:
+            if self._got_chunk:
+                self.stats.ticks_starved += 1
+            else:
+                self.stats.ticks_waiting += 1
+        else:
+            self._hold = action
+        try:
+            # resending the held goal keeps the servos where they were told to be: never a jump
+            self._hold = np.asarray(self.robot.send_action(self._hold), dtype=np.float32)
+            if self.sent is not None:
+                self.sent.append((tick, self._hold.copy()))
+        except (EdgevlaError, OSError):
+            self.stats.bus_errors += 1
+        if not self.worker.busy and self.queue.should_request(tick):
+            obs = self._observation(tick)
+            if obs is not None:
+                self.worker.submit(tick, obs, self.queue.guidance(tick, self._hold))
+
+    def _observation(self, tick: int) -> Observation | None:
+        obs: Observation = {
+            STATE_KEY: self._state.copy(),
+            TASK_KEY: self.config.task,
+            TIMESTAMP_KEY: tick / self.config.fps,  # the tick stamp, in the policy's units
+        }
+        for camera in self.cameras:
+            frame = camera.latest()
+            if frame is None:
+                return None  # a camera has not delivered yet: ask next tick
+            obs[IMAGE_PREFIX + camera.name] = frame.image
+        return obs
+
+    def _take(self, result: Result, tick: int) -> None:
+        if result.actions is None:
+            self.stats.worker_failures += 1
+            self.events.put(f"inference failed, holding position: {result.error}")
+            return
+        if (
+            result.actions.shape != (self.spec.chunk_size, self.spec.action_dim)
+            or not np.isfinite(result.actions).all()
+        ):
+            self.stats.actions_rejected += result.actions.size // max(1, self.spec.action_dim)
+            self.events.put("policy returned a chunk of the wrong shape or with NaN/inf: ignored, holding")
+            return
+        self.stats.chunks += 1
+        self.stats.chunk_ms.add(result.elapsed_ms)
+        self.stats.actions_late += self.queue.add_chunk(result.request.tick, tick, result.actions, self._hold)
+        self.stats.latency_ticks = self.queue.latency_ticks
+        self._got_chunk = True
+        budget_ms = self.spec.chunk_size / self.config.fps * 1e3 / 2
+        latency_ms = self.queue.latency_ticks / self.config.fps * 1e3
+        if latency_ms > budget_ms and not self._budget_warned:
+            self._budget_warned = True
+            self.events.put(budget_warning(latency_ms, self.spec.chunk_size, self.config.fps))
+
+
+def budget_warning(latency_ms: float, chunk_size: int, fps: float) -> str:
+    return (
+        f"inference latency {latency_ms:.0f} ms exceeds half a chunk ({chunk_size} actions at {fps:g} fps "
+        f"= {chunk_size / fps * 500:.0f} ms): async execution stops helping here. Lower --fps, use a "
+        "policy with a longer chunk, or a faster backend (ONNX int8 artifact, a GPU server via "
+        "`edgevla serve`)"
+    )

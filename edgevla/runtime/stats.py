@@ -1,0 +1,110 @@
+"""Live figures of the control loop, in bounded memory however long the run.
+
+Periods and chunk latencies go into fixed-bin histograms (percentiles without keeping samples);
+queue depth is kept as a bounded time series. The loop thread writes, other threads read a
+snapshot (plain ints and floats under the GIL; a display may be one tick stale).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class Histogram:
+    """Counts in `resolution`-wide bins from 0 to `limit`; values above land in the last bin."""
+
+    def __init__(self, resolution: float, limit: float):
+        self.resolution = resolution
+        self.counts = np.zeros(int(limit / resolution) + 1, dtype=np.int64)
+        self.n = 0
+        self.max = 0.0
+        self._sum = 0.0
+        self._sum_sq = 0.0
+
+    def add(self, value: float) -> None:
+        self.counts[min(len(self.counts) - 1, max(0, int(value / self.resolution)))] += 1
+        self.n += 1
+        self.max = max(self.max, value)
+        self._sum += value
+        self._sum_sq += value * value
+
+    def percentile(self, q: float) -> float:
+        """Upper edge of the bin holding the q-th percentile (within one bin of exact)."""
+        if self.n == 0:
+            return float("nan")
+        rank = math.ceil(q / 100 * self.n)
+        index = int(np.searchsorted(np.cumsum(self.counts), max(rank, 1)))
+        return min((index + 1) * self.resolution, self.max)
+
+    @property
+    def mean(self) -> float:
+        return self._sum / self.n if self.n else float("nan")
+
+    @property
+    def std(self) -> float:
+        if self.n < 2:
+            return float("nan")
+        return math.sqrt(max(0.0, self._sum_sq / self.n - self.mean**2))
+
+
+@dataclass
+class LoopStats:
+    fps: float
+    period_ms: Histogram = field(default_factory=lambda: Histogram(0.01, 1000.0))
+    chunk_ms: Histogram = field(default_factory=lambda: Histogram(0.1, 60_000.0))
+    ticks: int = 0
+    ticks_waiting: int = 0  # before the first chunk arrived
+    ticks_starved: int = 0  # after it: nothing queued, the arm held its position
+    ticks_overrun: int = 0  # deadlines missed by a whole period and skipped
+    actions_late: int = 0  # chunk rows whose tick had passed on arrival
+    actions_rejected: int = 0  # non-finite actions refused (held instead)
+    chunks: int = 0
+    worker_failures: int = 0
+    bus_errors: int = 0  # bus faults that reached the loop (after the driver's own retries)
+    latency_ticks: float = float("nan")
+    depth: deque = field(default_factory=lambda: deque(maxlen=3000))  # (seconds, queue depth)
+    driver: dict = field(default_factory=dict)  # the driver's own retry/error counters
+
+    def summary(self) -> dict:
+        nominal = 1000.0 / self.fps
+        depths = [d for _, d in self.depth]
+        return {
+            "fps": self.fps,
+            "period_ms_nominal": nominal,
+            "period_ms_p50": self.period_ms.percentile(50),
+            "period_ms_p99": self.period_ms.percentile(99),
+            "period_ms_max": self.period_ms.max,
+            "period_ms_jitter": self.period_ms.std,  # standard deviation of the period
+            "ticks": self.ticks,
+            "ticks_waiting_first_chunk": self.ticks_waiting,
+            "ticks_starved": self.ticks_starved,
+            "ticks_overrun": self.ticks_overrun,
+            "actions_late": self.actions_late,
+            "actions_rejected": self.actions_rejected,
+            "chunks": self.chunks,
+            "chunk_ms_p50": self.chunk_ms.percentile(50),
+            "chunk_ms_p90": self.chunk_ms.percentile(90),
+            "chunk_ms_max": self.chunk_ms.max,
+            "latency_ticks_ema": self.latency_ticks,
+            "worker_failures": self.worker_failures,
+            "bus_errors": self.bus_errors,
+            "bus": dict(self.driver),
+            "queue_depth_min": min(depths, default=0),
+            "queue_depth_mean": float(np.mean(depths)) if depths else 0.0,
+            "queue_depth": [[round(t, 3), d] for t, d in list(self.depth)[:: max(1, len(self.depth) // 300)]],
+        }
+
+    def line(self) -> str:
+        """One human line for the periodic print."""
+        s = self.summary()
+        return (
+            f"ticks {s['ticks']}  period p50 {s['period_ms_p50']:.2f} p99 {s['period_ms_p99']:.2f} "
+            f"max {s['period_ms_max']:.2f} ms (nominal {s['period_ms_nominal']:.2f})  "
+            f"chunk p50 {s['chunk_ms_p50']:.0f} ms  starved {s['ticks_starved']}  late {s['actions_late']}  "
+            f"queue {self.depth[-1][1] if self.depth else 0}  bus retries {self.driver.get('retries', 0)} "
+            f"errors {s['bus_errors']}"
+        )

@@ -1,0 +1,411 @@
+"""The edgevla wire protocol: msgpack messages, numpy arrays as raw bytes, a strict decoder.
+
+One protocol serves every transport (websockets to a remote server, a pipe to a local worker
+process). Nothing is ever unpickled: a message is a msgpack map with a "type" field, arrays are
+maps {"nd": 1, "dtype", "shape", "data"} whose dtype comes from a short allowlist, and every
+field is checked for type, shape and size before anyone uses it. Anything else raises
+`WireError` with one line saying what was wrong.
+
+Conversation (client -> server, server -> client):
+    hello   {version, token, expect, jpeg}  ->  welcome {version, spec} | error {message}
+    infer   {id, obs, noise, guidance}       ->  chunk   {id, actions, infer_ms}  | error {message}
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from edgevla.errors import EdgevlaError
+from edgevla.runtime.policy import CameraSpec, Guidance, Observation, PolicySpec
+
+PROTOCOL_VERSION = 1
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # a few camera frames; raise on the server with --max-message-mb
+MAX_IMAGE_SIDE = 4096
+MAX_TASK_CHARS = 2000
+MAX_DIM = 4096  # no policy dimension (state, action, chunk) is anywhere near this
+STATE_KEY = "observation.state"
+IMAGE_PREFIX = "observation.images."
+TASK_KEY = "task"
+TIMESTAMP_KEY = "timestamp"
+# Only plain numeric dtypes cross the wire; "O" (objects) and friends never do.
+DTYPES = {"<f4": np.float32, "<f8": np.float64, "|u1": np.uint8, "<i4": np.int32, "<i8": np.int64}
+
+
+class WireError(EdgevlaError):
+    """A message that is not valid edgevla protocol (malformed, wrong type, wrong shape, too big)."""
+
+
+class Refused(EdgevlaError):
+    """The peer refused us (bad token, other policy, other protocol version); retrying will not help."""
+
+
+# --- messages ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the robot side will send and needs back; the server refuses a policy that does not fit."""
+
+    state_dim: int
+    action_dim: int
+    cameras: tuple[str, ...]
+    fps: float
+    policy: str | None = None  # pin a policy name; None accepts any that fits
+
+
+@dataclass(frozen=True)
+class Hello:
+    expect: Expectation
+    token: str | None = None
+    jpeg: bool = False  # the client will send images as JPEG
+    version: int = PROTOCOL_VERSION
+
+
+@dataclass(frozen=True)
+class Welcome:
+    spec: PolicySpec
+    version: int = PROTOCOL_VERSION
+
+
+@dataclass(frozen=True)
+class InferRequest:
+    id: int  # echoed in the chunk; the robot side keeps the control tick each id was taken at
+    obs: Observation
+    noise: np.ndarray | None = None
+    guidance: Guidance | None = None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: int
+    actions: np.ndarray  # float32 (chunk_size, action_dim)
+    infer_ms: float  # time the policy itself took on the server
+
+
+@dataclass(frozen=True)
+class ErrorMessage:
+    message: str
+
+
+Message = Hello | Welcome | InferRequest | Chunk | ErrorMessage
+
+
+# --- encoding ------------------------------------------------------------------------------
+
+
+def _array(a: np.ndarray) -> dict:
+    a = np.asarray(a)
+    dtype = a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype
+    if dtype.str not in DTYPES:
+        raise WireError(f"cannot send an array of dtype {a.dtype}; allowed: {', '.join(DTYPES)}")
+    a = np.ascontiguousarray(a, dtype=dtype)
+    return {"nd": 1, "dtype": dtype.str, "shape": list(a.shape), "data": a.tobytes()}
+
+
+def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
+    from PIL import Image  # optional: the `record` extra; dispatch names it when missing
+
+    out = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(out, format="JPEG", quality=quality)
+    return out.getvalue()
+
+
+def _spec_to_wire(spec: PolicySpec) -> dict:
+    d = asdict(spec)
+    d["cameras"] = [asdict(c) for c in spec.cameras]
+    return d
+
+
+def _obs_to_wire(obs: Observation, jpeg: bool) -> dict:
+    out: dict[str, Any] = {}
+    for key, value in obs.items():
+        if key == TASK_KEY:
+            out[key] = str(value)
+        elif key == TIMESTAMP_KEY:
+            out[key] = float(value)
+        elif key.startswith(IMAGE_PREFIX) and jpeg:
+            out[key] = {"jpeg": encode_jpeg(value)}
+        else:
+            out[key] = _array(value)
+    return out
+
+
+def encode(msg: Message, jpeg: bool = False) -> bytes:
+    """Serialise one message; `jpeg` compresses observation images (needs Pillow)."""
+    if isinstance(msg, Hello):
+        body = {"type": "hello", "version": msg.version, "token": msg.token, "jpeg": msg.jpeg}
+        body["expect"] = {**asdict(msg.expect), "cameras": list(msg.expect.cameras)}
+    elif isinstance(msg, Welcome):
+        body = {"type": "welcome", "version": msg.version, "spec": _spec_to_wire(msg.spec)}
+    elif isinstance(msg, InferRequest):
+        body = {"type": "infer", "id": msg.id, "obs": _obs_to_wire(msg.obs, jpeg)}
+        body["noise"] = None if msg.noise is None else _array(msg.noise)
+        g = msg.guidance
+        body["guidance"] = None if g is None else {"actions": _array(g.actions), "weights": _array(g.weights)}
+    elif isinstance(msg, Chunk):
+        body = {"type": "chunk", "id": msg.id, "actions": _array(msg.actions)}
+        body["infer_ms"] = float(msg.infer_ms)
+    elif isinstance(msg, ErrorMessage):
+        body = {"type": "error", "message": msg.message}
+    else:
+        raise TypeError(f"not a protocol message: {type(msg).__name__}")
+    return msgpack.packb(body, use_bin_type=True)
+
+
+# --- strict decoding -----------------------------------------------------------------------
+
+
+class _Fields:
+    """Typed access to one decoded map; every failure names the field."""
+
+    def __init__(self, value: Any, where: str):
+        if not isinstance(value, dict):
+            raise WireError(f"{where}: expected a map, got {type(value).__name__}")
+        self.data, self.where = value, where
+
+    def _fail(self, key: str, problem: str) -> WireError:
+        return WireError(f"{self.where}.{key}: {problem}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], optional: bool = False) -> Any:
+        if key not in self.data:
+            if optional:
+                return None
+            raise self._fail(key, "missing")
+        value = self.data[key]
+        if value is None and optional:
+            return None
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, (int, float))):
+            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            raise self._fail(key, f"expected {names}, got {type(value).__name__}")
+        return value
+
+    def int(self, key: str, lo: int = 0, hi: int = 2**62) -> int:
+        value = self.get(key, int)
+        if not lo <= value <= hi:
+            raise self._fail(key, f"{value} out of range [{lo}, {hi}]")
+        return value
+
+    def number(self, key: str, optional: bool = False) -> float | None:
+        value = self.get(key, (int, float), optional)
+        if value is not None and not math.isfinite(value):
+            raise self._fail(key, "not a finite number")
+        return None if value is None else float(value)
+
+    def str(self, key: str, max_len: int, optional: bool = False) -> str | None:
+        value = self.get(key, str, optional)
+        if value is not None and len(value) > max_len:
+            raise self._fail(key, f"longer than {max_len} characters")
+        return value
+
+    def only(self, allowed: set[str]) -> None:
+        extra = set(self.data) - allowed
+        if extra:
+            raise WireError(f"{self.where}: unknown field(s) {sorted(map(str, extra))}")
+
+
+def _decode_array(value: Any, where: str, dtype: Any = None, shape: tuple | None = None) -> np.ndarray:
+    """Rebuild an array; `shape` entries of None accept any size (bounded by MAX_IMAGE_SIDE)."""
+    f = _Fields(value, where)
+    f.only({"nd", "dtype", "shape", "data"})
+    if f.get("nd", int) != 1:
+        raise WireError(f"{where}: not an array (nd must be 1)")
+    dtype_str = f.get("dtype", str)
+    if dtype_str not in DTYPES:
+        raise WireError(f"{where}.dtype: '{dtype_str[:20]}' not allowed; allowed: {', '.join(DTYPES)}")
+    dims = f.get("shape", list)
+    if len(dims) > 4 or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims):
+        raise WireError(f"{where}.shape: expected up to 4 non-negative integers")
+    if any(d > MAX_IMAGE_SIDE for d in dims):
+        raise WireError(f"{where}.shape: a dimension exceeds {MAX_IMAGE_SIDE}")
+    data = f.get("data", bytes)
+    itemsize = np.dtype(DTYPES[dtype_str]).itemsize
+    if len(data) != math.prod(dims) * itemsize:
+        raise WireError(f"{where}.data: {len(data)} bytes do not match shape {dims} of {dtype_str}")
+    if dtype is not None and DTYPES[dtype_str] is not dtype:
+        raise WireError(f"{where}: expected dtype {np.dtype(dtype)}, got {np.dtype(DTYPES[dtype_str])}")
+    if shape is not None and (
+        len(dims) != len(shape) or any(s is not None and s != d for s, d in zip(shape, dims, strict=True))
+    ):
+        want = "x".join("N" if s is None else str(s) for s in shape)
+        raise WireError(f"{where}: expected shape {want}, got {'x'.join(map(str, dims)) or 'scalar'}")
+    # frombuffer is read-only and aliases the message; copy so a policy may work in place
+    return np.frombuffer(data, dtype=DTYPES[dtype_str]).reshape(dims).copy()
+
+
+def decode_jpeg(data: bytes, where: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data), formats=["JPEG"]) as img:
+            # check the header's size before decoding pixels (decompression bombs)
+            if max(img.size) > MAX_IMAGE_SIDE:
+                raise WireError(f"{where}: JPEG of {img.size[0]}x{img.size[1]} exceeds {MAX_IMAGE_SIDE}")
+            return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
+        raise WireError(f"{where}: not a valid JPEG image ({err})") from None
+
+
+def _decode_image(value: Any, where: str) -> np.ndarray:
+    if isinstance(value, dict) and set(value) == {"jpeg"}:
+        data = value["jpeg"]
+        if not isinstance(data, bytes):
+            raise WireError(f"{where}.jpeg: expected bytes, got {type(data).__name__}")
+        return decode_jpeg(data, where)
+    return _decode_array(value, where, np.uint8, (None, None, 3))
+
+
+def _decode_spec(value: Any) -> PolicySpec:
+    f = _Fields(value, "welcome.spec")
+    cams = []
+    for i, c in enumerate(f.get("cameras", list)):
+        cf = _Fields(c, f"welcome.spec.cameras[{i}]")
+        cams.append(
+            CameraSpec(
+                cf.str("name", 200), cf.int("height", 1, MAX_IMAGE_SIDE), cf.int("width", 1, MAX_IMAGE_SIDE)
+            )
+        )
+    extra = f.get("extra", dict, optional=True) or {}
+    return PolicySpec(
+        name=f.str("name", 200),
+        cameras=tuple(cams),
+        state_dim=f.int("state_dim", 1, MAX_DIM),
+        action_dim=f.int("action_dim", 1, MAX_DIM),
+        chunk_size=f.int("chunk_size", 1, MAX_DIM),
+        num_steps=f.int("num_steps", 0, MAX_DIM),
+        max_action_dim=f.int("max_action_dim", 1, MAX_DIM),
+        max_tokens=f.int("max_tokens", 0, 1 << 20),
+        fps=f.number("fps", optional=True),
+        extra={str(k): v for k, v in extra.items()},
+    )
+
+
+def _decode_expect(value: Any) -> Expectation:
+    f = _Fields(value, "hello.expect")
+    cams = f.get("cameras", list)
+    if len(cams) > 32 or not all(isinstance(c, str) and 0 < len(c) <= 200 for c in cams):
+        raise WireError("hello.expect.cameras: expected up to 32 camera names")
+    fps = f.number("fps")
+    if not 0 < fps <= 1000:
+        raise WireError(f"hello.expect.fps: {fps} out of range (0, 1000]")
+    return Expectation(
+        state_dim=f.int("state_dim", 1, MAX_DIM),
+        action_dim=f.int("action_dim", 1, MAX_DIM),
+        cameras=tuple(cams),
+        fps=fps,
+        policy=f.str("policy", 200, optional=True),
+    )
+
+
+def decode_observation(value: Any, spec: PolicySpec) -> Observation:
+    """Validate an observation against the policy it is for: exactly its state and cameras."""
+    f = _Fields(value, "infer.obs")
+    cameras = {IMAGE_PREFIX + c.name for c in spec.cameras}
+    f.only({STATE_KEY, TASK_KEY, TIMESTAMP_KEY} | cameras)
+    obs: Observation = {
+        STATE_KEY: _decode_array(
+            f.get(STATE_KEY, dict), f"infer.obs.{STATE_KEY}", np.float32, (spec.state_dim,)
+        ),
+        TASK_KEY: f.str(TASK_KEY, MAX_TASK_CHARS),
+    }
+    if not np.isfinite(obs[STATE_KEY]).all():
+        raise WireError(f"infer.obs.{STATE_KEY}: contains NaN or infinity")
+    timestamp = f.number(TIMESTAMP_KEY, optional=True)
+    if timestamp is not None:
+        if timestamp < 0:
+            raise WireError(f"infer.obs.{TIMESTAMP_KEY}: must not be negative")
+        obs[TIMESTAMP_KEY] = timestamp
+    for key in sorted(cameras):
+        obs[key] = _decode_image(f.get(key, dict), f"infer.obs.{key}")
+    return obs
+
+
+def decode(data: bytes, spec: PolicySpec | None = None, max_bytes: int = MAX_MESSAGE_BYTES) -> Message:
+    """Parse and validate one message. Observations need the `spec` they are checked against."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise WireError(f"expected a binary message, got {type(data).__name__}")
+    if len(data) > max_bytes:
+        raise WireError(f"message of {len(data)} bytes exceeds the limit of {max_bytes}")
+    try:
+        # limits stop a few bytes claiming a huge container; ext types (incl. timestamps) are refused
+        body = msgpack.unpackb(
+            bytes(data),
+            raw=False,
+            strict_map_key=True,
+            max_ext_len=0,
+            max_array_len=1024,
+            max_map_len=256,
+        )
+    except (ValueError, msgpack.exceptions.UnpackException) as err:
+        raise WireError(f"not valid msgpack: {err}") from None
+    f = _Fields(body, "message")
+    kind = f.get("type", str)
+    if kind == "hello":
+        f.only({"type", "version", "token", "expect", "jpeg"})
+        return Hello(
+            version=f.int("version", 0, 1 << 30),
+            token=f.str("token", 1024, optional=True),
+            expect=_decode_expect(f.get("expect", dict)),
+            jpeg=bool(f.get("jpeg", bool)),
+        )
+    if kind == "welcome":
+        f.only({"type", "version", "spec"})
+        return Welcome(version=f.int("version", 0, 1 << 30), spec=_decode_spec(f.get("spec", dict)))
+    if kind == "infer":
+        if spec is None:
+            raise WireError("infer before a completed handshake")
+        f.only({"type", "id", "obs", "noise", "guidance"})
+        h, a = spec.chunk_size, spec.action_dim
+        noise = f.get("noise", dict, optional=True)
+        guide = f.get("guidance", dict, optional=True)
+        guidance = None
+        if guide is not None:
+            g = _Fields(guide, "infer.guidance")
+            g.only({"actions", "weights"})
+            guidance = Guidance(
+                actions=_decode_array(g.get("actions", dict), "infer.guidance.actions", np.float32, (h, a)),
+                weights=_decode_array(g.get("weights", dict), "infer.guidance.weights", np.float32, (h,)),
+            )
+            if not (np.isfinite(guidance.actions).all() and np.isfinite(guidance.weights).all()):
+                raise WireError("infer.guidance: contains NaN or infinity")
+        return InferRequest(
+            id=f.int("id"),
+            obs=decode_observation(f.get("obs", dict), spec),
+            noise=None
+            if noise is None
+            else _decode_array(noise, "infer.noise", np.float32, (h, spec.max_action_dim)),
+            guidance=guidance,
+        )
+    if kind == "chunk":
+        f.only({"type", "id", "actions", "infer_ms"})
+        shape = None if spec is None else (spec.chunk_size, spec.action_dim)
+        return Chunk(
+            id=f.int("id"),
+            actions=_decode_array(f.get("actions", dict), "chunk.actions", np.float32, shape or (None, None)),
+            infer_ms=f.number("infer_ms"),
+        )
+    if kind == "error":
+        return ErrorMessage(message=f.str("message", 2000))
+    raise WireError(f"message.type: unknown message type '{kind[:40]}'")
+
+
+def check_fit(spec: PolicySpec, expect: Expectation) -> str | None:
+    """Why this policy cannot drive that robot (None when it can)."""
+    if expect.policy is not None and expect.policy != spec.name:
+        return f"this server runs policy '{spec.name}', the client asked for '{expect.policy}'"
+    if spec.state_dim != expect.state_dim:
+        return (
+            f"policy '{spec.name}' takes a state of {spec.state_dim} values, the robot has {expect.state_dim}"
+        )
+    if spec.action_dim != expect.action_dim:
+        return f"policy '{spec.name}' outputs {spec.action_dim} actions, the robot has {expect.action_dim} joints"
+    missing = [c.name for c in spec.cameras if c.name not in expect.cameras]
+    if missing:
+        have = ", ".join(expect.cameras) or "none"
+        return f"policy '{spec.name}' needs camera(s) {', '.join(missing)}; the robot has: {have} (use --camera NAME=SOURCE)"
+    return None

@@ -1,0 +1,205 @@
+"""Closed-loop evaluation: a policy drives the simulated arm through the async runtime.
+
+Per episode: the scene of seed `seed + i` is set up, the follower is put at the episode's start
+pose, a fresh `ControlLoop` (edgevla.runtime) runs the policy with the episode's instruction and
+the simulator's cameras (read through `sim:NAME` sources, as `edgevla run` would), until the
+task succeeds or time runs out. One `PolicyWorker` serves every episode.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgevla.runtime.policy import Policy
+from edgevla.sim.world import SimConfig, SimWorld
+
+# Eval seeds start here so they never coincide with the demonstration seeds (0, 1, 2...).
+EVAL_SEED = 100_000
+
+
+class SimRobot:
+    """RobotIO over the simulator's in-process servo model (no serial bus), for evaluation on
+    machines without ptys and for fast tests. Clamps goals like the driver: joint range and
+    present +/- max_relative_target, in normalised units."""
+
+    def __init__(self, world: SimWorld):
+        self.world = world
+        self.name = f"{world.robot.name} (simulated)"
+        self.joint_names = world.robot.joint_names
+        self._cap = np.array([m.max_relative_target or np.inf for m in world.robot.motors])
+        self._low = np.array([0.0 if m.norm.value == "range_0_100" else -100.0 for m in world.robot.motors])
+        self._goal = world.angles.copy()
+
+    def connect(self) -> None:
+        self._goal = self.world.angles.copy()
+
+    def read_state(self) -> np.ndarray:
+        return self.world.to_normalized(self.world.angles).astype(np.float32)
+
+    def send_action(self, goal: np.ndarray) -> np.ndarray:
+        present = self.world.to_normalized(self.world.angles)
+        sent = np.clip(np.asarray(goal, dtype=np.float64), present - self._cap, present + self._cap)
+        sent = np.clip(sent, self._low, 100.0)
+        self._goal = self.world.from_normalized(sent)
+        return sent.astype(np.float32)
+
+    def disconnect(self) -> None:
+        self._goal = self.world.angles.copy()
+
+    def follow(self) -> np.ndarray:
+        """One simulator tick: the servos slew towards the last goal."""
+        self.world.step_servos(self._goal)
+        return self.world.angles
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    task: str = "reach"
+    episodes: int = 10
+    seed: int = EVAL_SEED
+    max_seconds: float = 10.0  # an episode that has not succeeded by then fails
+    fps: float = 30.0
+    merge: str = "blend"
+    cameras: tuple[str, ...] = ("front",)
+    size: int = 96
+    gif: Path | None = None  # save the first episode's camera view(s) here
+
+
+@dataclass
+class EpisodeResult:
+    seed: int
+    instruction: str
+    success: bool
+    time_to_success_s: float | None
+    final_distance_m: float
+    chunks: int
+    chunk_ms_p50: float
+    ticks_starved: int
+
+
+@dataclass
+class EvalReport:
+    task: str
+    policy: str
+    merge: str
+    episodes: list[EpisodeResult] = field(default_factory=list)
+    runtime: dict = field(default_factory=dict)  # the last episode's loop statistics
+    # control periods of every episode: (bin upper edge ms, ticks) for the non-empty bins
+    period_histogram: list[tuple[float, int]] = field(default_factory=list)
+    queue_depth: list = field(default_factory=list)  # (seconds, depth) trace of the last episode
+
+    def summary(self) -> dict:
+        n = len(self.episodes)
+        times = [e.time_to_success_s for e in self.episodes if e.success]
+        chunk_ms = [e.chunk_ms_p50 for e in self.episodes if np.isfinite(e.chunk_ms_p50)]
+        return {
+            "task": self.task,
+            "policy": self.policy,
+            "merge": self.merge,
+            "episodes": n,
+            "successes": len(times),
+            "success_rate": len(times) / n if n else 0.0,
+            "time_to_success_s": float(np.mean(times)) if times else None,
+            "chunk_ms_p50": float(np.median(chunk_ms)) if chunk_ms else None,
+            "ticks_starved": int(sum(e.ticks_starved for e in self.episodes)),
+            "per_episode": [asdict(e) for e in self.episodes],
+            "runtime": self.runtime,
+            "period_histogram": self.period_histogram,
+            "queue_depth": self.queue_depth,
+        }
+
+
+def eval_world_config(config: EvalConfig) -> SimConfig:
+    return SimConfig(
+        task=config.task, fps=config.fps, cameras=config.cameras, width=config.size, height=config.size
+    )
+
+
+def evaluate(
+    policy: Policy,
+    config: EvalConfig,
+    on_episode: Callable[[EpisodeResult], None] | None = None,
+    world: SimWorld | None = None,
+) -> EvalReport:
+    """Run `config.episodes` episodes; `world` (built from `config` when None) lets a caller keep
+    a handle on the simulator, e.g. a policy that reads it (OraclePolicy)."""
+    from edgevla.cameras import open_cameras, parse_camera_spec
+    from edgevla.runtime.loop import ControlLoop, LoopConfig
+    from edgevla.runtime.workers import PolicyWorker
+    from edgevla.sim.session import SimSession
+
+    world = world or SimWorld(eval_world_config(config))
+    world.reset(config.seed)
+    robot = SimRobot(world)
+    report = EvalReport(config.task, policy.spec.name, config.merge)
+    with tempfile.TemporaryDirectory(prefix="edgevla-eval-") as tmp:
+        path = Path(tmp) / "sim.sock"
+        with SimSession(world, path, robot.follow) as session:
+            cameras = open_cameras([parse_camera_spec(f"{c}=sim:{c}?socket={path}") for c in config.cameras])
+            worker = PolicyWorker(policy)
+            periods = None
+            clip: list[np.ndarray] = []  # the first episode, as the cameras saw it
+            if config.gif is not None:
+                session.on_frames = lambda images: clip.append(
+                    np.concatenate([images[c] for c in config.cameras], axis=1)
+                )
+            try:
+                for index in range(config.episodes):
+                    with session.lock:
+                        episode = world.reset(config.seed + index)
+                        robot.connect()
+                    loop_config = LoopConfig(fps=config.fps, task=episode.instruction, merge=config.merge)
+                    loop = ControlLoop(robot, worker, policy.spec, loop_config, tuple(cameras)).start()
+                    started = time.monotonic()
+                    while not world.succeeded and time.monotonic() - started < config.max_seconds:
+                        time.sleep(0.02)
+                    elapsed = time.monotonic() - started
+                    loop.stop()
+                    _drain(worker)
+                    if clip and session.on_frames is not None:
+                        session.on_frames = None
+                        from edgevla.sim.clip import save_frames
+
+                        save_frames(clip, config.gif, config.fps)
+                    stats = loop.stats.summary()
+                    result = EpisodeResult(
+                        seed=episode.seed,
+                        instruction=episode.instruction,
+                        success=world.succeeded,
+                        time_to_success_s=round(elapsed, 3) if world.succeeded else None,
+                        final_distance_m=round(world.monitor.distance, 4),
+                        chunks=stats["chunks"],
+                        chunk_ms_p50=stats["chunk_ms_p50"],
+                        ticks_starved=stats["ticks_starved"],
+                    )
+                    report.episodes.append(result)
+                    report.runtime = {k: v for k, v in stats.items() if k != "queue_depth"}
+                    report.queue_depth = stats["queue_depth"]
+                    hist = loop.stats.period_ms
+                    periods = hist.counts.copy() if periods is None else periods + hist.counts
+                    report.period_histogram = [
+                        (round((i + 1) * hist.resolution, 3), int(periods[i]))
+                        for i in np.flatnonzero(periods)
+                    ]
+                    if on_episode is not None:
+                        on_episode(result)
+            finally:
+                worker.close()
+                for camera in cameras:
+                    camera.stop()
+    return report
+
+
+def _drain(worker, timeout_s: float = 30.0) -> None:
+    """Let an inference of the finished episode end so its chunk never reaches the next one."""
+    deadline = time.monotonic() + timeout_s
+    while worker.busy and time.monotonic() < deadline:
+        worker.poll()
+        time.sleep(0.01)
+    worker.poll()

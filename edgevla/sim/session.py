@@ -1,0 +1,97 @@
+"""A running simulator: a thread that, every tick, reads where the follower's joints are, updates
+the world, renders the cameras and publishes them on the frame socket.
+
+Where the joints come from is pluggable (`follow`): the virtual servos of the firmware in a bus
+session, or the scripted expert through the in-process servo model (`ExpertDriven`) when only the
+pictures are wanted.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from edgevla.sim.expert import ScriptedExpert
+from edgevla.sim.frames import FrameServer
+from edgevla.sim.world import SimWorld
+
+
+class ExpertDriven:
+    """Follower = the expert's goals through the in-process servo model; episodes run back to back
+    (each plays its plan, holds, and the next seed starts)."""
+
+    def __init__(self, world: SimWorld, first_seed: int = 0):
+        self.world, self.seed = world, first_seed
+        self._start_episode()
+
+    def _start_episode(self) -> None:
+        self.expert = ScriptedExpert(self.world.kin, self.world.reset(self.seed))
+        self.started = time.monotonic()
+
+    def __call__(self) -> np.ndarray:
+        t = time.monotonic() - self.started
+        if t > self.expert.duration:
+            self.seed += 1
+            self._start_episode()
+            t = 0.0
+        self.world.step_servos(self.expert.goal(t))
+        return self.world.angles
+
+
+class SimSession:
+    """Renders `world` at its fps from `follow()` angles and publishes frames on `socket_path`."""
+
+    def __init__(self, world: SimWorld, socket_path: Path, follow: Callable[[], np.ndarray]):
+        self.world, self.follow = world, follow
+        self.frames = FrameServer(socket_path)
+        self.lock = threading.Lock()  # held while the world changes; take it to reset episodes
+        self.ticks = 0
+        self.on_frames: Callable[[dict[str, np.ndarray]], None] | None = None  # e.g. collect a GIF
+        self.render_s = 0.0  # total time spent rendering, for the stats line
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sim-render", daemon=True)
+
+    def start(self) -> SimSession:
+        self._tick()  # the first frames exist before anyone connects
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
+        self.frames.close()
+
+    def __enter__(self) -> SimSession:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _tick(self) -> None:
+        started = time.monotonic()
+        with self.lock:
+            self.world.set_angles(self.follow())
+            images = {cam: self.world.render(cam) for cam in self.world.config.cameras}
+        for cam, image in images.items():
+            self.frames.publish(cam, image, started)
+        if self.on_frames is not None:
+            self.on_frames(images)
+        self.ticks += 1
+        self.render_s += time.monotonic() - started
+
+    def _run(self) -> None:
+        period = 1.0 / self.world.config.fps
+        deadline = time.monotonic()
+        while not self._stop.is_set():
+            deadline += period
+            delay = deadline - time.monotonic()
+            if delay > 0:
+                self._stop.wait(delay)
+            else:
+                deadline = time.monotonic()  # fell behind: skip the missed ticks, do not burst
+            self._tick()

@@ -1,0 +1,97 @@
+"""Tasks: an instruction, a scene drawn from a seed, a start pose, and a success test.
+
+reach        "touch the red cube": the tool point comes within 2 cm of the cube's centre.
+reach_close  "reach the red cube and close the gripper": within 2 cm with the gripper
+             closed, having arrived with it open (closing first and then arriving fails).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgevla.errors import EdgevlaError
+from edgevla.sim.kinematics import Kinematics
+from edgevla.sim.scene import Scene, SceneConfig, random_scene
+
+SUCCESS_RADIUS = 0.02  # metres, tool point to the named cube's centre
+APPROACH_RADIUS = 0.05  # where reach_close checks that the gripper arrives open
+CLOSED_FRACTION, OPEN_FRACTION = 0.10, 0.40  # of the gripper's range, from closed
+
+# A start pose above the table with the jaws pointing forward and down (radians, model angles);
+# each episode jitters it so demonstrations do not all start from one point.
+HOME = np.array([0.0, -1.2, 0.9, 1.2, 0.0, 0.2])
+HOME_JITTER = np.array([0.15, 0.1, 0.1, 0.1, 0.2, 0.2])
+
+
+@dataclass(frozen=True)
+class TaskDef:
+    name: str
+    template: str  # instruction with {color}
+    close_gripper: bool
+
+
+TASKS: dict[str, TaskDef] = {
+    "reach": TaskDef("reach", "touch the {color} cube", close_gripper=False),
+    "reach_close": TaskDef("reach_close", "reach the {color} cube and close the gripper", close_gripper=True),
+}
+
+
+def task_def(name: str) -> TaskDef:
+    if name not in TASKS:
+        raise EdgevlaError(f"unknown task '{name}'; known: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+@dataclass(frozen=True)
+class Episode:
+    task: TaskDef
+    seed: int
+    scene: Scene
+    target: str  # colour name of the cube the instruction names
+    start: np.ndarray  # joint angles the arm starts from (radians)
+
+    @property
+    def instruction(self) -> str:
+        return self.task.template.format(color=self.target)
+
+    @property
+    def target_center(self) -> np.ndarray:
+        return self.scene.cube(self.target).center
+
+
+def make_episode(task: str, seed: int, kin: Kinematics, scene_config: SceneConfig | None = None) -> Episode:
+    """The episode `seed` of `task`: same seed, same scene, target and start pose."""
+    definition = task_def(task)
+    rng = np.random.default_rng([seed, 0x5EED])
+    scene = random_scene(rng, scene_config or SceneConfig())
+    target = str(rng.choice(scene.color_names))
+    start = np.clip(HOME + rng.uniform(-1, 1, HOME.size) * HOME_JITTER, kin.lower, kin.upper)
+    return Episode(definition, seed, scene, target, start)
+
+
+class SuccessMonitor:
+    """Feeds on the arm's joint angles step by step; `succeeded` latches once the task is done."""
+
+    def __init__(self, kin: Kinematics, episode: Episode):
+        self.kin, self.episode = kin, episode
+        gripper = kin.joints[kin.joint_names.index("gripper")]
+        span = gripper.upper - gripper.lower
+        self._gripper_index = kin.joint_names.index("gripper")
+        self._closed_below = gripper.lower + CLOSED_FRACTION * span
+        self._open_above = gripper.lower + OPEN_FRACTION * span
+        self._arrived_open: bool | None = None  # decided when the tool first gets near the cube
+        self.succeeded = False
+        self.distance = np.inf  # latest tool-to-cube distance, metres
+
+    def update(self, angles: np.ndarray) -> bool:
+        self.distance = float(np.linalg.norm(self.kin.tool_position(angles) - self.episode.target_center))
+        gripper = angles[self._gripper_index]
+        if self._arrived_open is None and self.distance <= APPROACH_RADIUS:
+            self._arrived_open = gripper >= self._open_above
+        done = self.distance <= SUCCESS_RADIUS
+        if self.episode.task.close_gripper:
+            done = done and bool(self._arrived_open) and gripper <= self._closed_below
+        self.succeeded = self.succeeded or done
+        return self.succeeded

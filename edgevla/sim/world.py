@@ -1,0 +1,93 @@
+"""One simulated workcell: the arm's kinematics and units, an episode's scene, cameras, success.
+
+`SimWorld` holds the follower's joint angles and turns them into observations. Who moves the
+joints is up to the caller: `step_servos` is the in-process servo model (every joint slews
+towards its goal at the servo's no-load speed) used where no serial bus is wanted, e.g. to check
+the scripted expert; the virtual firmware moves them in a full bus session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgevla.hardware import RobotDef, load_robot
+from edgevla.sim import joints
+from edgevla.sim.kinematics import Kinematics, load_kinematics
+from edgevla.sim.render import Renderer, camera_def
+from edgevla.sim.tasks import Episode, SuccessMonitor, make_episode
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    task: str = "reach"
+    fps: float = 30.0
+    cameras: tuple[str, ...] = ("front",)
+    width: int = 96
+    height: int = 96
+    arm: str = "so101"
+    robot: str = "so101_follower"
+
+
+class SimWorld:
+    def __init__(self, config: SimConfig = SimConfig()):
+        self.config = config
+        self.kin: Kinematics = load_kinematics(config.arm)
+        self.robot: RobotDef = load_robot(config.robot)
+        if self.kin.joint_names != self.robot.joint_names:
+            raise ValueError(
+                f"kinematics joints {self.kin.joint_names} != robot joints {self.robot.joint_names}"
+            )
+        self.calibration = joints.sim_calibration(self.kin, self.robot)
+        self.renderer = Renderer(
+            self.kin, [camera_def(c, config.width, config.height) for c in config.cameras]
+        )
+        speeds = [m.servo.physics["max_speed_counts_per_s"] for m in self.robot.motors]
+        self.max_speed = np.array(speeds) / joints.counts_per_radian(self.robot)  # rad/s
+        self.episode: Episode
+        self.angles: np.ndarray
+        self.monitor: SuccessMonitor
+        self.reset(0)  # always a valid scene; callers reset to the episode they want
+
+    def reset(self, seed: int) -> Episode:
+        self.episode = make_episode(self.config.task, seed, self.kin)
+        self.angles = self.episode.start.copy()
+        self.monitor = SuccessMonitor(self.kin, self.episode)
+        self.monitor.update(self.angles)
+        return self.episode
+
+    def set_angles(self, angles: np.ndarray) -> bool:
+        """Place the follower's joints (e.g. read from the virtual servos); returns success so far."""
+        self.angles = np.clip(np.asarray(angles, dtype=np.float64), self.kin.lower, self.kin.upper)
+        return self.monitor.update(self.angles)
+
+    def step_servos(self, goal_angles: np.ndarray, dt: float | None = None) -> bool:
+        """In-process servo model: slew each joint towards its goal at the servo's top speed."""
+        dt = 1.0 / self.config.fps if dt is None else dt
+        move = np.clip(np.asarray(goal_angles) - self.angles, -self.max_speed * dt, self.max_speed * dt)
+        return self.set_angles(self.angles + move)
+
+    # --- units ---
+    def to_normalized(self, angles: np.ndarray) -> np.ndarray:
+        counts = joints.angles_to_counts(self.kin, self.robot, angles)
+        return joints.normalize(self.robot, self.calibration, counts)
+
+    def from_normalized(self, values: np.ndarray) -> np.ndarray:
+        counts = joints.unnormalize(self.robot, self.calibration, np.asarray(values, dtype=np.float64))
+        return joints.counts_to_angles(self.kin, self.robot, counts)
+
+    # --- observations ---
+    def render(self, camera: str) -> np.ndarray:
+        return self.renderer.render(camera, self.episode.scene, self.angles)
+
+    def observation(self) -> dict:
+        """A policy observation keyed like lerobot (see edgevla.runtime.policy)."""
+        obs = {f"observation.images.{cam}": self.render(cam) for cam in self.config.cameras}
+        obs["observation.state"] = self.to_normalized(self.angles).astype(np.float32)
+        obs["task"] = self.episode.instruction
+        return obs
+
+    @property
+    def succeeded(self) -> bool:
+        return self.monitor.succeeded

@@ -1,0 +1,46 @@
+"""Shared builders for runtime tests: a real replay policy file and matching observations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgevla.runtime.policy import CameraSpec, PolicySpec
+from edgevla.runtime.replay import ReplayPolicy
+from edgevla.runtime.wire import Expectation
+
+SPEC = PolicySpec(
+    name="wire-test",
+    cameras=(CameraSpec("front", 32, 48),),
+    state_dim=6,
+    action_dim=6,
+    chunk_size=10,
+    num_steps=10,
+    max_action_dim=32,
+    max_tokens=48,
+    fps=30.0,
+)
+
+
+def observation(state_dim: int = 6, cameras: tuple[str, ...] = ("front",), seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    obs = {"observation.state": rng.standard_normal(state_dim).astype(np.float32), "task": "pick the cube"}
+    for name in cameras:
+        obs[f"observation.images.{name}"] = rng.integers(0, 255, (24, 40, 3), dtype=np.uint8)
+    return obs
+
+
+def wave_actions(frames: int = 300, joints: int = 6, fps: float = 30.0) -> np.ndarray:
+    """A smooth, distinct motion per joint (normalised units, well inside +-100)."""
+    t = np.arange(frames, dtype=np.float32)[:, None] / fps
+    return (20 * np.sin(t * np.arange(1, joints + 1, dtype=np.float32) * 0.7)).astype(np.float32)
+
+
+def write_replay(path: Path, chunk_size: int = 10, fps: float = 30.0, frames: int = 300) -> Path:
+    ReplayPolicy(wave_actions(frames, fps=fps), fps, chunk_size, name="wave").save(path)
+    return path
+
+
+def expect(joints: int = 6, fps: float = 30.0, cameras: tuple[str, ...] = ()) -> Expectation:
+    return Expectation(state_dim=joints, action_dim=joints, cameras=cameras, fps=fps)

@@ -1,0 +1,198 @@
+import contextlib
+
+import msgpack
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from runtime_helpers import SPEC, expect, observation
+
+from edgevla.runtime.policy import Guidance
+from edgevla.runtime.wire import (
+    Chunk,
+    ErrorMessage,
+    Hello,
+    InferRequest,
+    Welcome,
+    WireError,
+    check_fit,
+    decode,
+    encode,
+)
+
+
+def _infer(**kw):
+    return InferRequest(id=7, obs=observation(), **kw)
+
+
+def test_every_message_round_trips_exactly():
+    noise = np.random.default_rng(1).standard_normal((10, 32)).astype(np.float32)
+    guidance = Guidance(np.ones((10, 6), np.float32), np.linspace(1, 0, 10, dtype=np.float32))
+    hello = Hello(expect=expect(cameras=("front",)), token="abc", jpeg=False)
+    assert decode(encode(hello)) == hello
+    assert decode(encode(Welcome(SPEC))).spec == SPEC
+    assert decode(encode(ErrorMessage("nope"))) == ErrorMessage("nope")
+    req = decode(encode(_infer(noise=noise, guidance=guidance)), SPEC)
+    original = observation()
+    assert req.id == 7 and req.obs["task"] == "pick the cube"
+    for key in ("observation.state", "observation.images.front"):
+        np.testing.assert_array_equal(req.obs[key], original[key])
+        assert req.obs[key].dtype == original[key].dtype
+        assert req.obs[key].flags.writeable  # a policy may normalise in place
+    np.testing.assert_array_equal(req.noise, noise)
+    np.testing.assert_array_equal(req.guidance.weights, guidance.weights)
+    chunk = decode(
+        encode(Chunk(id=3, actions=np.arange(60, dtype=np.float32).reshape(10, 6), infer_ms=4.5)), SPEC
+    )
+    assert chunk.id == 3 and chunk.infer_ms == 4.5 and chunk.actions.shape == (10, 6)
+
+
+def test_jpeg_images_decode_close_to_the_original():
+    y, x = np.mgrid[0:48, 0:64]
+    image = np.stack([x * 4, y * 5, (x + y) * 2], axis=-1).astype(np.uint8)  # smooth: JPEG-friendly
+    obs = {"observation.state": np.zeros(6, np.float32), "task": "t", "observation.images.front": image}
+    raw = encode(InferRequest(id=0, obs=obs))
+    packed = encode(InferRequest(id=0, obs=obs), jpeg=True)
+    assert len(packed) < len(raw) / 2
+    got = decode(packed, SPEC).obs["observation.images.front"]
+    assert got.shape == image.shape and got.dtype == np.uint8
+    assert np.abs(got.astype(int) - image).mean() < 4
+
+
+def _raw(body) -> bytes:
+    return msgpack.packb(body, use_bin_type=True)
+
+
+def _valid_infer_body() -> dict:
+    return msgpack.unpackb(encode(_infer()), raw=False)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda b: b["obs"]["observation.state"].update(dtype="|O"), "dtype"),
+        (lambda b: b["obs"]["observation.state"].update(shape=[7]), "bytes do not match"),
+        (lambda b: b["obs"]["observation.state"].update(shape=[3], data=b"\0" * 12), "expected shape 6"),
+        (
+            lambda b: b["obs"]["observation.state"].update(dtype="<f8", data=b"\0" * 48),
+            "expected dtype float32",
+        ),
+        (lambda b: b["obs"].update(task=5), "expected str"),
+        (
+            lambda b: b["obs"].update({"observation.images.side": b["obs"]["observation.images.front"]}),
+            "unknown field",
+        ),
+        (lambda b: b["obs"].pop("observation.images.front"), "missing"),
+        (
+            lambda b: b["obs"]["observation.images.front"].update(shape=[24, 40, 4], data=b"\0" * 3840),
+            "expected shape",
+        ),
+        (lambda b: b.update(id=-1), "out of range"),
+        (lambda b: b.update(id=True), "expected int"),
+        (lambda b: b.update(type="launch_missiles"), "unknown message type"),
+        (lambda b: b.update(extra=1), "unknown field"),
+        (
+            lambda b: b["obs"].update({"observation.images.front": {"jpeg": b"not a jpeg"}}),
+            "not a valid JPEG",
+        ),
+    ],
+)
+def test_decoder_names_what_is_wrong(mutate, message):
+    body = _valid_infer_body()
+    mutate(body)
+    with pytest.raises(WireError, match=message):
+        decode(_raw(body), SPEC)
+
+
+def test_non_finite_state_and_exotic_msgpack_are_refused():
+    body = _valid_infer_body()
+    body["obs"]["observation.state"]["data"] = np.full(6, np.nan, np.float32).tobytes()
+    with pytest.raises(WireError, match="NaN"):
+        decode(_raw(body), SPEC)
+    with pytest.raises(WireError, match="msgpack"):
+        decode(msgpack.packb({"type": msgpack.ExtType(1, b"x")}))  # ext types never decode
+    with pytest.raises(WireError, match="msgpack"):
+        decode(b"\xc1")  # a byte msgpack never uses
+    with pytest.raises(WireError, match="exceeds the limit"):
+        decode(b"\x00" * 100, max_bytes=50)
+    with pytest.raises(WireError, match="handshake"):
+        decode(encode(_infer()))  # an observation means nothing before the handshake
+
+
+def test_oversized_jpeg_header_is_refused_before_decoding():
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (5000, 8)).save(buf, format="JPEG")
+    body = _valid_infer_body()
+    body["obs"]["observation.images.front"] = {"jpeg": buf.getvalue()}
+    with pytest.raises(WireError, match="exceeds 4096"):
+        decode(_raw(body), SPEC)
+
+
+def test_fit_check_explains_mismatches():
+    assert check_fit(SPEC, expect(cameras=("front", "wrist"))) is None
+    assert "state of 6 values, the robot has 7" in check_fit(SPEC, expect(joints=7, cameras=("front",)))
+    assert "needs camera(s) front" in check_fit(SPEC, expect(cameras=("wrist",)))
+    other = expect(cameras=("front",)).__class__(6, 6, ("front",), 30.0, policy="other")
+    assert "client asked for 'other'" in check_fit(SPEC, other)
+
+
+# --- fuzzing: whatever arrives, the decoder returns a message or raises WireError ---------
+
+_leaf = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**64 - 1),
+    st.floats(),
+    st.text(max_size=20),
+    st.binary(max_size=64),
+)
+_tree = st.recursive(
+    _leaf,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+def _decodes_cleanly(data: bytes) -> None:
+    with contextlib.suppress(WireError):
+        decode(data, SPEC)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=512))
+def test_fuzz_random_bytes(data):
+    _decodes_cleanly(data)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_tree)
+def test_fuzz_random_msgpack_structures(tree):
+    _decodes_cleanly(_raw(tree))
+    _decodes_cleanly(_raw({"type": "infer", "id": 1, "obs": tree}))
+    _decodes_cleanly(_raw({"type": "hello", "version": 1, "token": None, "jpeg": False, "expect": tree}))
+
+
+_VALID = [
+    encode(_infer(guidance=Guidance(np.zeros((10, 6), np.float32), np.zeros(10, np.float32)))),
+    encode(Hello(expect=expect())),
+    encode(Welcome(SPEC)),
+    encode(Chunk(1, np.zeros((10, 6), np.float32), 1.0)),
+    encode(_infer(), jpeg=True),  # corrupted JPEGs must fail as cleanly as corrupted msgpack
+]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.sampled_from(_VALID), st.data())
+def test_fuzz_mutated_valid_messages(valid, data):
+    buf = bytearray(valid)
+    for _ in range(data.draw(st.integers(1, 8))):
+        pos = data.draw(st.integers(0, len(buf) - 1))
+        buf[pos] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(1, len(buf)))
+    _decodes_cleanly(bytes(buf[:cut]))
