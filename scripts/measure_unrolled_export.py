@@ -62,9 +62,10 @@ def main() -> None:
     parser.add_argument("--policy", required=True)
     parser.add_argument("--art", required=True, help="the two-graph artifact of the same checkpoint")
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads for both")
     args = parser.parse_args()
     policy = load_policy(args.policy)
-    two_graphs = OnnxPolicy(args.art, providers=["cpu"])
+    two_graphs = OnnxPolicy(args.art, providers=["cpu"], threads=args.threads)
     rng = np.random.default_rng(0)
     spec = two_graphs.spec
     obs = {
@@ -88,7 +89,7 @@ def main() -> None:
         )
         export_s = time.perf_counter() - started
         size_mb = sum(f.stat().st_size for f in Path(work).iterdir()) / 2**20
-        session = open_session(path, ["CPUExecutionProvider"])
+        session = open_session(path, ["CPUExecutionProvider"], args.threads)
 
         def unrolled_chunk() -> np.ndarray:  # same preprocessing and postprocessing as the artifact
             inputs = two_graphs.pre(obs)
@@ -110,6 +111,7 @@ def main() -> None:
                 "unrolled_export_s": export_s,
                 "max_abs_difference": agree,
                 "runs": args.runs,
+                "threads": args.threads,
             }
         )
     )

@@ -39,6 +39,17 @@ def test_check_cli_fp32_parity(tiny_ckpt, tiny_art, capsys):
     assert all(d["cosine"] > 0.999999 for d in report["per_dim"])
 
 
+def test_check_cli_degrees_from_a_robot_calibration(tiny_ckpt, tiny_art, capsys):
+    from edgevla.paths import calibration_dir
+
+    argv = ["check", "--policy", str(tiny_ckpt), "--art", str(tiny_art), "--frames", "1", "--json", "--robot"]
+    argv += ["so101_follower", "--calibration", str(calibration_dir() / "so101_follower.json")]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["degrees_from"] == "calibrated so101_follower"
+    assert all(d["mean_abs_degrees"] is not None for d in report["per_dim"])  # the gripper motor too
+
+
 def test_bench_policy_onnx_json(tiny_art, capsys):
     argv = [
         "bench",
