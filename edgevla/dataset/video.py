@@ -82,6 +82,11 @@ class VideoEncoder:
         self._queue.put(image)
 
     @property
+    def error(self) -> BaseException | None:
+        """What stopped the encoding thread, if anything did."""
+        return self._error
+
+    @property
     def backlog(self) -> int:
         return self._queue.qsize()
 

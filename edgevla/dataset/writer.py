@@ -221,7 +221,12 @@ class DatasetWriter:
                     raise DatasetFormatError(
                         f"'{key}' must be uint8 {tuple(ft['shape'])}, got {value.dtype} {value.shape}"
                     )
-                self._encoders[key].put(value)
+                encoder = self._encoders[key]
+                if encoder.error is not None:  # e.g. disk full: stop now rather than queue frames forever
+                    error = encoder.error
+                    reason = durable.describe_os_error(error) if isinstance(error, OSError) else str(error)
+                    raise durable.DatasetWriteError(f"encoding {key} failed: {reason}")
+                encoder.put(value)
             else:
                 array = np.asarray(value, dtype=ft["dtype"])
                 if array.size != int(np.prod(ft["shape"])):

@@ -180,13 +180,20 @@ class Recorder:
             report.dropped += tick.dropped
             report.late += int(ticker.is_late(tick))
             report.max_lateness_ms = max(report.max_lateness_ms, tick.lateness * 1000)
-            if (tick.dropped or ticker.is_late(tick)) and tick.started - last_warning > 1.0:
-                last_warning = tick.started
-                self.warn(
-                    f"warning: the loop cannot hold {config.fps} fps: {report.late} late, "
-                    f"{report.dropped} dropped frame(s) so far in this episode "
-                    f"(encoder backlog {writer.encoder_backlog} frames)"
-                )
+            if tick.started - last_warning > 1.0:
+                if tick.dropped or ticker.is_late(tick):
+                    last_warning = tick.started
+                    self.warn(
+                        f"warning: the loop cannot hold {config.fps} fps: {report.late} late, "
+                        f"{report.dropped} dropped frame(s) so far in this episode "
+                        f"(encoder backlog {writer.encoder_backlog} frames)"
+                    )
+                elif writer.encoder_backlog > 2 * config.fps:  # frames pile up in memory
+                    last_warning = tick.started
+                    self.warn(
+                        f"warning: video encoding falls behind ({writer.encoder_backlog} frames queued); "
+                        "use --vcodec libx264 or smaller camera images"
+                    )
 
     def _reset_period(self, keys: KeyboardControls) -> str | None:
         """Keep mirroring (not recorded) so the scene can be reset; NEXT ends it early."""
