@@ -1,0 +1,252 @@
+"""Training recipes: YAML files validated into dataclasses, with errors naming file and field.
+
+A recipe says what to start from (a checkpoint directory or `preset:NAME`), which datasets and
+features to read, what trains (LoRA, the expert, everything), and how (optimizer, schedule,
+batch, precision). `load_recipe(path, overrides)` applies `key.path=value` overrides (the CLI's
+--set, --dataset, --max-steps) before validating, so an override is checked like the file.
+Relative paths are taken relative to the current directory, not the recipe file: shipped
+recipes name no dataset and get it from --dataset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from edgevla.errors import EdgevlaError
+
+MODES = ("lora", "expert", "vision-frozen", "full")
+PRECISIONS = ("fp32", "bf16", "fp16")
+PRESET_PREFIX = "preset:"
+# lerobot's SmolVLA LoRA default: expert q/v projections + the state/action/time projections,
+# written as regular expressions over edgevla module names (PEFT full-matches them).
+DEFAULT_LORA_TARGETS = (
+    r"expert_layers\.\d+\.self_attn\.(q_proj|v_proj)",
+    "state_proj",
+    "action_in_proj",
+    "action_out_proj",
+    "action_time_mlp_in",
+    "action_time_mlp_out",
+)
+
+
+class RecipeError(EdgevlaError):
+    """A recipe file or override that does not validate."""
+
+
+@dataclass
+class Features:
+    """Which dataset columns feed the model. cameras: model camera name -> dataset video key."""
+
+    state: str = "observation.state"
+    action: str = "action"
+    cameras: dict[str, str] = field(default_factory=dict)  # empty: every dataset camera, same name
+
+
+@dataclass
+class Lora:
+    rank: int = 64
+    alpha: int = 64
+    dropout: float = 0.0
+    targets: list[str] = field(default_factory=lambda: list(DEFAULT_LORA_TARGETS))
+    modules_to_save: list[str] = field(default_factory=list)  # trained in full next to the adapters
+
+
+@dataclass
+class Optim:
+    """AdamW + linear warmup + cosine decay, SmolVLA's defaults."""
+
+    lr: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
+    eps: float = 1e-8
+    weight_decay: float = 1e-10
+    grad_clip: float = 10.0
+    warmup_steps: int = 1000
+    decay_steps: int = 30000
+    decay_lr: float = 2.5e-6
+
+
+@dataclass
+class Eval:
+    episodes: float = 0.1  # < 1: fraction of episodes held out; >= 1: that many (last ones)
+    interval: int = 1000  # optimizer steps between evaluations (0: never)
+    batches: int = 4
+
+
+@dataclass
+class Augment:
+    """Light photometric and geometric jitter of the real camera images (training only)."""
+
+    brightness: float = 0.0  # +- fraction added to [0,1] intensities
+    contrast: float = 0.0  # +- fraction of contrast scaling
+    shift: int = 0  # +- pixels of random translation (at the model's resolution)
+
+
+@dataclass
+class Recipe:
+    base: str  # checkpoint directory (edgevla or lerobot) or "preset:NAME"
+    name: str = "recipe"
+    memory: str = "unmeasured"  # measured peak GPU memory of this recipe, or "unmeasured"
+    vlm_dir: str | None = None  # local SmolVLM config+tokenizer dir for lerobot checkpoints
+    datasets: list[str] = field(default_factory=list)
+    features: Features = field(default_factory=Features)
+    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides (presets only)
+    mode: str = "lora"
+    lora: Lora = field(default_factory=Lora)
+    optim: Optim = field(default_factory=Optim)
+    batch_size: int = 8
+    grad_accum: int = 1
+    gradient_checkpointing: bool = False
+    precision: str = "fp32"
+    steps: int | None = None  # optimizer steps; or give epochs
+    epochs: float | None = None
+    eval: Eval = field(default_factory=Eval)
+    checkpoint_interval: int = 1000
+    log_interval: int = 10
+    seed: int = 1000
+    augment: Augment = field(default_factory=Augment)
+    device: str = "auto"  # auto (GPU if any), cpu, cuda
+    num_workers: int = 0  # DataLoader worker processes
+    cpu_threads: int = 0  # torch CPU threads (0: torch's default); 1 helps on a busy machine
+    out: str = "runs/recipe"
+
+    @property
+    def preset(self) -> str | None:
+        return self.base[len(PRESET_PREFIX) :] if self.base.startswith(PRESET_PREFIX) else None
+
+
+def _fail(source: str, where: str, what: str) -> RecipeError:
+    return RecipeError(f"{source}: {where}: {what}")
+
+
+def _convert(value: Any, hint: Any, source: str, where: str) -> Any:
+    """Check `value` against a type hint of the schema; build nested dataclasses."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        (hint,) = [option for option in options if option is not type(None)]
+        return _convert(value, hint, source, where)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise _fail(source, where, f"expected a mapping, got {value!r}")
+        return _build(hint, value, source, f"{where}.")
+    if hint is Any:
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise _fail(source, where, f"expected a list, got {value!r}")
+        (item,) = typing.get_args(hint)
+        return [_convert(v, item, source, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _fail(source, where, f"expected a mapping, got {value!r}")
+        key_hint, value_hint = typing.get_args(hint)
+        return {
+            _convert(k, key_hint, source, f"{where}.{k}"): _convert(v, value_hint, source, f"{where}.{k}")
+            for k, v in value.items()
+        }
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):  # YAML reads 1e-4 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise _fail(source, where, f"expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], source: str, prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            raise _fail(source, f"{prefix}{key}", f"unknown field (known: {', '.join(sorted(known))})")
+    values = {key: _convert(value, hints[key], source, f"{prefix}{key}") for key, value in data.items()}
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.name not in values
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise _fail(source, f"{prefix}{missing[0]}", "is required")
+    return cls(**values)
+
+
+def _check(recipe: Recipe, source: str) -> None:
+    def positive(where: str, value: float | None) -> None:
+        if value is not None and value <= 0:
+            raise _fail(source, where, f"must be > 0, got {value}")
+
+    if recipe.mode not in MODES:
+        raise _fail(source, "mode", f"'{recipe.mode}' is not one of {', '.join(MODES)}")
+    if recipe.precision not in PRECISIONS:
+        raise _fail(source, "precision", f"'{recipe.precision}' is not one of {', '.join(PRECISIONS)}")
+    if recipe.device not in ("auto", "cpu", "cuda"):
+        raise _fail(source, "device", f"'{recipe.device}' is not auto, cpu or cuda")
+    if (recipe.steps is None) == (recipe.epochs is None):
+        raise _fail(source, "steps", "give exactly one of steps and epochs")
+    for where in ("batch_size", "grad_accum", "steps", "epochs", "checkpoint_interval", "log_interval"):
+        positive(where, getattr(recipe, where))
+    positive("optim.lr", recipe.optim.lr)
+    positive("lora.rank", recipe.lora.rank)
+    if len(recipe.optim.betas) != 2:
+        raise _fail(source, "optim.betas", "needs two values")
+    if not 0 <= recipe.eval.episodes < 1 and recipe.eval.episodes != int(recipe.eval.episodes):
+        raise _fail(source, "eval.episodes", "a fraction < 1 or a whole number of episodes")
+    if recipe.mode == "lora" and not recipe.lora.targets:
+        raise _fail(source, "lora.targets", "LoRA needs at least one target pattern")
+    if recipe.model and recipe.preset is None:
+        raise _fail(source, "model", "overrides apply to presets only; a checkpoint keeps its shapes")
+
+
+def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """data['a']['b'] = value for dotted 'a.b', creating mappings on the way."""
+    *parents, last = dotted.split(".")
+    node = data
+    for key in parents:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise RecipeError(f"override {dotted}: '{key}' is not a mapping")
+    node[last] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """'optim.lr=3e-4' -> ('optim.lr', 3e-4); the value is read as YAML."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise RecipeError(f"override '{text}' is not KEY=VALUE (e.g. optim.lr=3e-4)")
+    return key.strip(), yaml.safe_load(value)
+
+
+def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise RecipeError(f"{path}: not valid YAML ({err})".replace("\n", " ")) from err
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe is a mapping of fields")
+    for key, value in (overrides or {}).items():
+        set_path(data, key, value)
+    source = f"{path}{' (with overrides)' if overrides else ''}"
+    recipe = _build(Recipe, data, source)
+    _check(recipe, source)
+    return recipe
+
+
+def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
+    return dataclasses.asdict(recipe)

@@ -1,0 +1,54 @@
+"""Tiny datasets for the training tests, written by edgevla's own dataset writer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgevla.cameras.synthetic import SyntheticCamera
+from edgevla.dataset import DatasetWriter, VideoConfig
+
+JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]
+HEIGHT, WIDTH, FPS = 48, 64, 30
+
+
+def features(cameras: tuple[str, ...]) -> dict:
+    names = [f"{joint}.pos" for joint in JOINTS]
+    out = {
+        "observation.state": {"dtype": "float32", "shape": [6], "names": names},
+        "action": {"dtype": "float32", "shape": [6], "names": names},
+    }
+    for camera in cameras:
+        out[f"observation.images.{camera}"] = {
+            "dtype": "video",
+            "shape": [HEIGHT, WIDTH, 3],
+            "names": ["height", "width", "channels"],
+        }
+    return out
+
+
+def write_reaching_dataset(root: Path, episodes: int = 4, length: int = 24, cameras=("front",)) -> Path:
+    """Episodes of a smooth reach: joints move from a random start toward a per-episode goal,
+    the action is the next state (what a position-controlled arm is commanded)."""
+    rng = np.random.default_rng(0)
+    writer = DatasetWriter.open(
+        root, FPS, features(cameras), robot_type="so101_follower", video=VideoConfig(codec="libx264")
+    )
+    camera = SyntheticCamera("x", WIDTH, HEIGHT, FPS)
+    counter = 0
+    for _ in range(episodes):
+        start, goal = rng.uniform(-40, 40, 6), rng.uniform(-40, 40, 6)
+        states = [start + (goal - start) * (1 - np.exp(-k / 6)) for k in range(length + 1)]
+        for k in range(length):
+            frame = {
+                "observation.state": states[k].astype(np.float32),
+                "action": states[k + 1].astype(np.float32),
+            }
+            for name in cameras:
+                frame[f"observation.images.{name}"] = camera.image(counter)
+            writer.add_frame(frame, "reach the goal")
+            counter += 1
+        writer.save_episode()
+    writer.close()
+    return root

@@ -1,0 +1,196 @@
+"""Training recipes end to end on CPU: small-cpu shrunk to the tiny preset, LoRA on top of its
+output and on a lerobot golden checkpoint, resume, merge, PEFT loading."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from edgevla.cli import main
+from edgevla.model.checkpoint import load_edgevla, load_lerobot
+from edgevla.train.loop import train
+from edgevla.train.recipe import load_recipe
+from tests.train.helpers import write_reaching_dataset
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL_CPU = ROOT / "recipes" / "small-cpu.yaml"
+GOLDEN = ROOT / "tests" / "fixtures" / "smolvla" / "cams1_square"
+VLM = ROOT / "tests" / "fixtures" / "smolvla" / "vlm"
+# small-cpu shrunk for test speed: the tiny preset, 1 CPU thread, no workers
+SHRINK = {
+    "base": "preset:tiny",
+    "model": {"chunk_size": 10, "resize": 32},
+    "batch_size": 8,
+    "cpu_threads": 1,
+    "num_workers": 0,
+    "log_interval": 1,
+    "eval.interval": 10,
+    "optim.lr": 3e-3,
+    "optim.warmup_steps": 5,
+    "optim.decay_steps": 60,
+}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return write_reaching_dataset(tmp_path_factory.mktemp("data") / "reach", episodes=5, length=24)
+
+
+def metrics(out: Path, kind: str = "train") -> list[dict]:
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return [record for record in lines if record["kind"] == kind]
+
+
+def run_small(dataset: Path, out: Path, max_steps: int, resume: bool = False, **extra):
+    recipe = load_recipe(SMALL_CPU, {**SHRINK, "datasets": [str(dataset)], "out": str(out), **extra})
+    return train(recipe, str(SMALL_CPU), out, max_steps=max_steps, resume=resume)
+
+
+def observation(seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    return {
+        "observation.images.front": rng.integers(0, 255, (48, 64, 3), dtype=np.uint8),
+        "observation.state": rng.uniform(-40, 40, 6).astype(np.float32),
+        "task": "reach the goal",
+    }
+
+
+@pytest.fixture(scope="module")
+def small_run(dataset, tmp_path_factory) -> Path:
+    """small-cpu (tiny preset), 60 steps, uninterrupted."""
+    out = tmp_path_factory.mktemp("small") / "run"
+    run_small(dataset, out, max_steps=60)
+    return out
+
+
+def test_small_cpu_loss_falls_and_outputs_a_policy(small_run):
+    losses = [record["loss"] for record in metrics(small_run)]
+    assert len(losses) == 60
+    assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:5]), losses
+    for record in metrics(small_run):
+        assert {"step", "loss", "lr", "samples_per_s", "total_steps"} <= set(record)
+    assert metrics(small_run, "eval"), "held-out episodes give an eval loss"
+    policy = load_edgevla(small_run / "policy")
+    stats = load_file(str(small_run / "policy" / "stats.safetensors"))
+    assert stats["action.mean"].shape == (6,)  # from the dataset, not identity
+    actions = policy.infer(observation())
+    assert actions.shape == (10, 6) and np.all(np.isfinite(actions))
+
+
+def test_resume_continues_exactly(dataset, small_run, tmp_path):
+    out = tmp_path / "run"
+    run_small(dataset, out, max_steps=30, checkpoint_interval=30)
+    assert (out / "checkpoints" / "step-000030" / "optimizer.safetensors").is_file()
+    run_small(dataset, out, max_steps=60, resume=True, checkpoint_interval=30)
+    straight = load_file(str(small_run / "policy" / "model.safetensors"))
+    resumed = load_file(str(out / "policy" / "model.safetensors"))
+    for name, value in straight.items():
+        torch.testing.assert_close(resumed[name], value, rtol=1e-5, atol=1e-6, msg=name)
+    steps = [record["step"] for record in metrics(out)]
+    assert steps == list(range(1, 61))  # appended, no gap, no repeat
+
+
+def test_lora_on_trained_policy_merges_and_peft_loads_it(small_run, dataset, tmp_path):
+    from peft import PeftModel
+
+    out = tmp_path / "lora"
+    code = main(
+        ["train", "--recipe", str(SMALL_CPU), "--dataset", str(dataset), "--out", str(out), "--max-steps", "8",
+         "--set", f"base={small_run / 'policy'}", "--set", "mode=lora", "--set", "model={}",
+         "--set", "lora.rank=4", "--set", "lora.alpha=8", "--set", "cpu_threads=1", "--set", "optim.lr=1e-2",
+         "--set", "optim.warmup_steps=0", "--set", "num_workers=0"]
+    )  # fmt: skip
+    assert code == 0
+    config = json.loads((out / "adapter" / "adapter_config.json").read_text())
+    assert config["r"] == 4 and Path(config["base_model_name_or_path"]) == (small_run / "policy").resolve()
+
+    base = load_edgevla(small_run / "policy")
+    adapted = PeftModel.from_pretrained(base.net, str(out / "adapter"))
+    lora_b = [p for n, p in adapted.named_parameters() if "lora_B" in n]
+    assert lora_b and any(p.abs().max() > 0 for p in lora_b), "the adapters trained"
+    merged = load_edgevla(out / "policy")
+    base.pre = merged.pre  # the fine-tune's dataset stats
+    noise = np.random.default_rng(1).standard_normal((10, 8)).astype(np.float32)
+    for seed in range(3):
+        with_adapter = base.infer(observation(seed), noise=noise)
+        np.testing.assert_allclose(merged.infer(observation(seed), noise=noise), with_adapter, atol=1e-4)
+    with adapted.disable_adapter():
+        without = base.infer(observation(0), noise=noise)
+    assert np.abs(without - base.infer(observation(0), noise=noise)).max() > 1e-4, "the adapter matters"
+
+
+def golden_mapping() -> dict:
+    return {
+        "base": str(GOLDEN),
+        "vlm_dir": str(VLM),
+        "features.cameras": {"cam0": "observation.images.front"},
+    }
+
+
+def test_lora_on_lerobot_golden_changes_only_lora_params(dataset, tmp_path):
+    out = tmp_path / "golden"
+    overrides = {**golden_mapping(), "mode": "lora", "lora.rank": 4, "model": {}, "datasets": [str(dataset)],
+                 "cpu_threads": 1, "num_workers": 0, "optim.lr": 1e-2, "optim.warmup_steps": 0, "out": str(out)}  # fmt: skip
+    recipe = load_recipe(SMALL_CPU, overrides)
+    train(recipe, "test", out, max_steps=4)
+    adapter = load_file(str(out / "adapter" / "adapter_model.safetensors"))
+    assert adapter and all("lora_" in name for name in adapter)
+    original = load_lerobot(GOLDEN, vlm_dir=VLM).net.state_dict()
+    merged = load_edgevla(out / "policy").net.state_dict()
+    targets = ("q_proj", "v_proj", "state_proj", "action_in_proj", "action_out_proj", "action_time_mlp")
+    changed = {n for n, v in original.items() if not torch.equal(v, merged[n])}
+    assert changed and all(any(t in n for t in targets) for n in changed), changed
+    assert all("vlm_layers" not in n and "vision" not in n for n in changed)
+
+
+def test_expert_mode_on_golden_freezes_the_vlm(dataset, tmp_path):
+    out = tmp_path / "expert"
+    overrides = {**golden_mapping(), "mode": "expert", "model": {}, "datasets": [str(dataset)], "cpu_threads": 1,
+                 "num_workers": 0, "optim.lr": 1e-3, "optim.warmup_steps": 0, "out": str(out)}  # fmt: skip
+    train(load_recipe(SMALL_CPU, overrides), "test", out, max_steps=3)
+    original = load_lerobot(GOLDEN, vlm_dir=VLM).net.state_dict()
+    merged = load_edgevla(out / "policy").net.state_dict()
+    changed = {n for n, v in original.items() if not torch.equal(v, merged[n])}
+    assert any(n.startswith("expert_layers.") for n in changed)
+    assert not any(n.startswith(("vision.", "vlm_layers.", "embed_tokens", "connector")) for n in changed)
+    assert not (out / "adapter").exists()
+
+
+def test_dry_run_prints_params_shapes_and_a_cpu_estimate(dataset, capsys):
+    code = main(
+        ["train", "--recipe", str(SMALL_CPU), "--dataset", str(dataset), "--dry-run", "--json",
+         "--set", "base=preset:tiny", "--set", "model={resize: 32, chunk_size: 10}", "--set", "cpu_threads=1",
+         "--set", "gradient_checkpointing=true"]
+    )  # fmt: skip
+    assert code == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (
+        0 < report["trainable_params"] < report["total_params"]
+    )  # full mode: all but the unused LM head etc.
+    assert report["batch"]["images"][:-1] == [16, 1, 3, 32, 32]
+    assert report["batch"]["actions"][:-1] == [16, 10, 8]
+    assert report["memory"]["kind"].startswith("estimate")
+    assert report["memory"]["activations_gib"] > 0
+
+
+def test_accelerate_launch_single_cpu_process(dataset, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "acc"
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "-m", "edgevla", "train", "--recipe", str(SMALL_CPU), "--dataset", str(dataset), "--out", str(out),
+        "--max-steps", "3", "--set", "base=preset:tiny", "--set", "model={resize: 32, chunk_size: 10}",
+        "--set", "cpu_threads=1", "--set", "batch_size=4", "--set", "log_interval=1",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert [record["step"] for record in metrics(out)] == [1, 2, 3]
+    assert (out / "policy" / "model.safetensors").is_file()
