@@ -1,6 +1,6 @@
 """Turn a `--policy` argument into a Policy: a replay file, an exported artifact or a checkpoint.
 
-Only the replay and ONNX paths are torch-free; a checkpoint imports the torch model lazily, so the
+Replays and ONNX artifacts are torch-free; a checkpoint imports the torch model lazily, so the
 robot side never pays for torch unless it runs the torch model itself.
 """
 
@@ -26,9 +26,9 @@ def load_policy(source: str) -> Policy:
 
         return ReplayPolicy.load(path)
     if path.is_dir():
-        from edgevla.model.checkpoint import load_policy as load_checkpoint  # torch: the `model` extra
+        from edgevla.runtime.loader import open_policy  # ART: torch-free; a checkpoint imports torch
 
-        return load_checkpoint(path)
+        return open_policy(path)
     raise EdgevlaError(
         f"--policy '{source}': not a replay .npz, an exported artifact or a checkpoint directory"
     )
