@@ -46,12 +46,13 @@ class ProcessLink(PipeLink):
         # machine that oversubscribes the CPU (measured: tiny policy 60 ms with 1 thread, >700 ms
         # with 2 on a busy 2-core box). An explicit OMP_NUM_THREADS from the user wins.
         env = dict(os.environ)
-        count = str(threads or default_worker_threads())
+        user_choice = os.environ.get("OMP_NUM_THREADS", "") if threads is None else ""
+        count = str(threads or (int(user_choice) if user_choice.isdigit() else default_worker_threads()))
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-            env[var] = os.environ.get(var) if threads is None and var in os.environ else count
+            env[var] = count  # torch and BLAS read these; ONNX Runtime gets --threads
         # own session: Ctrl-C in the terminal reaches only the parent, which then closes us
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edgevla.runtime.worker_process", source],
+            [sys.executable, "-m", "edgevla.runtime.worker_process", source, "--threads", count],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             bufsize=0,
