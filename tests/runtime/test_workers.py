@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,9 +131,8 @@ def test_worker_process_leaves_a_core_to_the_control_loop(tmp_path, monkeypatch)
     policy = open_policy(str(write_replay(tmp_path / "wave.npz")), "process", expect(), threads=1)
     try:
         proc = policy._link.proc
-        env = dict(
-            item.split("=", 1) for item in open(f"/proc/{proc.pid}/environ").read().split("\0") if "=" in item
-        )
+        environ = Path(f"/proc/{proc.pid}/environ").read_text().split("\0")
+        env = dict(item.split("=", 1) for item in environ if "=" in item)
         assert env["OMP_NUM_THREADS"] == "1" and proc.args[-2:] == ["--threads", "1"]
     finally:
         policy.close()
