@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgevla.drivers.safety import clamp_goal
 from edgevla.runtime.policy import Policy
 from edgevla.sim.world import SimConfig, SimWorld
 
@@ -24,16 +25,15 @@ EVAL_SEED = 100_000
 
 
 class SimRobot:
-    """RobotIO over the simulator's in-process servo model (no serial bus), for evaluation on
-    machines without ptys and for fast tests. Clamps goals like the driver: joint range and
-    present +/- max_relative_target, in normalised units."""
+    """RobotIO over the simulator's in-process servo model (no serial bus): fast, for tests and
+    machines without ptys. Same units and the same clamp as the driver (`edgevla.drivers`)."""
 
     def __init__(self, world: SimWorld):
         self.world = world
         self.name = f"{world.robot.name} (simulated)"
         self.joint_names = world.robot.joint_names
-        self._cap = np.array([m.max_relative_target or np.inf for m in world.robot.motors])
-        self._low = np.array([0.0 if m.norm.value == "range_0_100" else -100.0 for m in world.robot.motors])
+        self._low, self._high = world.norm.bounds()
+        self._max_step = np.array([m.max_relative_target or np.nan for m in world.robot.motors], dtype=float)
         self._goal = world.angles.copy()
 
     def connect(self) -> None:
@@ -43,9 +43,9 @@ class SimRobot:
         return self.world.to_normalized(self.world.angles).astype(np.float32)
 
     def send_action(self, goal: np.ndarray) -> np.ndarray:
-        present = self.world.to_normalized(self.world.angles)
-        sent = np.clip(np.asarray(goal, dtype=np.float64), present - self._cap, present + self._cap)
-        sent = np.clip(sent, self._low, 100.0)
+        sent = clamp_goal(
+            np.asarray(goal, dtype=np.float64), self.read_state(), self._low, self._high, self._max_step
+        )
         self._goal = self.world.from_normalized(sent)
         return sent.astype(np.float32)
 
