@@ -26,9 +26,10 @@ def load_policy(source: str) -> Policy:
 
         return ReplayPolicy.load(path)
     if path.is_dir():
-        from edgevla.model.checkpoint import load_policy as load_checkpoint  # torch: the `model` extra
+        # an exported artifact opens torch-free; only a checkpoint imports torch (the `model` extra)
+        from edgevla.runtime.loader import open_policy
 
-        return load_checkpoint(path)
+        return open_policy(path)
     raise EdgevlaError(
         f"--policy '{source}': not a replay .npz, an exported artifact or a checkpoint directory"
     )
