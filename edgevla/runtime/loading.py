@@ -35,6 +35,8 @@ def load_policy(source: str, threads: int = 0) -> Policy:
         # an exported artifact opens torch-free; only a checkpoint imports torch (the `model` extra)
         from edgevla.runtime.loader import open_policy
 
+        from edgevla.runtime.loader import open_policy  # artifact: torch-free; checkpoint: torch
+
         return open_policy(path)
     raise EdgevlaError(
         f"--policy '{source}': not a replay .npz, an exported artifact or a checkpoint directory"
