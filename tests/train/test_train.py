@@ -32,7 +32,7 @@ SHRINK = {
     "eval.interval": 10,
     "optim.lr": 3e-3,
     "optim.warmup_steps": 5,
-    "optim.decay_steps": 60,
+    "optim.decay_steps": 40,
 }
 
 
@@ -62,15 +62,15 @@ def observation(seed: int = 0) -> dict:
 
 @pytest.fixture(scope="module")
 def small_run(dataset, tmp_path_factory) -> Path:
-    """small-cpu (tiny preset), 60 steps, uninterrupted."""
+    """small-cpu (tiny preset), 40 steps, uninterrupted."""
     out = tmp_path_factory.mktemp("small") / "run"
-    run_small(dataset, out, max_steps=60)
+    run_small(dataset, out, max_steps=40)
     return out
 
 
 def test_small_cpu_loss_falls_and_outputs_a_policy(small_run):
     losses = [record["loss"] for record in metrics(small_run)]
-    assert len(losses) == 60
+    assert len(losses) == 40
     assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:5]), losses
     for record in metrics(small_run):
         assert {"step", "loss", "lr", "samples_per_s", "total_steps"} <= set(record)
@@ -84,15 +84,15 @@ def test_small_cpu_loss_falls_and_outputs_a_policy(small_run):
 
 def test_resume_continues_exactly(dataset, small_run, tmp_path):
     out = tmp_path / "run"
-    run_small(dataset, out, max_steps=30, checkpoint_interval=30)
-    assert (out / "checkpoints" / "step-000030" / "optimizer.safetensors").is_file()
-    run_small(dataset, out, max_steps=60, resume=True, checkpoint_interval=30)
+    run_small(dataset, out, max_steps=20, checkpoint_interval=20)
+    assert (out / "checkpoints" / "step-000020" / "optimizer.safetensors").is_file()
+    run_small(dataset, out, max_steps=40, resume=True, checkpoint_interval=20)
     straight = load_file(str(small_run / "policy" / "model.safetensors"))
     resumed = load_file(str(out / "policy" / "model.safetensors"))
     for name, value in straight.items():
         torch.testing.assert_close(resumed[name], value, rtol=1e-5, atol=1e-6, msg=name)
     steps = [record["step"] for record in metrics(out)]
-    assert steps == list(range(1, 61))  # appended, no gap, no repeat
+    assert steps == list(range(1, 41))  # appended, no gap, no repeat
 
 
 def test_lora_on_trained_policy_merges_and_peft_loads_it(small_run, dataset, tmp_path):
