@@ -15,7 +15,7 @@ from edgevla.model.network import SmolVLANet
 from edgevla.train.loop import oom_advice, train
 from edgevla.train.prepare import lora_target_regex
 from edgevla.train.recipe import load_recipe
-from tests.train.helpers import write_reaching_dataset
+from edgevla.train.synthetic import write_reaching_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
@@ -32,7 +32,13 @@ def dataset(tmp_path_factory) -> Path:
 
 def test_shipped_recipes_validate_and_state_their_memory():
     names = {path.stem for path in RECIPES}
-    assert {"smolvla-lora-8gb", "smolvla-lora-12gb", "smolvla-lora-24gb", "smolvla-expert-24gb", "small-cpu"} <= names
+    assert {
+        "smolvla-lora-8gb",
+        "smolvla-lora-12gb",
+        "smolvla-lora-24gb",
+        "smolvla-expert-24gb",
+        "small-cpu",
+    } <= names
     for path in RECIPES:
         recipe = load_recipe(path)
         assert recipe.memory == "unmeasured" or recipe.memory.endswith("GiB"), path
@@ -94,7 +100,11 @@ def test_feature_the_checkpoint_does_not_know(dataset, tmp_path):
 
 
 def test_lora_targets_that_match_nothing(dataset, tmp_path):
-    overrides = {"datasets": [str(dataset)], "mode": "lora", "lora.targets": ["state_proj", "expert_layers.*\\.qproj"]}
+    overrides = {
+        "datasets": [str(dataset)],
+        "mode": "lora",
+        "lora.targets": ["state_proj", "expert_layers.*\\.qproj"],
+    }
     message = error_of(overrides, tmp_path / "out")
     assert "lora.targets[1]" in message and "matches no Linear layer" in message
 

@@ -15,7 +15,7 @@ from edgevla.cli import main
 from edgevla.model.checkpoint import load_edgevla, load_lerobot
 from edgevla.train.loop import train
 from edgevla.train.recipe import load_recipe
-from tests.train.helpers import write_reaching_dataset
+from edgevla.train.synthetic import write_reaching_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL_CPU = ROOT / "recipes" / "small-cpu.yaml"
