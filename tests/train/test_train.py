@@ -172,8 +172,8 @@ def test_dry_run_prints_params_shapes_and_a_cpu_estimate(dataset, capsys):
     assert (
         0 < report["trainable_params"] < report["total_params"]
     )  # full mode: all but the unused LM head etc.
-    assert report["batch"]["images"][:-1] == [16, 1, 3, 32, 32]
-    assert report["batch"]["actions"][:-1] == [16, 10, 8]
+    assert report["batch"]["images"][:-1] == [8, 1, 3, 32, 32]
+    assert report["batch"]["actions"][:-1] == [8, 10, 8]
     assert report["memory"]["kind"].startswith("estimate")
     assert report["memory"]["activations_gib"] > 0
 
