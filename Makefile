@@ -40,3 +40,8 @@ clean:
 # Every figure of benchmarks/plan.yaml side by side: benchmarks/results/report.md + .json + PNGs.
 bench: venv
 	$(BIN)/edgevla bench all --out benchmarks/results
+
+# The demo policy's data: scripted-expert demonstrations on the simulated SO-101 (LeRobotDataset).
+DEMO_DATA ?= runs/sim-reach-demos
+demo-data: venv
+	$(BIN)/edgevla sim demos --task reach --dataset $(DEMO_DATA) --episodes 50 --episode-seconds 5 --cameras front --size 96

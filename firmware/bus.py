@@ -33,6 +33,7 @@ class BusStats:
     instructions: int = 0  # well-formed packets heard by at least one servo rate
     replies: int = 0  # status packets put on the wire (after drops)
     ignored_baud: int = 0  # byte chunks no servo could hear (host at another baud rate)
+    overflowed: int = 0  # status packets (partly) lost because the host did not read its input
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,9 @@ class PtyServer:
         self.check_baud = check_baud
         self.master, self._slave = os.openpty()
         tty.setraw(self._slave)
+        # A host that stops reading must not stall the firmware: like a USB adapter's full
+        # buffer, what does not fit is lost (counted in bus.stats.overflowed).
+        os.set_blocking(self.master, False)
         self.device = os.ttyname(self._slave)
         self.link = Path(link) if link else None
         if self.link is not None:
@@ -87,6 +90,8 @@ class PtyServer:
                     return
                 try:
                     data = os.read(self.master, 4096)
+                except BlockingIOError:
+                    continue
                 except OSError:  # EIO while no host holds the slave open on some kernels
                     time.sleep(0.01)
                     continue
@@ -94,9 +99,17 @@ class PtyServer:
                 for tx in self.bus.receive(data, baud):
                     if tx.delay_s > 0:
                         time.sleep(tx.delay_s)
-                    os.write(self.master, tx.packet)
+                    self._send(tx.packet)
         except BaseException as err:  # surfaced by close(); a dead server thread must not go unnoticed
             self.error = err
+
+    def _send(self, packet: bytes) -> None:
+        try:
+            sent = os.write(self.master, packet)
+        except (BlockingIOError, OSError):
+            sent = 0
+        if sent < len(packet):
+            self.bus.stats.overflowed += 1
 
     def close(self) -> None:
         if self._thread.is_alive():

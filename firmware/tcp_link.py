@@ -66,8 +66,12 @@ class TcpServer:
             for tx in self.bus.receive(data, None):
                 if tx.delay_s > 0:
                     time.sleep(tx.delay_s)
-                with contextlib.suppress(ConnectionError):
-                    client.sendall(tx.packet)
+                try:  # never block on a client that stopped reading: drop what does not fit
+                    sent = client.send(tx.packet, socket.MSG_DONTWAIT)
+                except (BlockingIOError, ConnectionError):
+                    sent = 0
+                if sent < len(tx.packet):
+                    self.bus.stats.overflowed += 1
 
     def close(self) -> None:
         if self._thread.is_alive():

@@ -16,12 +16,12 @@ if TYPE_CHECKING:
     from edgevla.cameras.spec import SourceSpec
 
 
-def _import_cv2():
+def _import_cv2(camera: str):
     try:
         import cv2
     except ImportError as err:
         raise CameraError(
-            "OpenCV camera sources need OpenCV, which is not installed: "
+            f"camera '{camera}': OpenCV camera sources need OpenCV, which is not installed: "
             "pip install opencv-python-headless (or use a 'synthetic' camera)"
         ) from err
     return cv2
@@ -44,7 +44,7 @@ class OpenCVCamera(CameraSource):
         return cls(spec.name, spec.target, spec.width, spec.height, spec.fps)
 
     def open(self) -> None:
-        cv2 = _import_cv2()
+        cv2 = _import_cv2(self.name)
         target: int | str = int(self.device) if self.device.isdigit() else self.device
         capture = cv2.VideoCapture(target)
         if not capture.isOpened():

@@ -16,13 +16,31 @@ from edgevla.cli.dispatch import Command, dispatch
 COMMANDS: dict[str, Command] = {
     "bench": Command("edgevla.cli.bench", "measure bus, policy, recording and training figures (--json)"),
     "firmware": Command("edgevla.cli.firmware", "serve virtual servo firmware (Feetech, Dynamixel) on a pty"),
+    "motors": Command("edgevla.cli.motors", "servo scan, id/baud setup, configure, torque on/off, read"),
+    "calibrate": Command("edgevla.cli.calibrate", "calibrate an arm (homing + ranges) into a profile"),
     "sim": Command("edgevla.cli.sim", "simulated SO-101: show episodes, check the scripted expert"),
+    "demo": Command(
+        "edgevla.cli.demo", "the embedded demo: a trained policy drives the simulated arm, offline"
+    ),
     "eval": Command("edgevla.cli.eval", "closed-loop success rate of a policy on the simulated arm (--json)"),
     "model": Command("edgevla.cli.model", "policy presets and checkpoints: info (params), init"),
     "predict": Command("edgevla.cli.predict", "one action chunk from an observation .npz (parity contract)"),
     "fetch": Command("edgevla.cli.fetch", "download a policy + its VLM config/tokenizer for offline use"),
+    "export": Command(
+        "edgevla.cli.export", "ONNX artifact from a checkpoint (onnx); TensorRT engines/recipe (tensorrt)"
+    ),
+    "quantize": Command(
+        "edgevla.cli.quantize", "int8-dynamic, int8-static, fp16 artifacts; bitsandbytes int8/nf4"
+    ),
+    "check": Command(
+        "edgevla.cli.check", "torch vs artifact on the same observations and noise: errors per action dim"
+    ),
     "dataset": Command("edgevla.cli.dataset", "inspect, validate or repair a LeRobotDataset v3.0 directory"),
-    "train": Command("edgevla.cli.train", "fine-tune (LoRA/expert/full) or train a policy from a recipe YAML"),
+    "teleop": Command("edgevla.cli.teleop", "leader -> follower mirroring with the driver's safety clamp"),
+    "record": Command("edgevla.cli.record", "teleoperate and record episodes into a LeRobotDataset v3.0"),
+    "train": Command(
+        "edgevla.cli.train", "fine-tune (LoRA/expert/full) or train a policy from a recipe YAML"
+    ),
     "run": Command("edgevla.cli.run", "drive a robot with a policy: async inference at a fixed control rate"),
     "serve": Command(
         "edgevla.cli.serve", "serve a policy over websockets to robots (edgevla run --policy ws://)"

@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         cpu_count=os.cpu_count(),
         load_average_1min=round(max(load_before, os.getloadavg()[0]), 2),
         machine=platform.machine(),
-        driver=stats.get("driver", {}),
+        bus=stats.get("bus", {}),
     )
     if args.json:
         print(json.dumps(figures))

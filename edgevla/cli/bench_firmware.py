@@ -85,8 +85,8 @@ def pty_round_trip(robot: str, seconds: float) -> list[float]:
         attrs = termios.tcgetattr(fd)
         attrs[4] = attrs[5] = getattr(termios, f"B{robot_def.baudrate}")
         termios.tcsetattr(fd, termios.TCSANOW, attrs)
-        for setting in ("Return_Delay_Time",):  # factory 500 us per servo would dominate the figure
-            _zero_register(fd, build_bus(robot_def), setting)
+        # the factory return delay (500 us per servo) would dominate the figure
+        _zero_register(fd, build_bus(robot_def), "Return_Delay_Time")
         times = []
         end = time.perf_counter() + seconds
         while time.perf_counter() < end:

@@ -13,6 +13,7 @@ import platform
 import resource
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -32,7 +33,46 @@ def torch_backend(args: argparse.Namespace) -> Policy:
     return load_policy(args.policy, device=args.device, dtype=args.dtype, vlm_dir=args.vlm_dir)
 
 
-BACKENDS: dict[str, Callable[[argparse.Namespace], Policy]] = {"torch": torch_backend}
+def onnx_backend(args: argparse.Namespace) -> Policy:
+    from edgevla.runtime.onnx_policy import OnnxPolicy
+
+    if args.preset or not args.policy:
+        raise EdgevlaError("ONNX backends run an exported artifact: pass --policy ART (edgevla export onnx)")
+    policy = OnnxPolicy(
+        args.policy, providers=args.providers.split(",") if args.providers else None, threads=args.threads
+    )
+    precision = policy.manifest.precision
+    if args.backend == "onnx-int8" and not precision.startswith("int8"):
+        raise EdgevlaError(
+            f"{args.policy} is {precision}, not int8: make one with `edgevla quantize --method int8-dynamic`"
+        )
+    return policy
+
+
+def bnb_backend(args: argparse.Namespace) -> Policy:
+    from edgevla.export.bnb import apply_bnb
+
+    policy = torch_backend(args)
+    apply_bnb(policy, args.backend)
+    return policy
+
+
+BACKENDS: dict[str, Callable[[argparse.Namespace], Policy]] = {
+    "torch": torch_backend,
+    "onnx": onnx_backend,
+    "onnx-int8": onnx_backend,
+    "bnb-int8": bnb_backend,
+    "bnb-nf4": bnb_backend,
+}
+WEIGHT_FILES = ("*.onnx", "*.onnx.data", "model.safetensors")
+
+
+def model_file_mb(policy_dir: str | None) -> float | None:
+    """Size of the weight files (graphs or safetensors) of a policy directory."""
+    if not policy_dir:
+        return None
+    files = {f for pattern in WEIGHT_FILES for f in Path(policy_dir).glob(pattern)}
+    return sum(f.stat().st_size for f in files) / 2**20
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +85,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vlm-dir", help="local SmolVLM config+tokenizer dir (lerobot checkpoints)")
     parser.add_argument("--runs", type=int, default=10, help="timed chunks")
     parser.add_argument("--warmup", type=int, default=2, help="untimed chunks first")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="CPU threads of torch / ONNX Runtime (0: default)"
+    )
+    parser.add_argument(
+        "--providers", help="ONNX backends: cpu, cuda, tensorrt (comma-separated; default: best present)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run)
 
@@ -98,9 +143,13 @@ def run(args: argparse.Namespace) -> int:
         "chunk_size": spec.chunk_size,
         "num_steps": spec.num_steps,
         "cameras": len(spec.cameras),
+        "precision": spec.extra.get("precision", spec.extra.get("dtype", args.dtype)),
+        "model_file_mb": model_file_mb(args.policy),
         **figures,
     }
-    if args.backend == "torch":
+    if args.backend in ("onnx", "onnx-int8"):
+        report["providers"] = spec.extra["providers"]
+    else:
         import torch
 
         report["threads"] = torch.get_num_threads()

@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def measure(args: argparse.Namespace, scratch: Path, dataset: Path) -> dict:
+    import os
+
     import numpy as np
 
     from edgevla.cameras import open_cameras, parse_camera_spec
@@ -45,6 +47,7 @@ def measure(args: argparse.Namespace, scratch: Path, dataset: Path) -> dict:
     from edgevla.record.recorder import RecordConfig, Recorder
     from edgevla.record.virtual_arms import virtual_arm_pair
 
+    load_before = os.getloadavg()[0]
     width, height = (int(v) for v in args.size.split("x"))
     episodes = max(1, round(args.seconds / args.episode_seconds))
     config = RecordConfig(
@@ -78,6 +81,7 @@ def measure(args: argparse.Namespace, scratch: Path, dataset: Path) -> dict:
     )
     figures = {
         "machine_cpus": _cpus(),
+        "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # before, after
         "cameras": f"{args.cameras} x synthetic {width}x{height}",
         "fps": args.fps,
         "codec": args.vcodec,

@@ -74,7 +74,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _repair(args: argparse.Namespace) -> int:
-    from edgevla.dataset.writer import repair
+    from edgevla.dataset.repair import repair
 
     print(f"{args.dir}: {repair(args.dir)}")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--worker", choices=TRANSPORTS, help="where a local policy runs (default: process; ws:// is remote)"
     )
     parser.add_argument("--token", help="token of the policy server")
+    parser.add_argument("--gif", type=Path, help="save the first episode's camera view (.gif or .png strip)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run)
 
@@ -67,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         merge=args.merge,
         cameras=cameras,
         size=args.size,
+        gif=args.gif,
     )
 
     def show(result) -> None:

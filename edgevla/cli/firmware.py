@@ -75,9 +75,6 @@ def serve_command(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     motion = motion_from_args(args.motion, robot.joint_names)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
     with serve_robot(
         robot,
         motion=motion,
@@ -99,11 +96,17 @@ def serve_command(args: argparse.Namespace) -> int:
         )
         if arm.url:
             print(f"also serving on {arm.url}", file=sys.stderr)
+        stop = threading.Event()
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
         print(f"ready {arm.port}", flush=True)
         if args.fresh:
             threading.Thread(target=_plug_commands, args=(arm.bus,), daemon=True).start()
-        while not stop.wait(0.2):
-            pass
+        try:
+            while not stop.wait(0.2):
+                pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     print(f"stopped; removed {arm.port}" if args.link else "stopped", file=sys.stderr)
     return 0
 

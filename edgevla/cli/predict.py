@@ -16,13 +16,18 @@ from edgevla.errors import EdgevlaError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--policy", required=True, help="edgevla or lerobot SmolVLA policy directory")
+    parser.add_argument(
+        "--policy", required=True, help="edgevla or lerobot SmolVLA checkpoint, or an exported artifact (ART)"
+    )
     parser.add_argument("--obs", required=True, help="observation .npz")
     parser.add_argument("--noise", help="initial noise .npy (chunk_size, max_action_dim); default N(0,1)")
     parser.add_argument("--out", required=True, help="where to write the actions .npy")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"], help="bf16/fp16 on GPU")
     parser.add_argument("--vlm-dir", help="local SmolVLM config+tokenizer dir (lerobot checkpoints)")
+    parser.add_argument(
+        "--providers", help="artifacts: ONNX Runtime providers cpu, cuda, tensorrt (comma-separated)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -47,11 +52,14 @@ def read_npy(path: str) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgevla.model.checkpoint import load_policy
+    from edgevla.runtime.loader import open_policy
 
     obs = read_npz(args.obs)
     noise = read_npy(args.noise) if args.noise else None
-    policy = load_policy(args.policy, device=args.device, dtype=args.dtype, vlm_dir=args.vlm_dir)
+    providers = args.providers.split(",") if args.providers else None
+    policy = open_policy(
+        args.policy, device=args.device, dtype=args.dtype, vlm_dir=args.vlm_dir, providers=providers
+    )
     actions = policy.infer(obs, noise=noise)
     np.save(args.out, actions)
     print(f"wrote {actions.shape[0]}x{actions.shape[1]} actions to {args.out}")

@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             "Ctrl-C stops",
             file=sys.stderr,
         )
-        _report_until_done(loop, args.duration, args.stats_every)
+        _report_until_done(loop, robot, args.duration, args.stats_every)
     finally:
         if loop is not None:
             loop.stop()
@@ -131,8 +131,8 @@ def run(args: argparse.Namespace) -> int:
         for camera in cameras:
             camera.stop()
         robot.disconnect()  # torque as the robot definition says
+    loop.stats.driver = _driver_counters(robot)
     summary = loop.stats.summary()
-    summary["driver"] = _driver_counters(robot)
     if args.stats_json:
         args.stats_json.write_text(json.dumps(summary, indent=2))
     if args.plot:
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_until_done(loop, duration: float | None, every: float) -> None:
+def _report_until_done(loop, robot, duration: float | None, every: float) -> None:
     """Main thread: print statistics and the loop's events until the time is up or Ctrl-C."""
     end = None if duration is None else time.monotonic() + duration
     next_line = time.monotonic() + every
@@ -153,6 +153,7 @@ def _report_until_done(loop, duration: float | None, every: float) -> None:
             if not loop.running:
                 raise EdgevlaError("the control loop stopped unexpectedly; see the log above")
             if time.monotonic() >= next_line:
+                loop.stats.driver = _driver_counters(robot)
                 print(loop.stats.line(), file=sys.stderr, flush=True)
                 next_line += every
     except KeyboardInterrupt:
@@ -160,8 +161,9 @@ def _report_until_done(loop, duration: float | None, every: float) -> None:
 
 
 def _driver_counters(robot) -> dict:
-    counters = getattr(robot, "counters", None)
-    return dict(counters) if counters else {}
+    """The servo bus's own retry and failure counters (edgevla.drivers.bus.BusStats)."""
+    stats = getattr(getattr(robot, "bus", None), "stats", None)
+    return stats.as_dict() if stats is not None else {}
 
 
 def _plot(stats, path: Path) -> None:

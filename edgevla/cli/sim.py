@@ -13,6 +13,8 @@ SIM_COMMANDS: dict[str, Command] = {
     "expert": Command(
         "edgevla.cli.sim_expert", "success rate of the scripted expert over N episodes (--json)"
     ),
+    "calibration": Command("edgevla.cli.sim_calibration", "write the simulated arms' calibration profiles"),
+    "demos": Command("edgevla.cli.sim_demos", "record scripted-expert demonstrations into a LeRobotDataset"),
     "serve": Command("edgevla.cli.sim_serve", "run the simulator, publish its cameras for sim:NAME sources"),
 }
 

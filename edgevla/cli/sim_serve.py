@@ -45,12 +45,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--socket", type=Path, default=None, help=f"frame socket (default {default_socket()})"
     )
     parser.add_argument("--duration", type=float, default=None, help="stop after S seconds (default: Ctrl-C)")
+    parser.add_argument(
+        "--bus",
+        action="store_true",
+        help="serve the follower and leader as virtual servos on ptys (the expert holds the leader); "
+        "without it the expert moves the simulated arm directly",
+    )
+    parser.add_argument("--follower-link", type=Path, help="--bus: symlink to the follower's pty")
+    parser.add_argument("--leader-link", type=Path, help="--bus: symlink to the leader's pty")
+    parser.add_argument(
+        "--episode-seconds", type=float, default=10.0, help="--bus: next scene after this long (default 10)"
+    )
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
     world = world_from_args(args)
     socket_path = args.socket or default_socket()
+    if args.bus:
+        return _serve_bus(args, world, socket_path)
     with SimSession(world, socket_path, ExpertDriven(world, args.seed)) as session:
         print(f"ready {socket_path}", flush=True)
         started = time.monotonic()
@@ -59,4 +72,35 @@ def main(args: argparse.Namespace) -> int:
     print(
         f"served {session.ticks} ticks, render {1000 * session.render_s / max(1, session.ticks):.1f} ms/tick"
     )
+    return 0
+
+
+def _serve_bus(args: argparse.Namespace, world: SimWorld, socket_path: Path) -> int:
+    """Episodes back to back: a new scene every --episode-seconds, or 1 s after a success."""
+    from edgevla.sim.bus import serve_arms
+    from edgevla.sim.joints import SIM_CALIBRATION_DIR
+
+    with (
+        serve_arms(world, follower_link=args.follower_link, leader_link=args.leader_link) as arms,
+        SimSession(world, socket_path, arms.follow) as session,
+    ):
+        print(f"ready frames {socket_path}", flush=True)
+        print(f"follower {arms.follower_port}  leader {arms.leader_port}", flush=True)
+        print(f"calibration: EDGEVLA_CALIBRATION_DIR={SIM_CALIBRATION_DIR}", flush=True)
+        started, seed = time.monotonic(), args.seed
+        while args.duration is None or time.monotonic() - started < args.duration:
+            with session.lock:
+                episode = arms.start_episode(seed)
+            print(f"episode {seed}: {episode.instruction}", flush=True)
+            began, success_at = time.monotonic(), None
+            while time.monotonic() - began < args.episode_seconds:
+                if args.duration is not None and time.monotonic() - started >= args.duration:
+                    break
+                if success_at is None and world.succeeded:
+                    success_at = time.monotonic()
+                    print(f"episode {seed}: success after {success_at - began:.2f} s", flush=True)
+                if success_at is not None and time.monotonic() - success_at > 1.0:
+                    break
+                time.sleep(0.05)
+            seed += 1
     return 0

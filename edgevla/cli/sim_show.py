@@ -8,22 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from edgevla.errors import EdgevlaError
+from edgevla.sim.clip import save_frames
 from edgevla.sim.expert import ScriptedExpert
 from edgevla.sim.render import CAMERAS
 from edgevla.sim.tasks import TASKS
 from edgevla.sim.world import SimConfig, SimWorld
-
-
-def save_frames(frames: list[np.ndarray], path: Path, fps: float, strip_every: int = 10) -> None:
-    """`.gif`: every frame, animated; anything else: a PNG strip of every `strip_every`-th frame."""
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".gif":
-        images = [Image.fromarray(f) for f in frames]
-        images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
-    else:
-        Image.fromarray(np.concatenate(frames[::strip_every] + [frames[-1]], axis=1)).save(path)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,8 @@ Needs the `record` extra (pyarrow, PyAV). See docs/DATASET.md.
 
 from edgevla.dataset.format import DatasetFormatError
 from edgevla.dataset.reader import DatasetReader
+from edgevla.dataset.repair import RepairReport, repair
 from edgevla.dataset.video import VideoConfig
-from edgevla.dataset.writer import DatasetWriter, RepairReport, repair
+from edgevla.dataset.writer import DatasetWriter
 
 __all__ = ["DatasetFormatError", "DatasetReader", "DatasetWriter", "RepairReport", "VideoConfig", "repair"]

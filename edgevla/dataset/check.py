@@ -11,10 +11,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from edgevla.dataset.durable import TMP_SUFFIX
-from edgevla.dataset.format import DATA_PATH, STATS_PATH, TASKS_PATH, VIDEO_PATH, DatasetFormatError, new_info
+from edgevla.dataset.format import (
+    DATA_PATH,
+    PARTIAL_DIR,
+    STATS_PATH,
+    TASKS_PATH,
+    VIDEO_PATH,
+    DatasetFormatError,
+    new_info,
+)
 from edgevla.dataset.meta import load_episodes, load_info, load_tasks
 from edgevla.dataset.video import frame_times
-from edgevla.dataset.writer import PARTIAL_DIR
 
 
 @dataclass

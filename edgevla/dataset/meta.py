@@ -1,4 +1,4 @@
-"""Loading a dataset's metadata: info.json, tasks, and the per-episode rows (with their stats)."""
+"""A dataset's metadata files: info.json, tasks, the per-episode rows (with their stats), stats.json."""
 
 from __future__ import annotations
 
@@ -11,17 +11,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from edgevla.dataset import durable
 from edgevla.dataset.format import (
     CODEBASE_VERSION,
     EPISODES_DIR,
     INFO_PATH,
     STAT_NAMES,
+    STATS_PATH,
     TASKS_PATH,
     DatasetFormatError,
     read_tasks,
     video_keys,
 )
-from edgevla.dataset.stats import Stats
+from edgevla.dataset.stats import Stats, aggregate
 
 
 @dataclass
@@ -130,3 +132,53 @@ def load_episodes(root: Path, features: dict[str, dict]) -> list[Episode]:
             raise DatasetFormatError(f"{path} lacks the episode column {err}") from err
     episodes.sort(key=lambda episode: episode.index)
     return episodes
+
+
+_INT_DTYPES = ("int64", "int32", "int16", "int8", "uint8", "bool")
+
+
+def episode_table(episode: Episode, features: dict[str, dict], episode_metadata: dict[str, str]) -> pa.Table:
+    """The one-row meta/episodes parquet of `episode`, with lerobot's columns and types."""
+    columns: dict[str, pa.Array] = {
+        "episode_index": pa.array([episode.index], pa.int64()),
+        "tasks": pa.array([episode.tasks], pa.list_(pa.string())),
+        "length": pa.array([episode.length], pa.int64()),
+        "data/chunk_index": pa.array([episode.data_file[0]], pa.int64()),
+        "data/file_index": pa.array([episode.data_file[1]], pa.int64()),
+        "dataset_from_index": pa.array([episode.from_index], pa.int64()),
+        "dataset_to_index": pa.array([episode.to_index], pa.int64()),
+    }
+    for key, ((chunk, file), start, end) in episode.videos.items():
+        columns[f"videos/{key}/chunk_index"] = pa.array([chunk], pa.int64())
+        columns[f"videos/{key}/file_index"] = pa.array([file], pa.int64())
+        columns[f"videos/{key}/from_timestamp"] = pa.array([start], pa.float64())
+        columns[f"videos/{key}/to_timestamp"] = pa.array([end], pa.float64())
+    for key, stats in episode.stats.items():
+        integer = features[key]["dtype"] in _INT_DTYPES
+        for name in STAT_NAMES:
+            value = np.asarray(stats[name])
+            leaf = pa.int64() if name == "count" or (integer and name in ("min", "max")) else pa.float64()
+            list_type = leaf
+            for _ in range(value.ndim):
+                list_type = pa.list_(list_type)
+            columns[f"stats/{key}/{name}"] = pa.array([value.tolist()], list_type)
+    columns["meta/episodes/chunk_index"] = pa.array([episode.meta_file[0]], pa.int64())
+    columns["meta/episodes/file_index"] = pa.array([episode.meta_file[1]], pa.int64())
+    for name, dtype in episode_metadata.items():
+        columns[name] = pa.array([episode.extra[name]], pa.from_numpy_dtype(dtype))
+    return pa.table(columns)
+
+
+def write_totals(
+    root: Path, info: dict, episodes: int, frames: int, tasks: int, episode_stats: list[dict]
+) -> None:
+    """Rewrite info.json totals and stats.json (aggregated over `episode_stats`) durably."""
+    info.update(
+        total_episodes=episodes, total_frames=frames, total_tasks=tasks, splits={"train": f"0:{episodes}"}
+    )
+    keys = [key for key in info["features"] if all(key in stats for stats in episode_stats)]
+    stats = {key: aggregate([s[key] for s in episode_stats]) for key in keys} if episode_stats else {}
+    durable.write_json(
+        root / STATS_PATH, {k: {n: v.tolist() for n, v in s.items()} for k, s in stats.items()}
+    )
+    durable.write_json(root / INFO_PATH, info)

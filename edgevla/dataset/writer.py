@@ -30,8 +30,7 @@ from edgevla.dataset.format import (
     DATA_PATH,
     EPISODES_PATH,
     INFO_PATH,
-    STAT_NAMES,
-    STATS_PATH,
+    PARTIAL_DIR,
     TASKS_PATH,
     VIDEO_PATH,
     DatasetFormatError,
@@ -42,12 +41,18 @@ from edgevla.dataset.format import (
     video_keys,
     with_default_features,
 )
-from edgevla.dataset.meta import Episode, is_dataset, load_episodes, load_info, load_tasks
-from edgevla.dataset.stats import Stats, aggregate, numeric_stats
+from edgevla.dataset.meta import (
+    Episode,
+    episode_table,
+    is_dataset,
+    load_episodes,
+    load_info,
+    load_tasks,
+    write_totals,
+)
+from edgevla.dataset.repair import repair
+from edgevla.dataset.stats import Stats, numeric_stats
 from edgevla.dataset.video import CODEC_NAMES, ENCODER_FOR, VideoConfig, VideoEncoder, check_codec
-
-PARTIAL_DIR = ".partial"  # in-progress episode videos; same file system as the dataset, for rename
-_INT_DTYPES = ("int64", "int32", "int16", "int8", "uint8", "bool")
 
 
 @dataclass
@@ -60,19 +65,6 @@ class _PendingEpisode:
     metadata: dict[str, Any]
     new_tasks: list[str] | None  # the full task list to publish, if this episode added tasks
     done: threading.Event = field(default_factory=threading.Event)
-
-
-@dataclass
-class RepairReport:
-    episodes: int
-    frames: int
-    removed: list[str]
-
-    def __str__(self) -> str:
-        removed = (
-            f"; removed {len(self.removed)} leftover file(s) of an unfinished episode" if self.removed else ""
-        )
-        return f"{self.episodes} episode(s), {self.frames} frame(s) intact{removed}"
 
 
 def _features_differ(current: dict[str, dict], wanted: dict[str, dict]) -> list[str]:
@@ -413,90 +405,3 @@ class DatasetWriter:
             len(self.tasks),
             self._episode_stats,
         )
-
-
-def episode_table(episode: Episode, features: dict[str, dict], episode_metadata: dict[str, str]) -> pa.Table:
-    """The one-row meta/episodes parquet of `episode`, with lerobot's columns and types."""
-    columns: dict[str, pa.Array] = {
-        "episode_index": pa.array([episode.index], pa.int64()),
-        "tasks": pa.array([episode.tasks], pa.list_(pa.string())),
-        "length": pa.array([episode.length], pa.int64()),
-        "data/chunk_index": pa.array([episode.data_file[0]], pa.int64()),
-        "data/file_index": pa.array([episode.data_file[1]], pa.int64()),
-        "dataset_from_index": pa.array([episode.from_index], pa.int64()),
-        "dataset_to_index": pa.array([episode.to_index], pa.int64()),
-    }
-    for key, ((chunk, file), start, end) in episode.videos.items():
-        columns[f"videos/{key}/chunk_index"] = pa.array([chunk], pa.int64())
-        columns[f"videos/{key}/file_index"] = pa.array([file], pa.int64())
-        columns[f"videos/{key}/from_timestamp"] = pa.array([start], pa.float64())
-        columns[f"videos/{key}/to_timestamp"] = pa.array([end], pa.float64())
-    for key, stats in episode.stats.items():
-        integer = features[key]["dtype"] in _INT_DTYPES
-        for name in STAT_NAMES:
-            value = np.asarray(stats[name])
-            leaf = pa.int64() if name == "count" or (integer and name in ("min", "max")) else pa.float64()
-            list_type = leaf
-            for _ in range(value.ndim):
-                list_type = pa.list_(list_type)
-            columns[f"stats/{key}/{name}"] = pa.array([value.tolist()], list_type)
-    columns["meta/episodes/chunk_index"] = pa.array([episode.meta_file[0]], pa.int64())
-    columns["meta/episodes/file_index"] = pa.array([episode.meta_file[1]], pa.int64())
-    for name, dtype in episode_metadata.items():
-        columns[name] = pa.array([episode.extra[name]], pa.from_numpy_dtype(dtype))
-    return pa.table(columns)
-
-
-def write_totals(
-    root: Path, info: dict, episodes: int, frames: int, tasks: int, episode_stats: list[dict]
-) -> None:
-    """Rewrite info.json totals and stats.json (aggregated over `episode_stats`) durably."""
-    info.update(
-        total_episodes=episodes, total_frames=frames, total_tasks=tasks, splits={"train": f"0:{episodes}"}
-    )
-    keys = [key for key in info["features"] if all(key in stats for stats in episode_stats)]
-    stats = {key: aggregate([s[key] for s in episode_stats]) for key in keys} if episode_stats else {}
-    durable.write_json(
-        root / STATS_PATH, {k: {n: v.tolist() for n, v in s.items()} for k, s in stats.items()}
-    )
-    durable.write_json(root / INFO_PATH, info)
-
-
-def repair(root: Path) -> RepairReport:
-    """Make `root` consistent with its committed episodes after a crash (idempotent).
-
-    Removes the scratch folder, temporary files and data/video files no episode refers to (the
-    unfinished episode), then rewrites tasks, info.json totals and stats.json from the episodes.
-    """
-    root = Path(root)
-    info = load_info(root)
-    episodes = load_episodes(root, info["features"])
-    removed: list[str] = []
-    if (root / PARTIAL_DIR).exists():
-        removed += [str(p.relative_to(root)) for p in (root / PARTIAL_DIR).rglob("*") if p.is_file()]
-        shutil.rmtree(root / PARTIAL_DIR)
-    referenced = {
-        root / DATA_PATH.format(chunk_index=e.data_file[0], file_index=e.data_file[1]) for e in episodes
-    }
-    referenced |= {
-        root / EPISODES_PATH.format(chunk_index=e.meta_file[0], file_index=e.meta_file[1]) for e in episodes
-    }
-    for episode in episodes:
-        for key, ((chunk, file), _, _) in episode.videos.items():
-            referenced.add(root / VIDEO_PATH.format(video_key=key, chunk_index=chunk, file_index=file))
-    candidates = list((root / "data").glob("chunk-*/file-*.parquet")) + list(
-        (root / "videos").glob("*/chunk-*/file-*.mp4")
-    )
-    candidates += list(root.rglob(f"*{durable.TMP_SUFFIX}"))
-    for path in candidates:
-        if path not in referenced:
-            path.unlink()
-            removed.append(str(path.relative_to(root)))
-    tasks = load_tasks(root)
-    missing = [task for episode in episodes for task in episode.tasks if task not in tasks]
-    if missing:
-        tasks += list(dict.fromkeys(missing))
-        durable.write_parquet(root / TASKS_PATH, tasks_table(tasks))
-    frames = episodes[-1].to_index if episodes else 0
-    write_totals(root, info, len(episodes), frames, len(tasks), [episode.stats for episode in episodes])
-    return RepairReport(len(episodes), frames, sorted(removed))

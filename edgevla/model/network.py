@@ -279,10 +279,10 @@ class SmolVLANet(nn.Module):
         return torch.stack(keys), torch.stack(values), valid
 
     # --- expert ---------------------------------------------------------------------------
-    def embed_suffix(self, x_t: Tensor, t: Tensor) -> Tensor:
+    def embed_suffix(self, x_t: Tensor, times: Tensor) -> Tensor:
+        """x_t (B, chunk, max_action_dim) and the time embedding (B, width) -> expert input."""
         dtype = self.action_in_proj.weight.dtype
         actions = self.action_in_proj(x_t.to(dtype))
-        times = time_embedding(t, self.cfg.expert_hidden_size, self.cfg.min_period, self.cfg.max_period)
         times = times.to(dtype)[:, None, :].expand_as(actions)
         fused = self.action_time_mlp_in(torch.cat([actions, times], dim=2))
         return self.action_time_mlp_out(F.silu(fused))
@@ -291,8 +291,16 @@ class SmolVLANet(nn.Module):
         self, x_t: Tensor, t: Tensor, prefix_k: Tensor, prefix_v: Tensor, prefix_mask: Tensor
     ) -> Tensor:
         """x_t (B, chunk, max_action_dim) fp32 at flow time t (B,) fp32 -> velocity, same shape, fp32."""
+        times = time_embedding(t, self.cfg.expert_hidden_size, self.cfg.min_period, self.cfg.max_period)
+        return self.denoise_embedded(x_t, times, prefix_k, prefix_v, prefix_mask)
+
+    def denoise_embedded(
+        self, x_t: Tensor, times: Tensor, prefix_k: Tensor, prefix_v: Tensor, prefix_mask: Tensor
+    ) -> Tensor:
+        """`denoise_step` with the time embedding (B, width) given: the exported graph's entry
+        point, so the fp64 sinusoid stays outside (TensorRT and fp16 graphs have no fp64)."""
         cfg, text = self.cfg, self.cfg.text
-        x = self.embed_suffix(x_t, t)
+        x = self.embed_suffix(x_t, times)
         batch, chunk, _ = x.shape
         prefix_len = prefix_mask.shape[1]
         steps = torch.arange(chunk, device=x.device)[None, :].expand(batch, chunk)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from edgevla.drivers.interface import RobotIO
+from edgevla.errors import EdgevlaError
 from edgevla.hardware import load_robot_pair
 
 
@@ -16,7 +18,10 @@ def open_arm_pair(robot: str, leader_port: str, follower_port: str) -> Iterator[
     On exit -- normal, error or Ctrl-C -- each arm is disconnected as its definition says
     (torque off by default), the follower first.
     """
-    from edgevla.drivers.robot import Robot
+    try:
+        from edgevla.drivers.robot import Robot
+    except ImportError as err:  # only while the driver layer is not merged into this build
+        raise EdgevlaError(f"the servo driver layer is missing from this edgevla build ({err})") from err
 
     leader_def, follower_def = load_robot_pair(robot)
     with ExitStack() as stack:
@@ -27,3 +32,13 @@ def open_arm_pair(robot: str, leader_port: str, follower_port: str) -> Iterator[
             stack.callback(arm.disconnect)  # LIFO: the follower is released first
             arms.append(arm)
         yield arms[0], arms[1]
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def end_on_sigterm() -> None:
+    """Make SIGTERM (a service stop, `kill`) end a session like Ctrl-C does: the `finally`
+    blocks run, so saved episodes stay durable and both arms are released as defined."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)

@@ -158,7 +158,8 @@ class Recorder:
         last_warning = 0.0
         while True:
             tick = ticker.wait()
-            if tick.slot >= frames_wanted:
+            if tick.slot >= frames_wanted:  # slots skipped just before the end still count as dropped
+                report.dropped += min(tick.dropped, max(0, frames_wanted - (tick.slot - tick.dropped)))
                 return None, report
             event = keys.poll()
             if event in (NEXT, STOP, RERECORD):

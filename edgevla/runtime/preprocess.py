@@ -32,12 +32,14 @@ STD_EPS = 1e-8
 
 
 def _linear_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Source index pairs and weights of torch's bilinear (align_corners=False) along one axis."""
-    scale = in_size / out_size
-    src = np.maximum((np.arange(out_size, dtype=np.float64) + 0.5) * scale - 0.5, 0.0)
+    """Source index pairs and weights of torch's bilinear (align_corners=False) along one axis,
+    in float32 arithmetic like torch's CPU kernel (closer to it than float64)."""
+    scale = np.float32(in_size) / np.float32(out_size)
+    src = (np.arange(out_size, dtype=np.float32) + np.float32(0.5)) * scale - np.float32(0.5)
+    src = np.maximum(src, np.float32(0.0))
     low = np.minimum(src.astype(np.int64), in_size - 1)
     high = np.minimum(low + 1, in_size - 1)
-    return low, high, (src - low).astype(np.float32)
+    return low, high, src - low.astype(np.float32)
 
 
 def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -105,5 +105,6 @@ class LoopStats:
             f"ticks {s['ticks']}  period p50 {s['period_ms_p50']:.2f} p99 {s['period_ms_p99']:.2f} "
             f"max {s['period_ms_max']:.2f} ms (nominal {s['period_ms_nominal']:.2f})  "
             f"chunk p50 {s['chunk_ms_p50']:.0f} ms  starved {s['ticks_starved']}  late {s['actions_late']}  "
-            f"queue {self.depth[-1][1] if self.depth else 0}  bus errors {s['bus_errors']}"
+            f"queue {self.depth[-1][1] if self.depth else 0}  bus retries {self.driver.get('retries', 0)} "
+            f"errors {s['bus_errors']}"
         )

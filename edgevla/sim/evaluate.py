@@ -68,6 +68,7 @@ class EvalConfig:
     merge: str = "blend"
     cameras: tuple[str, ...] = ("front",)
     size: int = 96
+    gif: Path | None = None  # save the first episode's camera view(s) here
 
 
 @dataclass
@@ -143,6 +144,11 @@ def evaluate(
             cameras = open_cameras([parse_camera_spec(f"{c}=sim:{c}?socket={path}") for c in config.cameras])
             worker = PolicyWorker(policy)
             periods = None
+            clip: list[np.ndarray] = []  # the first episode, as the cameras saw it
+            if config.gif is not None:
+                session.on_frames = lambda images: clip.append(
+                    np.concatenate([images[c] for c in config.cameras], axis=1)
+                )
             try:
                 for index in range(config.episodes):
                     with session.lock:
@@ -156,6 +162,11 @@ def evaluate(
                     elapsed = time.monotonic() - started
                     loop.stop()
                     _drain(worker)
+                    if clip and session.on_frames is not None:
+                        session.on_frames = None
+                        from edgevla.sim.clip import save_frames
+
+                        save_frames(clip, config.gif, config.fps)
                     stats = loop.stats.summary()
                     result = EpisodeResult(
                         seed=episode.seed,

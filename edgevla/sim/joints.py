@@ -8,12 +8,19 @@ can load it like any other arm's calibration.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 from edgevla.hardware import NormMode, RobotDef
+from edgevla.paths import REPO_ROOT
 from edgevla.sim.kinematics import Kinematics
 
 CENTER_COUNT = 2047  # what a centred joint reads after half-turn homing
+# The simulated arms' calibration profiles, for the driver (EDGEVLA_CALIBRATION_DIR=<this>);
+# regenerate with `edgevla sim calibration` when hardware/kinematics changes.
+SIM_CALIBRATION_DIR = REPO_ROOT / "calibration" / "sim"
 
 
 def counts_per_radian(robot: RobotDef) -> np.ndarray:
@@ -46,6 +53,17 @@ def sim_calibration(kin: Kinematics, robot: RobotDef) -> dict[str, dict[str, int
         }
         for i, motor in enumerate(robot.motors)
     }
+
+
+def write_sim_calibration(kin: Kinematics, robots: list[RobotDef], directory: Path) -> list[Path]:
+    """One lerobot-format profile per robot (leader and follower share the kinematics)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for robot in robots:
+        path = directory / f"{robot.name}.json"
+        path.write_text(json.dumps(sim_calibration(kin, robot), indent=4) + "\n")
+        paths.append(path)
+    return paths
 
 
 # The two functions below are lerobot's normalisation, kept here only until the drivers'

@@ -50,6 +50,7 @@ class SimSession:
         self.frames = FrameServer(socket_path)
         self.lock = threading.Lock()  # held while the world changes; take it to reset episodes
         self.ticks = 0
+        self.on_frames: Callable[[dict[str, np.ndarray]], None] | None = None  # e.g. collect a GIF
         self.render_s = 0.0  # total time spent rendering, for the stats line
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sim-render", daemon=True)
@@ -78,6 +79,8 @@ class SimSession:
             images = {cam: self.world.render(cam) for cam in self.world.config.cameras}
         for cam, image in images.items():
             self.frames.publish(cam, image, started)
+        if self.on_frames is not None:
+            self.on_frames(images)
         self.ticks += 1
         self.render_s += time.monotonic() - started
 

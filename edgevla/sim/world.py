@@ -45,9 +45,10 @@ class SimWorld:
         )
         speeds = [m.servo.physics["max_speed_counts_per_s"] for m in self.robot.motors]
         self.max_speed = np.array(speeds) / joints.counts_per_radian(self.robot)  # rad/s
-        self.episode: Episode | None = None
-        self.angles = np.zeros(len(self.kin.joints))
-        self.monitor: SuccessMonitor | None = None
+        self.episode: Episode
+        self.angles: np.ndarray
+        self.monitor: SuccessMonitor
+        self.reset(0)  # always a valid scene; callers reset to the episode they want
 
     def reset(self, seed: int) -> Episode:
         self.episode = make_episode(self.config.task, seed, self.kin)

@@ -182,3 +182,42 @@ def test_tcp_serves_the_same_bus_for_socket_urls():
         link.write(feetech.instruction_packet(2, feetech.READ, bytes([3, 2])))
         assert link.read(8) == feetech.status_packet(2, 0, (777).to_bytes(2, "little"))
         link.close()
+
+
+def test_a_host_that_stops_reading_does_not_stall_the_firmware():
+    import serial
+
+    with serve_robot("so101_follower") as arm:
+        arm.bus.servo(1).set("Return_Delay_Time", 0)
+        host = serial.Serial(arm.port, 1_000_000, timeout=1)
+        ping = feetech.instruction_packet(1, feetech.PING)
+        for _ in range(100):  # 120 kB of replies that nobody reads: more than the pty holds
+            host.write(ping * 200)
+        host.reset_input_buffer()
+        host.write(feetech.instruction_packet(1, feetech.READ, bytes([3, 2])))
+        reply = host.read(8)
+        while reply != feetech.status_packet(1, 0, (777).to_bytes(2, "little")):
+            reply = reply[1:] + host.read(1)  # skip ping replies still in flight
+            assert reply, "the firmware stopped answering"
+        assert arm.bus.stats.overflowed > 0
+        host.close()
+
+
+def test_scs0009_protocol_1_is_big_endian_and_has_no_sync_read():
+    from edgevla.hardware import load_servo
+    from firmware import VirtualBus, VirtualServo
+
+    bus = VirtualBus("feetech", [VirtualServo(load_servo("scs0009"), 0.0)], clock=lambda: 0.0)
+    read = feetech.instruction_packet(1, feetech.READ, bytes([56, 2]))
+    assert replies(bus, read) == [feetech.status_packet(1, 0, b"\x02\x00")]  # 512 = 0x0200, high byte first
+    sync = feetech.instruction_packet(feetech.BROADCAST_ID, feetech.SYNC_READ, bytes([56, 2, 1]))
+    assert replies(bus, sync) == []
+
+
+def test_dynamixel_reg_write_waits_for_a_broadcast_action():
+    bus = bus_for("koch_follower")
+    reg_write = dynamixel.instruction_packet(4, dynamixel.REG_WRITE, bytes([64, 0, 1]))
+    assert replies(bus, reg_write) == [dynamixel.status_packet(4, 0)]
+    assert not bus.servo(4).torque and bus.servo(4).get("Registered_Instruction") == 1
+    assert replies(bus, dynamixel.instruction_packet(dynamixel.BROADCAST_ID, dynamixel.ACTION)) == []
+    assert bus.servo(4).torque and bus.servo(4).get("Registered_Instruction") == 0

@@ -69,3 +69,16 @@ def test_runtime_preprocess_imports_without_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("size", [(48, 80, 38, 64), (90, 60, 64, 42), (20, 30, 64, 96), (480, 640, 384, 512)])
+def test_resize_matches_torch_bilinear(size):
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    height, width, out_h, out_w = size
+    image = np.random.default_rng(0).random((3, height, width), dtype=np.float32)
+    reference = F.interpolate(
+        torch.from_numpy(image)[None], size=(out_h, out_w), mode="bilinear", align_corners=False
+    )
+    assert np.abs(resize_bilinear(image, out_h, out_w) - reference[0].numpy()).max() < 5e-6

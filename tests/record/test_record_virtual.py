@@ -25,9 +25,10 @@ FPS = 30
 CAMERAS = ("front", "wrist")
 
 
-@pytest.fixture
-def arms(tmp_path):
-    with virtual_arm_pair("so101", tmp_path) as ports:
+@pytest.fixture(scope="module")
+def arms(tmp_path_factory):
+    """One virtual leader/follower pair for the module (each test opens and releases it)."""
+    with virtual_arm_pair("so101", tmp_path_factory.mktemp("arms")) as ports:
         yield ports
 
 
@@ -177,3 +178,25 @@ def test_unopenable_camera_is_one_line_and_records_nothing(arms, tmp_path):
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0 and "front" in result.stderr
     assert not root.exists()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_keeps_saved_episodes_and_drops_the_unfinished_one(arms, tmp_path, stop):
+    root = tmp_path / "ds"
+    process = subprocess.Popen(
+        _record_command(arms, root, "--vcodec", "libx264"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in process.stdout:
+        if line.startswith("recording episode 2/5"):
+            break
+    time.sleep(0.4)
+    process.send_signal(stop)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
+    ds = DatasetReader(root)
+    assert ds.num_episodes == 1
+    report = check(root)
+    assert report.ok and not report.warnings  # closed cleanly: no leftovers to repair

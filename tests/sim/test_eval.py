@@ -48,3 +48,25 @@ def test_sim_robot_clamps_like_the_driver():
     caps = np.array([m.max_relative_target for m in world.robot.motors])
     assert np.allclose(sent, np.minimum(present + caps, 100), atol=1e-4)
     assert robot.send_action(np.full(6, -1000.0))[5] >= 0.0  # the gripper's range starts at 0
+
+
+def test_demo_runs_a_given_policy_and_saves_the_camera_view(tmp_path, capsys):
+    from edgevla.cli import main as cli_main
+
+    ReplayPolicy(np.zeros((30, 6), np.float32), 30.0, 30, "still").save(tmp_path / "still.npz")
+    gif = tmp_path / "demo.gif"
+    args = ["demo", "--policy", str(tmp_path / "still.npz"), "--episodes", "1", "--max-seconds", "1.5"]
+    assert cli_main([*args, "--worker", "thread", "--gif", str(gif), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["episodes"] == 1 and report["success_rate"] == 0.0
+    assert gif.stat().st_size > 1000
+
+
+def test_demo_without_a_shipped_policy_says_how_to_make_one(tmp_path):
+    import pytest
+
+    from edgevla.cli.demo import shipped_policy
+    from edgevla.errors import EdgevlaError
+
+    with pytest.raises(EdgevlaError, match="make demo-data demo-train"):
+        shipped_policy(tmp_path)

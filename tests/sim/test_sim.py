@@ -224,3 +224,14 @@ def test_sim_package_is_torch_free():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "(6,)" in result.stdout
+
+
+def test_shipped_sim_calibration_matches_the_kinematics(kin, tmp_path):
+    from edgevla.hardware import load_robot_pair
+    from edgevla.sim.joints import SIM_CALIBRATION_DIR, write_sim_calibration
+
+    for path in write_sim_calibration(kin, list(load_robot_pair("so101")), tmp_path):
+        shipped = SIM_CALIBRATION_DIR / path.name
+        assert json.loads(shipped.read_text()) == json.loads(path.read_text()), (
+            f"{shipped} is stale: run `edgevla sim calibration`"
+        )

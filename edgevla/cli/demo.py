@@ -1,0 +1,84 @@
+"""`edgevla demo`: the embedded default. A small policy that edgevla trained on simulator demos
+drives the simulated SO-101 through the async runtime, offline, on a CPU; prints success rate and
+latency and saves what the front camera saw."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from edgevla.paths import REPO_ROOT
+
+ASSET = REPO_ROOT / "edgevla" / "assets" / "small-reach"
+# Preferred first: the torch-free int8 ONNX artifact, then fp32 ONNX, then the torch checkpoint.
+VARIANTS = ("onnx-int8", "onnx-fp32", "checkpoint")
+
+
+def shipped_policy(asset: Path = ASSET) -> Path:
+    from edgevla.errors import EdgevlaError
+
+    for variant in VARIANTS:
+        if (asset / variant).is_dir():
+            return asset / variant
+    raise EdgevlaError(
+        f"no trained demo policy in {asset} (looked for {', '.join(VARIANTS)}): "
+        "make one with `make demo-data demo-train` (docs/SIM.md)"
+    )
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--policy", type=Path, help=f"policy to run (default: the one shipped in {ASSET})")
+    parser.add_argument("--episodes", type=int, default=5)
+    parser.add_argument("--max-seconds", type=float, default=10.0, help="time limit of an episode")
+    parser.add_argument(
+        "--gif", type=Path, default=Path("edgevla-demo.gif"), help="first episode's camera view"
+    )
+    parser.add_argument("--worker", default="process", choices=["thread", "process"])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgevla.errors import EdgevlaError
+    from edgevla.runtime.wire import Expectation
+    from edgevla.runtime.workers import open_policy
+    from edgevla.sim.evaluate import EvalConfig, evaluate
+
+    if args.episodes < 1:
+        raise EdgevlaError("--episodes must be >= 1")
+    source = args.policy or shipped_policy()
+    say = (lambda *_: None) if args.json else print
+    say(f"edgevla demo: policy {source}")
+    say("  simulated SO-101 follower, task 'reach' (touch the named cube), front camera 96x96, 30 fps")
+    started = time.monotonic()
+    cameras = ("front",)
+    policy = open_policy(str(source), args.worker, Expectation(6, 6, cameras, 30.0))
+    say(f"  policy '{policy.spec.name}' ready in {time.monotonic() - started:.1f} s ({args.worker} worker)")
+    config = EvalConfig(episodes=args.episodes, max_seconds=args.max_seconds, cameras=cameras, gif=args.gif)
+
+    def show(result) -> None:
+        outcome = f"success in {result.time_to_success_s:.2f} s" if result.success else "missed"
+        say(f'  "{result.instruction}": {outcome}, chunk p50 {result.chunk_ms_p50:.0f} ms')
+
+    try:
+        summary = evaluate(policy, config, show).summary()
+    finally:
+        close = getattr(policy, "close", None)
+        if close is not None:
+            close()
+    summary["wall_s"] = round(time.monotonic() - started, 1)
+    summary["gif"] = str(args.gif)
+    if args.json:
+        print(json.dumps({k: v for k, v in summary.items() if k not in ("queue_depth", "period_histogram")}))
+    else:
+        tts = summary["time_to_success_s"]
+        print(
+            f"success {summary['success_rate']:.0%} ({summary['successes']}/{summary['episodes']}), "
+            f"time to success {'n/a' if tts is None else f'{tts:.2f} s'}, "
+            f"chunk latency p50 {summary['chunk_ms_p50'] or float('nan'):.0f} ms, "
+            f"control period p99 {summary['runtime'].get('period_ms_p99', float('nan')):.1f} ms; "
+            f"camera view of episode 1: {args.gif}"
+        )
+    return 0

@@ -1,0 +1,47 @@
+"""`edgevla sim demos`: record scripted-expert demonstrations into a LeRobotDataset."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from edgevla.cli.sim_serve import add_world_arguments, world_from_args
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_world_arguments(parser)
+    parser.add_argument(
+        "--dataset", type=Path, required=True, help="dataset directory (appended to if it exists)"
+    )
+    parser.add_argument("--episodes", type=int, default=50, help="episodes the dataset holds when done")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first episode")
+    parser.add_argument(
+        "--episode-seconds", type=float, default=5.0, help="length of each episode (default 5)"
+    )
+    parser.add_argument("--vcodec", default="libsvtav1", choices=["libsvtav1", "libx264"])
+    parser.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from edgevla.errors import EdgevlaError
+    from edgevla.sim.demos import DemoConfig, record_demos
+
+    world = world_from_args(args)  # validates --cameras/--size/--fps the same way as `sim serve`
+    if args.episodes < 1 or args.episode_seconds <= 0 or args.fps != int(args.fps):
+        raise EdgevlaError("--episodes and --episode-seconds must be positive and --fps a whole number")
+    config = DemoConfig(
+        task=args.task,
+        episodes=args.episodes,
+        seed=args.seed,
+        fps=int(args.fps),
+        episode_seconds=args.episode_seconds,
+        cameras=world.config.cameras,
+        size=args.size,
+        codec=args.vcodec,
+    )
+    started = time.monotonic()
+    recorded = record_demos(config, args.dataset, log=print, warn=lambda line: print(line, file=sys.stderr))
+    print(f"{args.dataset}: {recorded} episode(s) recorded in {time.monotonic() - started:.0f} s")
+    return 0

@@ -1,0 +1,104 @@
+"""Dynamixel protocol 2.0 back end on `dynamixel_sdk`: status layout, error numbers, homing sign."""
+
+from __future__ import annotations
+
+import dynamixel_sdk as dxl
+
+from edgevla.drivers.port import UrlPort
+from edgevla.drivers.vendor import CORRUPT, OK, Reply, sdk_kind
+
+# Status packet: FF FF FD 00 ID LEN_L LEN_H 0x55 ERR PARAM... CRC_L CRC_H
+_ID, _ERROR, _PARAMS = 4, 8, 9
+STATUS_OVERHEAD = 11
+ALERT_BIT = 0x80  # a hardware alarm is latched: read Hardware_Error_Status, clear it by rebooting
+REFUSALS = {
+    1: "result fail",
+    2: "instruction error",
+    3: "CRC error",
+    4: "data range error",
+    5: "data length error",
+    6: "data limit error (goal outside the position limits?)",
+    7: "access error (EEPROM while torque is on, or a read-only register)",
+}
+
+
+class DynamixelPort(UrlPort, dxl.PortHandler):
+    pass
+
+
+class Dynamixel:
+    name = "dynamixel"
+    port_class = DynamixelPort
+    eeprom_guard = "torque"  # EEPROM writes are refused while torque is on
+    homing_sign = 1  # Present = Actual + Homing_Offset
+
+    def __init__(self, protocol: int = 2):
+        self.ph = dxl.PacketHandler(2.0)
+
+    def to_bytes(self, raw: int, size: int) -> list[int]:
+        return list(raw.to_bytes(size, "little"))
+
+    def from_bytes(self, data: list[int]) -> int:
+        return int.from_bytes(bytes(data), "little")
+
+    def _kind(self, result: int) -> str:
+        return sdk_kind(result, dxl.COMM_SUCCESS, dxl.COMM_RX_TIMEOUT, dxl.COMM_RX_CORRUPT)
+
+    def receive(self, port, motor_id: int, length: int) -> Reply:
+        """The next status packet from `motor_id`, skipping (and counting) any from other ids."""
+        wrong = 0
+        while True:
+            packet, result = self.ph.rxPacket(port, False)
+            kind = self._kind(result)
+            if kind != OK:
+                return Reply(kind, wrong_ids=wrong)
+            if packet[_ID] != motor_id:
+                wrong += 1
+                continue
+            data = packet[_PARAMS : _PARAMS + length]
+            error = packet[_ERROR]
+            if len(data) != length and not error & 0x7F:
+                return Reply(CORRUPT, wrong_ids=wrong)
+            return Reply(OK, data, error, wrong)
+
+    def ping(self, port, motor_id: int) -> Reply:
+        _, result, error = self.ph.ping(port, motor_id)
+        return Reply(self._kind(result), error=error)
+
+    def read(self, port, motor_id: int, address: int, length: int) -> Reply:
+        result = self.ph.readTx(port, motor_id, address, length)
+        if result != dxl.COMM_SUCCESS:
+            return Reply(self._kind(result))
+        return self.receive(port, motor_id, length)
+
+    def write(self, port, motor_id: int, address: int, data: list[int]) -> Reply:
+        result = self.ph.writeTxOnly(port, motor_id, address, len(data), data)
+        if result != dxl.COMM_SUCCESS:
+            return Reply(self._kind(result))
+        if motor_id == dxl.BROADCAST_ID:
+            return Reply(OK)
+        port.setPacketTimeout(STATUS_OVERHEAD)
+        return self.receive(port, motor_id, 0)
+
+    def sync_read_send(self, port, address: int, length: int, ids: list[int]) -> str:
+        return self._kind(self.ph.syncReadTx(port, address, length, ids, len(ids), False))
+
+    def sync_write(self, port, address: int, length: int, data: dict[int, list[int]]) -> str:
+        param = [byte for motor_id, payload in data.items() for byte in (motor_id, *payload)]
+        return self._kind(self.ph.syncWriteTxOnly(port, address, length, param, len(param)))
+
+    def broadcast_ping(self, port) -> dict[int, int | None] | None:
+        """{id: model number} of every servo answering at the port's baud rate."""
+        found, result = self.ph.broadcastPing(port)
+        return {motor_id: info[0] for motor_id, info in found.items()} if result == dxl.COMM_SUCCESS else {}
+
+    def alarms(self, error: int) -> str | None:
+        return "hardware alert (read Hardware_Error_Status; reboot clears it)" if error & ALERT_BIT else None
+
+    def refusal(self, error: int) -> str | None:
+        number = error & 0x7F
+        return REFUSALS.get(number, f"error {number}") if number else None
+
+    def half_turn_offset(self, actual: int, resolution: int, offset_limit: int) -> int:
+        """Homing_Offset that makes `actual` (raw, offset 0) read mid-turn: Present = Actual + Offset."""
+        return max(-offset_limit, min(offset_limit, resolution // 2 - 1 - actual))

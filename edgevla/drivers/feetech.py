@@ -1,0 +1,123 @@
+"""Feetech STS/SCS back end on `scservo_sdk`: byte order, status layout, error bits, homing sign."""
+
+from __future__ import annotations
+
+import scservo_sdk as scs
+
+from edgevla.drivers.port import UrlPort
+from edgevla.drivers.vendor import CORRUPT, OK, Reply, bit_names, sdk_kind
+
+# Status packet: FF FF ID LEN ERR PARAM... CHECKSUM
+_ID, _ERROR, _PARAMS = 2, 4, 5
+STATUS_OVERHEAD = 6  # bytes around the parameters of a status packet
+
+# Every set bit is a physical alarm; the instruction was still carried out.
+ALARM_BITS = {1: "input voltage", 2: "angle sensor", 4: "overheat", 8: "over-current", 32: "overload"}
+
+
+class FeetechPort(UrlPort, scs.PortHandler):
+    pass
+
+
+class Feetech:
+    name = "feetech"
+    port_class = FeetechPort
+    eeprom_guard = "lock"  # EEPROM persists only while Lock = 0
+    homing_sign = -1  # Present = Actual - Homing_Offset
+
+    def __init__(self, protocol: int):
+        # protocol 0 (STS) is little endian, protocol 1 (SCS) big endian. The SDK keeps the
+        # byte order in a module global; edgevla packs and unpacks bytes itself so that never matters.
+        self.byteorder = "big" if protocol == 1 else "little"
+        self.ph = scs.PacketHandler(protocol)
+
+    def to_bytes(self, raw: int, size: int) -> list[int]:
+        return list(raw.to_bytes(size, self.byteorder))
+
+    def from_bytes(self, data: list[int]) -> int:
+        return int.from_bytes(bytes(data), self.byteorder)
+
+    def _kind(self, result: int) -> str:
+        return sdk_kind(result, scs.COMM_SUCCESS, scs.COMM_RX_TIMEOUT, scs.COMM_RX_CORRUPT)
+
+    def receive(self, port, motor_id: int, length: int) -> Reply:
+        """The next status packet from `motor_id`, skipping (and counting) any from other ids."""
+        wrong = 0
+        while True:
+            packet, result = self.ph.rxPacket(port)
+            kind = self._kind(result)
+            if kind != OK:
+                return Reply(kind, wrong_ids=wrong)
+            if packet[_ID] != motor_id:
+                wrong += 1
+                continue
+            data = packet[_PARAMS : _PARAMS + length]
+            if len(data) != length:
+                return Reply(CORRUPT, wrong_ids=wrong)  # a status for another instruction
+            return Reply(OK, data, packet[_ERROR], wrong)
+
+    def ping(self, port, motor_id: int) -> Reply:
+        # the SDK's ping is a PING then a READ of Model_Number (address 3) decoded with its global
+        # byte order; read the model ourselves instead.
+        _, result, error = self.ph.ping(port, motor_id)
+        return Reply(self._kind(result), error=error)
+
+    def read(self, port, motor_id: int, address: int, length: int) -> Reply:
+        result = self.ph.readTx(port, motor_id, address, length)
+        if result != scs.COMM_SUCCESS:
+            return Reply(self._kind(result))
+        return self.receive(port, motor_id, length)
+
+    def write(self, port, motor_id: int, address: int, data: list[int]) -> Reply:
+        result = self.ph.writeTxOnly(port, motor_id, address, len(data), data)
+        if result != scs.COMM_SUCCESS:
+            return Reply(self._kind(result))
+        if motor_id == scs.BROADCAST_ID:
+            return Reply(OK)
+        port.setPacketTimeout(STATUS_OVERHEAD)
+        return self.receive(port, motor_id, 0)
+
+    def sync_read_send(self, port, address: int, length: int, ids: list[int]) -> str:
+        return self._kind(self.ph.syncReadTx(port, address, length, ids, len(ids)))
+
+    def sync_write(self, port, address: int, length: int, data: dict[int, list[int]]) -> str:
+        param = [byte for motor_id, payload in data.items() for byte in (motor_id, *payload)]
+        return self._kind(self.ph.syncWriteTxOnly(port, address, length, param, len(param)))
+
+    def broadcast_ping(self, port) -> dict[int, int | None] | None:
+        """{id: None} of the servos answering a broadcast PING ({} if none); None if their
+        answers collided (STS servos all answer at once), so the ids must be pinged one by one.
+        Model numbers are not in a PING status: None."""
+        packet = [0xFF, 0xFF, scs.BROADCAST_ID, 2, scs.INST_PING, 0]
+        if self.ph.txPacket(port, packet) != scs.COMM_SUCCESS:
+            port.is_using = False
+            return {}
+        port.setPacketTimeout(STATUS_OVERHEAD)
+        found: dict[int, int | None] = {}
+        while True:
+            packet, result = self.ph.rxPacket(port)
+            if result == scs.COMM_RX_TIMEOUT:
+                return found
+            if result != scs.COMM_SUCCESS:
+                return None
+            found[packet[_ID]] = None
+
+    def alarms(self, error: int) -> str | None:
+        """Physical alarms in a status error byte, or None."""
+        return bit_names(error, ALARM_BITS) if error else None
+
+    def refusal(self, error: int) -> str | None:
+        """Why the servo refused the instruction, or None (Feetech never refuses)."""
+        return None
+
+    def half_turn_offset(self, actual: int, resolution: int, offset_limit: int) -> int:
+        """Homing_Offset that makes `actual` (raw, offset 0) read mid-turn (resolution/2 - 1).
+
+        Present = (Actual - Offset) mod resolution, so an offset and that offset +/- resolution
+        read the same; pick the one with the smaller magnitude, then keep it within what the
+        sign-magnitude register holds (one raw position, e.g. 4095, cannot be centred exactly
+        and reads one count off centre instead of overflowing the register)."""
+        offset = (actual - (resolution // 2 - 1)) % resolution
+        if offset > resolution // 2:
+            offset -= resolution
+        return max(-offset_limit, min(offset_limit, offset))

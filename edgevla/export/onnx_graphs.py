@@ -1,0 +1,189 @@
+"""Export a torch policy as the two ONNX graphs of an artifact (see edgevla.runtime.artifact).
+
+Why two graphs and a numpy loop rather than one graph with the Euler loop unrolled: RTC
+guidance acts on the chunk between denoising steps, and the prefix K/V is computed once and
+reused by every step; a single unrolled graph would need the guidance baked in and is
+`num_steps` times bigger to build for TensorRT. docs/EXPORT.md has the measured comparison.
+
+Shapes are static (batch 1, fixed camera slots, fixed language width): TensorRT builds one
+engine per shape anyway, and the language width is the checkpoint's tokenizer max length
+(or more), so no instruction that the torch policy reads in full is cut here.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from edgevla.errors import EdgevlaError
+from edgevla.model.network import SmolVLANet
+from edgevla.model.policy import TorchPolicy
+from edgevla.runtime.artifact import Manifest, write_manifest
+
+PREFIX_INPUTS = ["images", "image_masks", "tokens", "token_mask", "state"]
+PREFIX_OUTPUTS = ["prefix_k", "prefix_v", "prefix_mask"]
+DENOISE_INPUTS = ["x_t", "time_emb", "prefix_k", "prefix_v", "prefix_mask"]
+DENOISE_OUTPUTS = ["velocity"]
+# protobuf cannot hold a graph over 2 GB; above this many weight bytes, weights go to .onnx.data
+EXTERNAL_DATA_BYTES = 1_800_000_000
+
+
+class PrefixGraph(nn.Module):
+    def __init__(self, net: SmolVLANet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, images: Tensor, image_masks: Tensor, tokens: Tensor, token_mask: Tensor, state: Tensor):
+        return self.net.encode_prefix(images, image_masks, tokens, token_mask, state)
+
+
+class DenoiseGraph(nn.Module):
+    def __init__(self, net: SmolVLANet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x_t: Tensor, time_emb: Tensor, prefix_k: Tensor, prefix_v: Tensor, prefix_mask: Tensor):
+        return self.net.denoise_embedded(x_t, time_emb, prefix_k, prefix_v, prefix_mask)
+
+
+def example_inputs(net: SmolVLANet, max_tokens: int) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+    """Batch-of-one example inputs of both graphs (their shapes become the graphs' static shapes)."""
+    cfg = net.cfg
+    slots, size = cfg.num_image_slots, cfg.resize
+    prefix_args = (
+        torch.zeros(1, slots, 3, size, size),
+        torch.ones(1, slots, dtype=torch.bool),
+        torch.zeros(1, max_tokens, dtype=torch.long),
+        torch.ones(1, max_tokens, dtype=torch.bool),
+        torch.zeros(1, cfg.max_state_dim),
+    )
+    with torch.no_grad():
+        prefix_k, prefix_v, prefix_mask = net.encode_prefix(*prefix_args)
+    denoise_args = (
+        torch.zeros(1, cfg.chunk_size, cfg.max_action_dim),
+        torch.zeros(1, cfg.expert_hidden_size),
+        prefix_k,
+        prefix_v,
+        prefix_mask,
+    )
+    return prefix_args, denoise_args
+
+
+def export_graph(
+    module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], opset: int
+) -> None:
+    external = sum(p.numel() * p.element_size() for p in module.parameters()) > EXTERNAL_DATA_BYTES
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the exporter's deprecation chatter, not the user's problem
+        program = torch.onnx.export(
+            module.eval(),
+            args,
+            dynamo=True,
+            opset_version=opset,
+            input_names=inputs,
+            output_names=outputs,
+            verbose=False,
+        )
+    if program is None:
+        raise EdgevlaError(f"torch.onnx.export returned nothing for {path.name}")
+    program.save(str(path), external_data=external)
+
+
+def resolve_cameras(policy: TorchPolicy, cameras: list[str] | None) -> list[str]:
+    """The camera names the artifact expects, in prefix order; renaming keeps the slot order."""
+    trained = list(policy.cfg.cameras)
+    if not cameras:
+        return trained
+    if len(cameras) != len(trained) or len(set(cameras)) != len(cameras):
+        raise EdgevlaError(
+            f"--cameras needs {len(trained)} distinct names (the checkpoint's slots {trained}, in order); "
+            f"got {cameras}"
+        )
+    return cameras
+
+
+def export_onnx(
+    policy: TorchPolicy,
+    out: str | Path,
+    cameras: list[str] | None = None,
+    max_tokens: int | None = None,
+    opset: int = 18,
+    source: str = "",
+    log=print,
+) -> Path:
+    """Write ART (two graphs, tokenizer, stats, manifest) for `policy`; returns its path."""
+    if policy.dtype != "fp32" or policy.device.type != "cpu":
+        raise EdgevlaError(
+            "export from an fp32 CPU policy (the dynamo exporter is exact there); quantize after"
+        )
+    cfg = policy.cfg
+    width = max_tokens or cfg.tokenizer_max_length
+    if width < cfg.tokenizer_max_length:
+        raise EdgevlaError(
+            f"--max-tokens {width} is below the checkpoint's tokenizer max length {cfg.tokenizer_max_length}: "
+            "instructions would be cut (a static width of 16 cost LIBERO 29 points of success); use >= "
+            f"{cfg.tokenizer_max_length}"
+        )
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise EdgevlaError(f"{out} exists and is not empty: choose a new --out directory")
+    names = resolve_cameras(policy, cameras)
+    net = policy.net
+    prefix_args, denoise_args = example_inputs(net, width)
+    # Build in a sibling temp dir and rename at the end: a failed export leaves no half artifact.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        log(f"exporting the prefix graph (language width {width})")
+        export_graph(
+            PrefixGraph(net), prefix_args, work / "prefix.onnx", PREFIX_INPUTS, PREFIX_OUTPUTS, opset
+        )
+        log(f"exporting the denoise graph (chunk {cfg.chunk_size} x {cfg.max_action_dim})")
+        export_graph(
+            DenoiseGraph(net), denoise_args, work / "denoise.onnx", DENOISE_INPUTS, DENOISE_OUTPUTS, opset
+        )
+        shutil.copyfile(policy.tokenizer_path, work / "tokenizer.json")
+        write_stats(policy, work / "stats.npz")
+        manifest = Manifest(
+            name=policy.spec.name,
+            precision="fp32",
+            cameras=names,
+            camera_shapes=[list(s) for s in cfg.camera_shapes],
+            empty_cameras=cfg.empty_cameras,
+            resize=cfg.resize,
+            state_dim=cfg.state_dim,
+            action_dim=cfg.action_dim,
+            max_state_dim=cfg.max_state_dim,
+            max_action_dim=cfg.max_action_dim,
+            chunk_size=cfg.chunk_size,
+            num_steps=cfg.num_steps,
+            max_tokens=width,
+            expert_hidden_size=cfg.expert_hidden_size,
+            min_period=cfg.min_period,
+            max_period=cfg.max_period,
+            fps=cfg.fps,
+            opset=opset,
+            source=source,
+        )
+        write_manifest(work, manifest)
+        work.chmod(0o755)
+        if out.exists():
+            out.rmdir()
+        work.rename(out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def write_stats(policy: TorchPolicy, path: Path) -> None:
+    arrays = {}
+    for kind, stats in (("state", policy.pre.state_stats), ("action", policy.pre.action_stats)):
+        if stats.mean is not None:
+            arrays[f"{kind}.mean"], arrays[f"{kind}.std"] = np.asarray(stats.mean), np.asarray(stats.std)
+    np.savez(path, **arrays)

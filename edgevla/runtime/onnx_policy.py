@@ -1,0 +1,180 @@
+"""OnnxPolicy: an exported artifact run by ONNX Runtime, numpy and `tokenizers` only (no torch).
+
+One chunk = one prefix-graph call + `num_steps` denoise-graph calls; the Euler loop and RTC
+guidance run in numpy between the calls (`sampler.py`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgevla.errors import EdgevlaError
+from edgevla.runtime.artifact import Manifest, read_artifact
+from edgevla.runtime.policy import CameraSpec, Guidance, Observation, PolicySpec
+from edgevla.runtime.preprocess import MeanStd, Preprocessor, TaskTokenizer
+from edgevla.runtime.sampler import GuidanceTarget, euler_chunk, time_embedding
+
+# Preference order when the caller names none: the first that this onnxruntime build offers wins.
+PROVIDER_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+PROVIDER_ALIASES = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+
+
+def pick_providers(requested: list[str] | None = None) -> list[str]:
+    """Execution providers by short name (cpu, cuda, tensorrt) or full name; CPU is always last."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if not requested:
+        chosen = [p for p in PROVIDER_ORDER if p in available]
+    else:
+        chosen = [PROVIDER_ALIASES.get(name.lower(), name) for name in requested]
+        missing = [p for p in chosen if p not in available]
+        if missing:
+            raise EdgevlaError(
+                f"onnxruntime here offers {available}, not {missing}: install onnxruntime-gpu "
+                "(or the Jetson build) for CUDA/TensorRT, or use --providers cpu"
+            )
+    return chosen if "CPUExecutionProvider" in chosen else [*chosen, "CPUExecutionProvider"]
+
+
+def open_session(path: Path, providers: list[str], threads: int = 0):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as err:  # noqa: BLE001 - ORT raises its own untyped errors for bad graphs
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise EdgevlaError(f"{path} is not a loadable ONNX graph ({first_line}); export it again") from err
+
+
+def load_stats(path: Path) -> tuple[MeanStd, MeanStd]:
+    if not path.is_file():
+        return MeanStd(), MeanStd()
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            stats = {key: data[key] for key in data.files}
+    except (ValueError, OSError) as err:
+        raise EdgevlaError(f"{path} is not a readable .npz of plain arrays ({err})") from err
+
+    def of(kind: str) -> MeanStd:
+        return MeanStd(stats[f"{kind}.mean"], stats[f"{kind}.std"]) if f"{kind}.mean" in stats else MeanStd()
+
+    return of("state"), of("action")
+
+
+def preprocessor_of(manifest: Manifest, art: Path) -> Preprocessor:
+    state, action = load_stats(art / "stats.npz")
+    return Preprocessor(
+        cameras=tuple(manifest.cameras),
+        empty_cameras=manifest.empty_cameras,
+        resize=manifest.resize,
+        state_dim=manifest.state_dim,
+        action_dim=manifest.action_dim,
+        max_state_dim=manifest.max_state_dim,
+        max_action_dim=manifest.max_action_dim,
+        chunk_size=manifest.chunk_size,
+        tokenizer=TaskTokenizer(art / "tokenizer.json", manifest.max_tokens),
+        state_stats=state,
+        action_stats=action,
+    )
+
+
+class OnnxPolicy:
+    """An exported artifact behind the runtime `Policy` interface."""
+
+    def __init__(
+        self, art: str | Path, providers: list[str] | None = None, threads: int = 0, seed: int | None = None
+    ):
+        self.art = Path(art)
+        self.manifest = manifest = read_artifact(self.art)
+        self.providers = pick_providers(providers)
+        self.prefix = open_session(self.art / manifest.graphs["prefix"], self.providers, threads)
+        self.denoise = open_session(self.art / manifest.graphs["denoise"], self.providers, threads)
+        self.pre = preprocessor_of(manifest, self.art)
+        self.rng = np.random.default_rng(seed)
+        self.spec = PolicySpec(
+            name=manifest.name,
+            cameras=tuple(CameraSpec(n, manifest.resize, manifest.resize) for n in manifest.cameras),
+            state_dim=manifest.state_dim,
+            action_dim=manifest.action_dim,
+            chunk_size=manifest.chunk_size,
+            num_steps=manifest.num_steps,
+            max_action_dim=manifest.max_action_dim,
+            max_tokens=manifest.max_tokens,
+            fps=manifest.fps,
+            extra={
+                "backend": "onnx",
+                "precision": manifest.precision,
+                "providers": self.prefix.get_providers(),
+                "empty_cameras": manifest.empty_cameras,
+            },
+        )
+
+    @property
+    def noise_shape(self) -> tuple[int, int]:
+        return (self.manifest.chunk_size, self.manifest.max_action_dim)
+
+    def time_embedding(self, t: float) -> np.ndarray:
+        m = self.manifest
+        return time_embedding(t, m.expert_hidden_size, m.min_period, m.max_period)
+
+    def encode(self, obs: Observation) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+        """Preprocess `obs` and run the prefix graph: (its feed, [prefix_k, prefix_v, prefix_mask])."""
+        inputs = self.pre(obs)
+        feed = {
+            "images": inputs.images[None],
+            "image_masks": inputs.image_masks[None],
+            "tokens": inputs.tokens[None],
+            "token_mask": inputs.token_mask[None],
+            "state": inputs.state[None],
+        }
+        return feed, self.prefix.run(None, feed)
+
+    @staticmethod
+    def denoise_feed(
+        x_t: np.ndarray, time_emb: np.ndarray, prefix: list[np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        prefix_k, prefix_v, prefix_mask = prefix
+        return {
+            "x_t": x_t,
+            "time_emb": time_emb,
+            "prefix_k": prefix_k,
+            "prefix_v": prefix_v,
+            "prefix_mask": prefix_mask,
+        }
+
+    def infer(
+        self, obs: Observation, noise: np.ndarray | None = None, guidance: Guidance | None = None
+    ) -> np.ndarray:
+        _, prefix = self.encode(obs)
+        if noise is None:
+            noise = self.rng.standard_normal(self.noise_shape, dtype=np.float32)
+        noise = self.pre.check_noise(noise)[None]
+
+        def velocity(x_t: np.ndarray, time_emb: np.ndarray) -> np.ndarray:
+            return self.denoise.run(None, self.denoise_feed(x_t, time_emb, prefix))[0]
+
+        target = None if guidance is None else self._guidance(guidance)
+        chunk = euler_chunk(velocity, noise, self.manifest.num_steps, self.time_embedding, target)
+        return self.pre.postprocess(chunk[0])
+
+    def _guidance(self, guidance: Guidance) -> GuidanceTarget:
+        m = self.manifest
+        actions = np.asarray(guidance.actions, dtype=np.float32)
+        weights = np.asarray(guidance.weights, dtype=np.float32)
+        if actions.shape != (m.chunk_size, m.action_dim) or weights.shape != (m.chunk_size,):
+            raise EdgevlaError(
+                f"guidance must be actions ({m.chunk_size}, {m.action_dim}) and weights ({m.chunk_size},); "
+                f"got {actions.shape} and {weights.shape}"
+            )
+        normalised = self.pre.normalize_actions(actions)[None]
+        return GuidanceTarget(normalised, np.clip(weights, 0, 1)[None].astype(np.float32), m.action_dim)

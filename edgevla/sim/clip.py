@@ -1,0 +1,19 @@
+"""Saving what the cameras saw: an animated GIF or a PNG strip (Pillow, the `record` extra)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def save_frames(frames: list[np.ndarray], path: Path, fps: float, strip_every: int = 10) -> None:
+    """`.gif`: every frame, animated; anything else: a PNG strip of every `strip_every`-th frame."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".gif":
+        images = [Image.fromarray(f) for f in frames]
+        images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+    else:
+        Image.fromarray(np.concatenate(frames[::strip_every] + [frames[-1]], axis=1)).save(path)

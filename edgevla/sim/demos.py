@@ -1,0 +1,118 @@
+"""Demonstrations for training: the scripted expert teleoperates the simulated arm and edgevla's
+own `Recorder` (the code behind `edgevla record`) writes the LeRobotDataset.
+
+Each episode: the scene of seed `seed + i` is set up, both arms are at its start pose, the expert
+holds the leader and moves it; the recorder mirrors leader -> follower at `fps`, reads the
+simulator's cameras through `sim:NAME` sources, and stores state, clamped action, leader
+command and images, with the episode's own instruction ("touch the red cube").
+
+The arms here are in-process `RobotIO`s (`ExpertLeader`, `SimRobot`); see docs/SIM.md for the
+same session over the virtual servo firmware and the real driver.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgevla.sim.evaluate import SimRobot
+from edgevla.sim.expert import ScriptedExpert
+from edgevla.sim.world import SimConfig, SimWorld
+
+
+class ExpertLeader:
+    """The leader arm as a RobotIO, held by the scripted expert: its state is the expert's goal."""
+
+    def __init__(self, world: SimWorld):
+        self.world = world
+        self.name = f"{world.robot.name.replace('follower', 'leader')} (scripted expert)"
+        self.joint_names = world.robot.joint_names
+        self._expert: ScriptedExpert | None = None
+        self._started = 0.0
+
+    def hold(self, expert: ScriptedExpert) -> None:
+        """A new episode: the expert's clock starts now."""
+        self._expert, self._started = expert, time.monotonic()
+
+    def connect(self) -> None:
+        pass
+
+    def read_state(self) -> np.ndarray:
+        goal = self._expert.goal(time.monotonic() - self._started)
+        return self.world.to_normalized(goal).astype(np.float32)
+
+    def send_action(self, goal: np.ndarray) -> np.ndarray:
+        return np.asarray(goal, dtype=np.float32)  # a leader is moved by hand, never commanded
+
+    def disconnect(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    task: str = "reach"
+    episodes: int = 50
+    seed: int = 0
+    fps: int = 30
+    episode_seconds: float = 5.0
+    cameras: tuple[str, ...] = ("front",)
+    size: int = 96
+    codec: str = "libsvtav1"
+
+
+def record_demos(
+    config: DemoConfig, dataset: Path, log: Callable[[str], None] = print, warn: Callable[[str], None] = print
+) -> int:
+    """Record until `dataset` holds `config.episodes` episodes (appends to an existing one).
+    Returns the number of episodes recorded by this call."""
+    from edgevla.cameras import open_cameras, parse_camera_spec
+    from edgevla.dataset import VideoConfig
+    from edgevla.dataset.meta import is_dataset, load_info
+    from edgevla.record.recorder import RecordConfig, Recorder
+    from edgevla.sim.session import SimSession
+
+    world = SimWorld(
+        SimConfig(
+            task=config.task, fps=config.fps, cameras=config.cameras, width=config.size, height=config.size
+        )
+    )
+    world.reset(config.seed)
+    follower, leader = SimRobot(world), ExpertLeader(world)
+    have = load_info(dataset)["total_episodes"] if is_dataset(dataset) else 0
+    with tempfile.TemporaryDirectory(prefix="edgevla-demos-") as tmp:
+        path = Path(tmp) / "sim.sock"
+        with SimSession(world, path, follower.follow) as session:
+            cameras = open_cameras([parse_camera_spec(f"{c}=sim:{c}?socket={path}") for c in config.cameras])
+            try:
+                for index in range(have, config.episodes):
+                    with session.lock:
+                        episode = world.reset(config.seed + index)
+                        follower.connect()
+                    leader.hold(ScriptedExpert(world.kin, episode))
+                    # one Recorder per episode (resume appends): each episode has its own instruction
+                    record = RecordConfig(
+                        dataset=dataset,
+                        task=episode.instruction,
+                        fps=config.fps,
+                        episodes=index + 1,
+                        episode_seconds=config.episode_seconds,
+                        reset_seconds=0.0,
+                        resume=index > 0,
+                        keyboard=False,
+                        video=VideoConfig(codec=config.codec),
+                        robot_type=world.robot.name,
+                    )
+                    Recorder(record, leader, follower, cameras, log=lambda _line: None, warn=warn).run()
+                    outcome = "success" if world.succeeded else "FAILED"
+                    log(
+                        f"episode {index + 1}/{config.episodes} (seed {episode.seed}): {episode.instruction}: {outcome}"
+                    )
+            finally:
+                for camera in cameras:
+                    camera.stop()
+    return config.episodes - have

@@ -1,0 +1,86 @@
+"""Faults on the bus: corrupt and lost status packets are retried and counted, a silent servo
+gives a typed error naming it, alarms are surfaced, refusals raise; nothing hangs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import PATIENT
+
+from edgevla.drivers.bus import BusConfig, MotorBus
+from edgevla.drivers.errors import MotorCommError, MotorRefusedError
+from edgevla.errors import EdgevlaError
+from edgevla.hardware import load_robot
+from firmware import Condition, Faults, serve_robot
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.mark.parametrize("vendor_robot", ["so101_follower", "koch_follower"])
+@pytest.mark.parametrize("corrupt", [0.01, 0.10])
+def test_sync_read_survives_corruption_with_counted_retries(vendor_robot, corrupt):
+    robot = load_robot(vendor_robot)
+    cycles = 100
+    faults = Faults(corrupt=corrupt, drop=corrupt / 10, seed=7)
+    # a lost status packet costs a full timeout: keep it short (faults, not a slow machine, here)
+    config = BusConfig(retries=4, timeout_ms=30)
+    with serve_robot(robot, faults=faults) as arm, MotorBus.for_robot(robot, arm.port, config=config) as bus:
+        truth = arm.bus.positions()
+        for _ in range(cycles):
+            values = bus.sync_read("Present_Position")
+            assert list(values.values()) == truth  # never a garbled value
+        stats = bus.stats
+    injected = arm.bus.corrupted + arm.bus.dropped
+    assert injected > 0 and stats.failures == 0
+    # every injected fault showed up as a counted failure kind and was retried
+    assert stats.corrupt + stats.timeouts + stats.wrong_id >= injected * 0.5
+    assert stats.retries > 0
+    assert stats.as_dict()["errors"] == stats.errors
+
+
+def test_silent_servo_gives_typed_error_naming_motor_and_register():
+    robot = load_robot("so101_follower")
+    config = BusConfig(retries=2, timeout_ms=30)
+    with (
+        serve_robot(robot, faults=Faults(silent_ids={3})) as arm,
+        MotorBus.for_robot(robot, arm.port, config=config) as bus,
+    ):
+        start = time.monotonic()
+        with pytest.raises(MotorCommError) as err:
+            bus.sync_read("Present_Position")
+        assert time.monotonic() - start < 5
+        assert err.value.motor == "elbow_flex" and err.value.register == "Present_Position"
+        assert err.value.kind == "timeout" and isinstance(err.value, EdgevlaError)
+        assert "elbow_flex" in str(err.value) and "Present_Position" in str(err.value)
+        with pytest.raises(MotorCommError, match="elbow_flex"):
+            bus.write("Goal_Position", "elbow_flex", 2000)
+        # the others still work, the caller's loop decides what to do
+        assert bus.read("Present_Position", "wrist_flex") == 2048
+        assert bus.stats.failures == 2 and bus.stats.timeouts >= 3
+
+
+def test_feetech_alarm_bits_are_surfaced_not_fatal():
+    robot = load_robot("so101_follower")
+    with serve_robot(robot) as arm:
+        arm.bus.servo("wrist_flex").temperature_c = 85  # above Max_Temperature_Limit 70
+        with MotorBus.for_robot(robot, arm.port, config=PATIENT) as bus:
+            values = bus.sync_read("Present_Position")
+            assert len(values) == 6
+            assert bus.alarms == {"wrist_flex": "overheat"}
+            assert bus.stats.servo_errors >= 1
+            arm.bus.servo("gripper").injected = Condition.ANGLE_SENSOR
+            bus.read("Present_Position", "gripper")
+            assert bus.alarms["gripper"] == "angle sensor"
+
+
+def test_dynamixel_refusal_raises_with_reason():
+    robot = load_robot("koch_follower")
+    with serve_robot(robot) as arm, MotorBus.for_robot(robot, arm.port, config=PATIENT) as bus:
+        bus.write("Torque_Enable", "elbow_flex", 1)
+        with pytest.raises(MotorRefusedError, match="elbow_flex.*access error"):
+            bus.write("Return_Delay_Time", "elbow_flex", 0)  # EEPROM while torque is on
+        # write_settings follows the vendor rule: torque off first, then EEPROM
+        bus.write_settings("elbow_flex", {"Return_Delay_Time": 0})
+        assert arm.bus.servo("elbow_flex").get("Return_Delay_Time") == 0
+        assert bus.stats.failures == 0

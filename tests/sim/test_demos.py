@@ -1,0 +1,32 @@
+"""Scripted-expert demonstrations recorded by edgevla's Recorder into a LeRobotDataset."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgevla.cli import main as cli_main
+from edgevla.dataset import DatasetReader
+from edgevla.sim.kinematics import load_kinematics
+from edgevla.sim.tasks import make_episode
+
+
+def test_demos_are_a_valid_dataset_with_one_instruction_per_episode(tmp_path):
+    dataset = tmp_path / "demos"
+    args = ["sim", "demos", "--dataset", str(dataset), "--episodes", "2", "--episode-seconds", "3"]
+    assert cli_main([*args, "--size", "64", "--fps", "15", "--vcodec", "libx264"]) == 0
+    reader = DatasetReader(dataset)
+    assert reader.num_episodes == 2 and reader.fps == 15
+    assert reader.camera_keys == ["observation.images.front"]
+    kin = load_kinematics()
+    assert [e.tasks for e in reader.episodes] == [[make_episode("reach", s, kin).instruction] for s in (0, 1)]
+    first = reader.episode_columns(0)
+    # the follower moved: a teleoperated reach, not a still arm
+    state = first["observation.state"]
+    assert np.abs(state[-1] - state[0]).max() > 5.0
+    # the recorded action is the clamped leader command: never further than the clamp from the state
+    assert np.all(np.abs(first["action"] - state)[:, :5] <= 10.0 + 1e-3)
+    frame = reader.frame(5)
+    assert frame["observation.images.front"].shape[-3:] in ((64, 64, 3), (3, 64, 64))
+    # appending: asking for 3 episodes records only the missing one
+    assert cli_main([*args[:5], "3", "--episode-seconds", "3", "--size", "64", "--fps", "15"]) == 0
+    assert DatasetReader(dataset).num_episodes == 3
