@@ -194,3 +194,31 @@ def test_accelerate_launch_single_cpu_process(dataset, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert [record["step"] for record in metrics(out)] == [1, 2, 3]
     assert (out / "policy" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow  # real-time recording; the vendor SDK's ping can fail on a starved CPU (drivers area)
+def test_small_cpu_on_a_dataset_recorded_from_the_virtual_arm(tmp_path):
+    """`edgevla record` against the virtual servo firmware, then small-cpu (tiny) trains on it."""
+    from edgevla.cameras import open_cameras, parse_camera_spec
+    from edgevla.dataset import VideoConfig
+    from edgevla.record.arms import open_arm_pair
+    from edgevla.record.recorder import RecordConfig, Recorder
+    from edgevla.record.virtual_arms import virtual_arm_pair
+
+    root = tmp_path / "recorded"
+    config = RecordConfig(root, "follow the leader", fps=30, episodes=3, episode_seconds=1.0, reset_seconds=0.2,
+                          keyboard=False, video=VideoConfig(codec="libx264"))  # fmt: skip
+    cameras = open_cameras([parse_camera_spec("front=synthetic?width=64&height=48", fps=30)])
+    (tmp_path / "arms").mkdir()
+    try:
+        with virtual_arm_pair("so101", tmp_path / "arms") as ports, open_arm_pair("so101", *ports) as arms:
+            Recorder(config, *arms, cameras, log=lambda _: None).run()
+    finally:
+        for camera in cameras:
+            camera.stop()
+    out = tmp_path / "run"
+    run_small(root, out, max_steps=30)
+    losses = [record["loss"] for record in metrics(out)]
+    assert np.mean(losses[-8:]) < 0.7 * np.mean(losses[:4]), losses
+    policy = load_edgevla(out / "policy")
+    assert policy.cfg.cameras == ("front",) and policy.cfg.state_dim == 6
