@@ -20,7 +20,12 @@ STYLES = Path(__file__).parent / "styles"
 
 class EdgevlaApp(App):
     TITLE = "edgevla"
-    CSS_PATH = [STYLES / "app.tcss", STYLES / "calibration.tcss", STYLES / "start.tcss", STYLES / "recipes.tcss"]
+    CSS_PATH = [
+        STYLES / "app.tcss",
+        STYLES / "calibration.tcss",
+        STYLES / "start.tcss",
+        STYLES / "recipes.tcss",
+    ]
     COMMANDS = App.COMMANDS | {ScreenCommands}
     BINDINGS = [
         Binding("question_mark", "help", "Help"),

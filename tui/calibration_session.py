@@ -15,6 +15,7 @@ each range is centred on mid-turn afterwards (`homing.centre_on_range`, as `cali
 from __future__ import annotations
 
 import queue
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +44,9 @@ from edgevla.hardware import RobotDef
 
 NEVER_MOVED_COUNTS = 20  # a range this small is a joint nobody moved
 SMALL_RANGE_FRACTION = 0.10  # of one turn: suspicious for any joint of these arms
+# What a bus can raise: the driver's errors, and raw port errors of an unplugged adapter (pyserial
+# lets termios.error through from tcflush on a vanished pty/USB device).
+BUS_FAILURES = (EdgevlaError, serial.SerialException, OSError, termios.error)
 
 
 class Phase(str, Enum):
@@ -166,7 +170,7 @@ class CalibrationSession:
                     time.sleep(self.period_s)
                     continue
                 getattr(self, f"_do_{command}")()
-        except (EdgevlaError, serial.SerialException, OSError) as err:
+        except BUS_FAILURES as err:
             self._emit_phase(Phase.FAILED, _failure_text(err, self.port))
         finally:
             self._release()
@@ -176,7 +180,7 @@ class CalibrationSession:
         try:
             if self.bus.port is not None:
                 disable_torque(self.bus)
-        except (EdgevlaError, serial.SerialException, OSError):
+        except BUS_FAILURES:
             pass  # the bus is gone: nothing more can be sent
         finally:
             self.bus.close()
@@ -226,7 +230,8 @@ class CalibrationSession:
         self._table = None
         self._sweep_done.clear()
         self._emit_phase(
-            Phase.SWEEP, "Move EVERY joint through its whole range (min/max grow live); press Enter when done."
+            Phase.SWEEP,
+            "Move EVERY joint through its whole range (min/max grow live); press Enter when done.",
         )
         last = [0.0]
 
@@ -301,4 +306,3 @@ def _failure_text(err: BaseException, port: str) -> str:
         f"serial port '{port}' stopped working ({err}); was it unplugged? "
         "Nothing more was written; press r to reconnect."
     )
-

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 from tui_helpers import PATIENT
@@ -12,7 +14,7 @@ from tui_helpers import PATIENT
 from edgevla.drivers.calibration import load_calibration
 from edgevla.drivers.robot import Robot
 from edgevla.hardware import load_robot
-from firmware import Sweep, serve_robot
+from firmware import Faults, Sweep, serve_robot
 from tui.app import EdgevlaApp
 from tui.calibration_session import Phase
 from tui.screens.calibration import CalibrationScreen
@@ -130,3 +132,57 @@ def test_hand_guided_calibration_twice_in_a_row(calibration_dir):
             for joint in JOINTS:
                 assert profile[joint]["homing_offset"] == 3000 - 2047, joint
         check_profile_drives_the_arm(path, arm.port)
+
+
+def test_servo_that_stops_answering_before_the_write_leaves_servos_and_file_untouched(calibration_dir):
+    async def scenario():
+        app = EdgevlaApp("so101_leader", arm.port, auto=True, bus_config=PATIENT)
+        async with app.run_test(size=(130, 36)) as pilot:
+            screen = await calibrate(pilot, app, sweep_seconds=1.0)
+            assert screen.phase is Phase.REVIEW
+            arm.bus.faults = Faults(silent_ids=frozenset({3}))  # elbow_flex's cable comes loose
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: screen.phase is Phase.FAILED)
+            return str(screen.query_one("#instruction").render())
+
+    with serve_robot("so101_leader", motion=Sweep()) as arm:
+        message = asyncio.run(scenario())
+        # the live reads or the pre-write ping find it first; either way the message names it
+        assert "elbow_flex" in message and "othing" in message and "written" in message
+        limits = [(s.get("Min_Position_Limit"), s.get("Max_Position_Limit")) for s in arm.bus.servos]
+    assert limits == [(0, 4095)] * 6  # as homing reset them: no recorded range reached a servo
+    assert not (calibration_dir / "so101_leader.json").exists()
+
+
+def test_firmware_killed_mid_calibration_shows_the_error_and_saves_nothing(tmp_path, calibration_dir):
+    link = tmp_path / "leader"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "edgevla", "firmware", "serve", "--robot", "so101_leader",
+         "--link", str(link), "--motion", "sweep"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout.readline().startswith("ready")
+
+        async def scenario():
+            app = EdgevlaApp("so101_leader", str(link), auto=True, bus_config=PATIENT)
+            async with app.run_test(size=(130, 36)) as pilot:
+                screen = screen_of(app)
+                await wait_for(pilot, lambda: screen.phase is Phase.CENTRE)
+                await pilot.press("enter")
+                await wait_for(pilot, lambda: screen.phase is Phase.SWEEP)
+                await pilot.pause(0.5)
+                server.kill()  # the USB cable is pulled
+                await wait_for(pilot, lambda: screen.phase is Phase.FAILED)
+                await pilot.press("enter")  # keys after the failure do nothing harmful
+                await pilot.pause(0.2)
+                assert app.is_running
+                return str(screen.query_one("#instruction").render())
+
+        message = asyncio.run(scenario())
+    finally:
+        server.kill()
+        server.wait()
+    assert "press r to reconnect" in message
+    assert not (calibration_dir / "so101_leader.json").exists()
+    assert not list(calibration_dir.glob("*.tmp"))

@@ -23,7 +23,7 @@ from tui.widgets.joint_bar import JointBar
 
 STEPS = (
     (Phase.CENTRE, "Torque off, centre pose"),
-    (Phase.SWEEP, "Half-turn homing, sweep every joint"),
+    (Phase.SWEEP, "Homing, sweep every joint"),
     (Phase.REVIEW, "Review ranges"),
     (Phase.WRITTEN, "Write limits to the servos"),
     (Phase.SAVED, "Save the calibration file"),
@@ -117,9 +117,11 @@ class CalibrationScreen(Screen):
             high = sample.maxes[joint] if sample.maxes else None
             norm = sample.normalised[joint] if sample.normalised else None
             self.query_one(f"#joint-{joint}", JointBar).show(raw, norm, low, high)
-        self.sample_times = [t for t in self.sample_times if sample.time - t < RATE_WINDOW_S]
         self.sample_times.append(sample.time)
-        self.query_one("#rate", Static).update(f"{len(self.sample_times) / RATE_WINDOW_S:.0f} reads/s")
+        if sample.time - self.sample_times[0] >= RATE_WINDOW_S:  # refresh the figure once a second
+            rate = (len(self.sample_times) - 1) / (sample.time - self.sample_times[0])
+            self.query_one("#rate", Static).update(f"{rate:.0f} joint reads/s shown")
+            self.sample_times = [sample.time]
 
     def _show_phase(self, event: PhaseChanged) -> None:
         self.phase = event.phase
