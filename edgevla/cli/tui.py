@@ -6,9 +6,13 @@ import argparse
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--robot", help="open straight on the calibration screen of this robot (needs --port)")
+    parser.add_argument(
+        "--robot", help="open straight on the calibration screen of this robot (needs --port)"
+    )
     parser.add_argument("--port", help="serial device or pyserial URL of that robot")
-    parser.add_argument("--out", help="calibration profile to write (default: <calibration dir>/<robot>.json)")
+    parser.add_argument(
+        "--out", help="calibration profile to write (default: <calibration dir>/<robot>.json)"
+    )
     parser.add_argument(
         "--auto", action="store_true", help="the arm moves by itself (a virtual sweep): no centre pose"
     )
