@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
-from tui_helpers import PATIENT
+from tui_helpers import PATIENT, wait_for
 
 from edgevla.drivers.calibration import load_calibration
 from edgevla.drivers.robot import Robot
@@ -33,15 +33,6 @@ class Hand:
             self.t0 = t
             return self.centre
         return self.centre + 1500 * math.sin(2 * math.pi * (t - self.t0) / (1.0 + 0.2 * joint))
-
-
-async def wait_for(pilot, condition, timeout: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {condition.__doc__ or condition}")
-        await pilot.pause(0.05)
 
 
 def screen_of(app) -> CalibrationScreen:
