@@ -32,12 +32,6 @@ def load_policy(source: str, threads: int = 0) -> Policy:
         from edgevla.runtime.loader import open_policy  # ART: torch-free; a checkpoint imports torch
 
         return open_policy(path, threads=threads)
-        # an exported artifact opens torch-free; only a checkpoint imports torch (the `model` extra)
-        from edgevla.runtime.loader import open_policy
-
-        from edgevla.runtime.loader import open_policy  # artifact: torch-free; checkpoint: torch
-
-        return open_policy(path)
     raise EdgevlaError(
         f"--policy '{source}': not a replay .npz, an exported artifact or a checkpoint directory"
     )
