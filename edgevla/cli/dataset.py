@@ -26,8 +26,9 @@ def _info(args: argparse.Namespace) -> int:
         "features": {
             k: {"dtype": f["dtype"], "shape": list(f["shape"])} for k, f in info["features"].items()
         },
-        "recording": {
-            key: sum(e.extra[key] for e in episodes) for key in (episodes[0].extra if episodes else {})
+        "recording": {  # per-episode counters: totals, or the maximum for maxima
+            key: (max if "max" in key else sum)(e.extra[key] for e in episodes)
+            for key in (episodes[0].extra if episodes else {})
         },
     }
     for key, ft in info["features"].items():
@@ -43,7 +44,7 @@ def _info(args: argparse.Namespace) -> int:
         codec = f" {ft['codec']}" if "codec" in ft else ""
         print(f"  {key:<32} {ft['dtype']:<8} {ft['shape']}{codec}")
     for key, total in summary["recording"].items():
-        print(f"  {key}: {total} over all episodes")
+        print(f"  {key}: {total:g} ({'max' if 'max' in key else 'total'} over all episodes)")
     return 0
 
 

@@ -7,6 +7,7 @@ runs in its own thread, so the recording loop only puts frames in a queue.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -60,6 +61,15 @@ def check_codec(codec: str) -> None:
         raise DatasetFormatError(f"video codec '{codec}' is not available in this PyAV build; try libx264")
 
 
+def _lower_priority_of_this_thread(niceness: int = 10) -> None:
+    """Let the control loop win the CPU over encoding: on Linux a thread has its own nice value,
+    and the codec's worker threads (created when the codec opens, from this thread) inherit it.
+    Encoding that falls behind catches up from its queue, e.g. during the reset period."""
+    if hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
+        with contextlib.suppress(OSError):  # not permitted here: encode at normal priority
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+
+
 class VideoEncoder:
     """Encodes the frames `put` into one mp4 file from a daemon thread.
 
@@ -82,12 +92,18 @@ class VideoEncoder:
         self._queue.put(image)
 
     @property
+    def error(self) -> BaseException | None:
+        """What stopped the encoding thread, if anything did."""
+        return self._error
+
+    @property
     def backlog(self) -> int:
         return self._queue.qsize()
 
     def _run(self) -> None:
         container = None
         try:
+            _lower_priority_of_this_thread()
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # SVT-AV1 prints ~20 info lines per encoder on stderr unless told to log errors only.
             os.environ.setdefault("SVT_LOG", "1")

@@ -64,6 +64,7 @@ class _PendingEpisode:
     encoders: dict[str, VideoEncoder]
     metadata: dict[str, Any]
     new_tasks: list[str] | None  # the full task list to publish, if this episode added tasks
+    task_count: int  # tasks known when the episode was handed off (the next one may add more)
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -221,7 +222,12 @@ class DatasetWriter:
                     raise DatasetFormatError(
                         f"'{key}' must be uint8 {tuple(ft['shape'])}, got {value.dtype} {value.shape}"
                     )
-                self._encoders[key].put(value)
+                encoder = self._encoders[key]
+                if encoder.error is not None:  # e.g. disk full: stop now rather than queue frames forever
+                    error = encoder.error
+                    reason = durable.describe_os_error(error) if isinstance(error, OSError) else str(error)
+                    raise durable.DatasetWriteError(f"encoding {key} failed: {reason}")
+                encoder.put(value)
             else:
                 array = np.asarray(value, dtype=ft["dtype"])
                 if array.size != int(np.prod(ft["shape"])):
@@ -259,6 +265,11 @@ class DatasetWriter:
         return len(self._task_indices)
 
     @property
+    def saves_pending(self) -> int:
+        """Episodes handed to the saver that are not durable yet (0 once a save failed)."""
+        return 0 if self._error is not None else self.num_episodes - self._saved_episodes
+
+    @property
     def encoder_backlog(self) -> int:
         return max((encoder.backlog for encoder in self._encoders.values()), default=0)
 
@@ -284,6 +295,7 @@ class DatasetWriter:
             encoders=self._encoders,
             metadata=metadata,
             new_tasks=list(self.tasks) if len(self.tasks) > self._tasks_before else None,
+            task_count=len(self.tasks),
         )
         self.num_episodes += 1
         self.num_frames += len(self._task_indices)
@@ -396,12 +408,12 @@ class DatasetWriter:
         )
         durable.write_parquet(meta_path, episode_table(episode, self.features, self.episode_metadata))
         self._episode_stats.append(episode_stats)
-        self._saved_episodes += 1
         write_totals(
             self.root,
             self.info,
-            self._saved_episodes,
+            pending.index + 1,
             pending.from_index + length,
-            len(self.tasks),
+            pending.task_count,
             self._episode_stats,
         )
+        self._saved_episodes += 1  # only now is saves_pending 0: info.json and stats.json are final too

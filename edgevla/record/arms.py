@@ -27,7 +27,7 @@ def open_arm_pair(robot: str, leader_port: str, follower_port: str) -> Iterator[
     with ExitStack() as stack:
         arms = []
         for definition, port in ((leader_def, leader_port), (follower_def, follower_port)):
-            arm = Robot(definition.name, port)
+            arm = Robot(definition, port)  # calibration: <calibration dir>/<robot>.json
             arm.connect()
             stack.callback(arm.disconnect)  # LIFO: the follower is released first
             arms.append(arm)

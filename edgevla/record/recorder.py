@@ -132,9 +132,7 @@ class Recorder:
                     if outcome == STOP:
                         self.report.stopped_early = writer.num_episodes < config.episodes
                         break
-                    if writer.num_episodes < config.episodes:
-                        writer.prepare_episode()  # encoders open while the scene is reset
-                    if writer.num_episodes < config.episodes and self._reset_period(keys) == STOP:
+                    if writer.num_episodes < config.episodes and self._between_episodes(keys) == STOP:
                         self.report.stopped_early = True
                         break
         finally:
@@ -180,26 +178,40 @@ class Recorder:
             report.dropped += tick.dropped
             report.late += int(ticker.is_late(tick))
             report.max_lateness_ms = max(report.max_lateness_ms, tick.lateness * 1000)
-            if (tick.dropped or ticker.is_late(tick)) and tick.started - last_warning > 1.0:
-                last_warning = tick.started
-                self.warn(
-                    f"warning: the loop cannot hold {config.fps} fps: {report.late} late, "
-                    f"{report.dropped} dropped frame(s) so far in this episode "
-                    f"(encoder backlog {writer.encoder_backlog} frames)"
-                )
+            if tick.started - last_warning > 1.0:
+                if tick.dropped or ticker.is_late(tick):
+                    last_warning = tick.started
+                    self.warn(
+                        f"warning: the loop cannot hold {config.fps} fps: {report.late} late, "
+                        f"{report.dropped} dropped frame(s) so far in this episode "
+                        f"(encoder backlog {writer.encoder_backlog} frames)"
+                    )
+                elif writer.encoder_backlog > 2 * config.fps:  # frames pile up in memory
+                    last_warning = tick.started
+                    self.warn(
+                        f"warning: video encoding falls behind ({writer.encoder_backlog} frames queued); "
+                        "use --vcodec libx264 or smaller camera images"
+                    )
 
-    def _reset_period(self, keys: KeyboardControls) -> str | None:
-        """Keep mirroring (not recorded) so the scene can be reset; NEXT ends it early."""
-        if self.config.reset_seconds <= 0:
-            return None
-        self.log(f"reset the scene: {self.config.reset_seconds:g} s")
-        ticker = Ticker(self.config.fps)
-        while time.monotonic() - ticker.start < self.config.reset_seconds:
+    def _between_episodes(self, keys: KeyboardControls) -> str | None:
+        """The reset period: the follower keeps mirroring (not recorded) for `reset_seconds`
+        (NEXT ends it early) and in any case until the previous episode is durable. Saving
+        (the AV1 encoder flush holds the GIL for tens of ms) and opening the next episode's
+        encoders thus never compete with recorded frames."""
+        config, writer = self.config, self.writer
+        if config.reset_seconds > 0:
+            self.log(f"reset the scene: {config.reset_seconds:g} s")
+        ticker, skipped = Ticker(config.fps), False
+        while writer.saves_pending or not (
+            skipped or time.monotonic() - ticker.start >= config.reset_seconds
+        ):
             ticker.wait()
             event = keys.poll()
-            if event in (NEXT, STOP):
-                return event
+            if event == STOP:
+                return STOP
+            skipped = skipped or event == NEXT
             self.mirror.step()
+        writer.prepare_episode()
         return None
 
     @staticmethod

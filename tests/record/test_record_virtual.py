@@ -17,6 +17,7 @@ from edgevla.cameras import open_cameras, parse_camera_spec
 from edgevla.cameras.synthetic import decode_counter
 from edgevla.dataset import DatasetReader, VideoConfig
 from edgevla.dataset.check import check
+from edgevla.drivers.calibration import unnormalize
 from edgevla.record.arms import open_arm_pair
 from edgevla.record.recorder import RecordConfig, Recorder
 from edgevla.record.virtual_arms import virtual_arm_pair
@@ -71,6 +72,9 @@ def test_record_two_episodes_and_read_them_back(arms, tmp_path):
         with open_arm_pair("so101", *arms) as (leader, follower):
             spy = SentGoals(follower)
             report = Recorder(config, leader, spy, cameras, log=lambda _: None).run()
+            # What the follower's servos hold as their goal now: the last recorded action.
+            goal_in_servos = follower.bus.sync_read("Goal_Position")
+            last_sent_raw = unnormalize(spy.sent[-1], follower.table)
     finally:
         for camera in cameras:
             camera.stop()
@@ -100,6 +104,8 @@ def test_record_two_episodes_and_read_them_back(arms, tmp_path):
     reset_steps = len(spy.sent) - len(recorded)
     sent = np.stack(spy.sent[:first] + spy.sent[first + reset_steps :])
     np.testing.assert_array_equal(recorded, sent)
+    np.testing.assert_array_equal(recorded[-1], spy.sent[-1])
+    assert list(goal_in_servos.values()) == last_sent_raw.tolist()  # the servos got exactly that
     leader_moves = np.abs(np.diff(ds.columns["leader.action"], axis=0)).max()
     assert leader_moves > 0  # the sweeping leader was really followed
     assert not np.array_equal(ds.columns["observation.state"], ds.columns["action"])

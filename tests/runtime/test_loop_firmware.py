@@ -241,3 +241,19 @@ def test_ctrl_c_stops_the_run_and_turns_torque_off(tmp_path):
         assert not any(served.bus.servo(n).torque for n in names)  # on_disconnect: torque_off
     assert "interrupted" in err and "Traceback" not in err
     assert (tmp_path / "s.json").exists()
+
+
+@pytest.mark.slow
+def test_bench_async_reports_the_loop_figures_with_the_machine_load():
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "edgevla", "bench", "async", "--preset", "tiny", "--duration", "3", "--json"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["ticks"] >= 100 and figures["chunks"] >= 1 and figures["load_average_1min"] >= 0
+    assert figures["period_ms_nominal"] == 20.0 and "retries" in figures["bus"]
