@@ -11,6 +11,7 @@ from edgevla.drivers.bus import BusConfig
 from edgevla.drivers.calibration import calibration_path
 from edgevla.hardware import load_robot
 from tui.commands import ScreenCommands
+from tui.inventory import Inventory
 from tui.screens.calibration import CalibrationScreen
 from tui.screens.help import HelpScreen
 from tui.screens.start import StartScreen
@@ -39,13 +40,16 @@ class EdgevlaApp(App):
         calibration_out: Path | None = None,
         auto: bool = False,
         bus_config: BusConfig | None = None,
+        inventory: Inventory | None = None,
     ):
+        """`inventory`: fixed start-screen contents (screenshots, tests); default: this machine's."""
         super().__init__()
+        self.inventory = inventory
         self.robot_name, self.port, self.auto = robot, port, auto
         self.calibration_out, self.bus_config = calibration_out, bus_config
 
     def on_mount(self) -> None:
-        self.push_screen(StartScreen())
+        self.push_screen(StartScreen(self.inventory))
         if self.robot_name and self.port:
             self.open_calibration(self.robot_name, self.port)
 
@@ -57,7 +61,7 @@ class EdgevlaApp(App):
     def open_motors(self, port: str, robot_name: str | None) -> None:
         from tui.screens.motors import MotorsScreen
 
-        self.push_screen(MotorsScreen(port, load_robot(robot_name or "so101_follower")))
+        self.push_screen(MotorsScreen(port, load_robot(robot_name or "so101_follower"), self.bus_config))
 
     def open_recipes(self) -> None:
         from tui.screens.recipes import RecipesScreen
