@@ -45,3 +45,22 @@ bench: venv
 DEMO_DATA ?= runs/sim-reach-demos
 demo-data: venv
 	$(BIN)/edgevla sim demos --task reach --dataset $(DEMO_DATA) --episodes 50 --episode-seconds 5 --cameras front --size 96
+
+# The demo policy: train the small recipe on the demos, export (ONNX fp32), quantize (int8), and
+# ship the int8 artifact in edgevla/assets/small-reach/ (checkpoint and fp32 stay in DEMO_RUN).
+DEMO_RUN ?= runs/small-reach
+DEMO_ASSET := edgevla/assets/small-reach
+demo-train: venv
+	$(BIN)/edgevla train --recipe recipes/small-cpu.yaml --dataset $(DEMO_DATA) --out $(DEMO_RUN)
+	$(BIN)/edgevla export onnx --policy $(DEMO_RUN)/policy --out $(DEMO_RUN)/onnx-fp32
+	$(BIN)/edgevla quantize --policy $(DEMO_RUN)/onnx-fp32 --method int8-dynamic --out $(DEMO_RUN)/onnx-int8
+	rm -rf $(DEMO_ASSET)/onnx-int8 && mkdir -p $(DEMO_ASSET) && cp -r $(DEMO_RUN)/onnx-int8 $(DEMO_ASSET)/onnx-int8
+	$(BIN)/edgevla eval --policy $(DEMO_ASSET)/onnx-int8 --task reach --episodes 10
+
+# fp32 (torch) vs fp32 ONNX vs int8 ONNX, and blend vs rtc vs latest merging, same 50 seeds.
+demo-eval: venv
+	for p in $(DEMO_RUN)/policy $(DEMO_RUN)/onnx-fp32 $(DEMO_RUN)/onnx-int8; do \
+	  $(BIN)/edgevla eval --policy $$p --task reach --episodes 50 --json > $$p.eval.json || exit 1; done
+	for m in blend rtc latest; do \
+	  $(BIN)/edgevla eval --policy $(DEMO_RUN)/onnx-int8 --task reach --episodes 50 --merge $$m --json \
+	    > $(DEMO_RUN)/merge-$$m.eval.json || exit 1; done

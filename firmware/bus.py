@@ -26,6 +26,7 @@ PROTOCOLS = {"feetech": feetech, "dynamixel": dynamixel}
 # A partial packet older than this is line noise: real servos reset their receiver on a gap.
 PACKET_GAP_S = 0.05
 BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
+SPIN_LIMIT_S = 0.002  # delays shorter than this are busy-waited (see Transmission.wait)
 
 
 @dataclass
@@ -40,6 +41,16 @@ class BusStats:
 class Transmission:
     delay_s: float  # wait this long after the previous transmission
     packet: bytes
+
+    def wait(self) -> None:
+        """Wait `delay_s`. Short waits spin: a sleep hands the CPU away, and on a loaded machine
+        getting it back can take tens of ms, far beyond a servo's return delay (<= 0.5 ms)."""
+        if self.delay_s >= SPIN_LIMIT_S:
+            time.sleep(self.delay_s)
+            return
+        end = time.perf_counter() + self.delay_s
+        while time.perf_counter() < end:
+            pass
 
 
 class VirtualBus:

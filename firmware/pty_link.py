@@ -97,8 +97,7 @@ class PtyServer:
                     continue
                 baud = host_baudrate(self.master) if self.check_baud else None
                 for tx in self.bus.receive(data, baud):
-                    if tx.delay_s > 0:
-                        time.sleep(tx.delay_s)
+                    tx.wait()
                     self._send(tx.packet)
         except BaseException as err:  # surfaced by close(); a dead server thread must not go unnoticed
             self.error = err

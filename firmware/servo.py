@@ -221,7 +221,7 @@ class VirtualServo:
             return True
         reg = self.model.register("Goal_Position")
         goal = reg.decode(int.from_bytes(staged[reg.address : reg.address + reg.size], self.byteorder))
-        if self.get("Operating_Mode") == 4:
+        if self.get("Operating_Mode") in (4, 5):  # extended / current-based position: multi-turn
             return -DXL_EXTENDED_LIMIT <= goal <= DXL_EXTENDED_LIMIT
         return self.get("Min_Position_Limit") <= goal <= self.get("Max_Position_Limit")
 

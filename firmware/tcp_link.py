@@ -11,7 +11,6 @@ import os
 import select
 import socket
 import threading
-import time
 
 from edgevla.errors import EdgevlaError
 from firmware.bus import VirtualBus
@@ -64,8 +63,7 @@ class TcpServer:
             if not data:
                 return False
             for tx in self.bus.receive(data, None):
-                if tx.delay_s > 0:
-                    time.sleep(tx.delay_s)
+                tx.wait()
                 try:  # never block on a client that stopped reading: drop what does not fit
                     sent = client.send(tx.packet, socket.MSG_DONTWAIT)
                 except (BlockingIOError, ConnectionError):

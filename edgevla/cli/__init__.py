@@ -42,6 +42,7 @@ COMMANDS: dict[str, Command] = {
         "edgevla.cli.train", "fine-tune (LoRA/expert/full) or train a policy from a recipe YAML"
     ),
     "run": Command("edgevla.cli.run", "drive a robot with a policy: async inference at a fixed control rate"),
+    "tui": Command("edgevla.cli.tui", "terminal UI: calibrate arms, inspect motors, run training recipes"),
     "serve": Command(
         "edgevla.cli.serve", "serve a policy over websockets to robots (edgevla run --policy ws://)"
     ),

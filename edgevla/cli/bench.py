@@ -8,6 +8,9 @@ from edgevla.cli.dispatch import Command, dispatch
 
 BENCHES: dict[str, Command] = {
     "policy": Command("edgevla.cli.bench_policy", "action-chunk latency p50/p90 and peak memory of a policy"),
+    "train": Command(
+        "edgevla.cli.bench_train", "training samples/s of a recipe (default small-cpu, synthetic data)"
+    ),
     "bus": Command(
         "edgevla.cli.bench_bus", "servo bus loop: sync read + sync write cycles/s, p50/p99 (--json)"
     ),

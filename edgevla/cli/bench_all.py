@@ -47,6 +47,9 @@ def run_one(run: dict, gpu: bool, timeout_s: float) -> dict:
         return {**row, "status": "not available", "reason": f"bench '{run['bench']}' is not registered yet"}
     if run.get("needs") == "gpu" and not gpu:
         return {**row, "status": "skipped", "reason": "needs a CUDA GPU"}
+    missing = [p for p in run.get("requires", []) if not (REPO_ROOT / p).exists()]
+    if missing:
+        return {**row, "status": "skipped", "reason": f"needs {', '.join(missing)} (make demo-train)"}
     command = [sys.executable, "-m", "edgevla", "bench", run["bench"], *row["args"], "--json"]
     started = time.monotonic()
     try:

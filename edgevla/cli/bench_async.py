@@ -39,7 +39,9 @@ FIGURES = (
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--policy", required=True, help="checkpoint, replay .npz or ws:// server")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--policy", help="checkpoint, artifact, replay .npz or ws:// server")
+    source.add_argument("--preset", help="a random-weight model preset (tiny, small), cameras synthetic")
     parser.add_argument("--robot", default="so101_follower")
     parser.add_argument("--camera", action="append", default=[], metavar="NAME=SOURCE")
     parser.add_argument("--fps", type=float, default=50.0)
@@ -59,9 +61,27 @@ def _edgevla(*args: str) -> list[str]:
     return [sys.executable, "-m", "edgevla", *args]
 
 
+def _preset_checkpoint(name: str, folder: Path) -> tuple[str, list[str]]:
+    """Write a preset checkpoint with `edgevla model init`; its path and its cameras as synthetic sources."""
+    out = folder / name
+    for command in (
+        ("model", "init", "--preset", name, "--out", str(out)),
+        ("model", "info", "--policy", str(out), "--json"),
+    ):
+        result = subprocess.run(_edgevla(*command), capture_output=True, text=True, timeout=600)
+        if result.returncode != 0:
+            raise EdgevlaError(f"cannot make the '{name}' preset: {result.stderr.strip()[-300:]}")
+    cameras = json.loads(result.stdout)["cameras"]
+    return str(out), [f"{c}=synthetic?width=160&height=120" for c in cameras]
+
+
 def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="edgevla-bench-") as tmp:
         link, stats_path = Path(tmp) / "arm", Path(tmp) / "stats.json"
+        policy, cameras = args.policy, args.camera
+        if args.preset:
+            policy, preset_cameras = _preset_checkpoint(args.preset, Path(tmp))
+            cameras = cameras or preset_cameras
         firmware = subprocess.Popen(
             _edgevla(
                 "firmware", "serve", "--robot", args.robot, "--link", str(link), "--drop", str(args.drop)
@@ -77,12 +97,12 @@ def run(args: argparse.Namespace) -> int:
                     f"the virtual firmware did not start: {firmware.stderr.read().strip()[-300:]}"
                 )
             command = _edgevla(
-                "run", "--robot", args.robot, "--port", str(link), "--policy", args.policy,
+                "run", "--robot", args.robot, "--port", str(link), "--policy", policy,
                 "--task", args.task, "--fps", str(args.fps), "--duration", str(args.duration),
                 "--merge", args.merge, "--worker", args.worker, "--stats-json", str(stats_path),
                 "--stats-every", str(max(args.duration, 1.0)),
             )  # fmt: skip
-            for camera in args.camera:
+            for camera in cameras:
                 command += ["--camera", camera]
             if args.realtime:
                 command.append("--realtime")
@@ -99,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
                 firmware.kill()
     figures = {key: stats[key] for key in FIGURES}
     figures.update(
-        policy=args.policy,
+        policy=args.policy or f"preset {args.preset}",
         fps=args.fps,
         duration_s=args.duration,
         worker=args.worker,

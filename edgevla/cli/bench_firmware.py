@@ -130,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         "device_us_p99": float(np.percentile(device, 99)),
         "pty_round_trip_ms_p50": float(np.percentile(trip, 50)),
         "pty_round_trip_ms_p99": float(np.percentile(trip, 99)),
+        "pty_round_trip_ms_max": float(max(trip)),
         "sync_reads": len(trip),
         "machine": f"{platform.machine()} {os.cpu_count()} cpu, python {platform.python_version()}",
     }
@@ -139,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"{args.robot}: firmware {result['device_us_p50']:.0f} us/sync read (p99 "
             f"{result['device_us_p99']:.0f}); through a pty {result['pty_round_trip_ms_p50']:.2f} ms "
-            f"(p99 {result['pty_round_trip_ms_p99']:.2f}) over {len(trip)} sync reads"
+            f"(p99 {result['pty_round_trip_ms_p99']:.2f}, max {result['pty_round_trip_ms_max']:.1f}) "
+            f"over {len(trip)} sync reads"
         )
     return 0

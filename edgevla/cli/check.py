@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
+from pathlib import Path
+
+from edgevla.errors import EdgevlaError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +27,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="the robot's joint action units (lerobot default RANGE_M100_100: 1 unit = 1.8 deg, full turn)",
     )
     parser.add_argument("--gripper-dims", default="", help="comma-separated gripper action dims (no degrees)")
+    parser.add_argument(
+        "--robot", help="robot definition (e.g. so101_follower): exact degrees with --calibration"
+    )
+    parser.add_argument("--calibration", help="the robot's calibration JSON (lerobot format)")
     parser.add_argument("--vlm-dir", help="local SmolVLM config+tokenizer dir (lerobot checkpoints)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run)
@@ -32,7 +39,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from edgevla.cli.bench_policy import synthetic_observation
     from edgevla.export.calibration import observations
-    from edgevla.export.parity import compare
+    from edgevla.export.parity import assumed_degrees_per_unit, compare, degrees_per_unit
     from edgevla.model.checkpoint import load_policy
     from edgevla.runtime.loader import open_policy
 
@@ -42,15 +49,28 @@ def run(args: argparse.Namespace) -> int:
         obs = observations(args.obs, args.frames)
     else:
         obs = (synthetic_observation(reference, seed) for seed in range(args.frames))
-    grippers = tuple(int(d) for d in args.gripper_dims.split(",") if d.strip())
-    errors, chunks = compare(reference, candidate, obs, args.seed, args.joint_units, grippers)
+    if bool(args.robot) != bool(args.calibration):
+        raise EdgevlaError("--robot and --calibration go together (exact degrees per joint)")
+    if args.robot:
+        from edgevla.drivers.calibration import NormTable, load_calibration
+        from edgevla.hardware import load_robot
+
+        degrees = degrees_per_unit(
+            NormTable.build(load_robot(args.robot), load_calibration(Path(args.calibration)))
+        )
+        units = f"calibrated {args.robot}"
+    else:
+        grippers = tuple(int(d) for d in args.gripper_dims.split(",") if d.strip())
+        degrees = assumed_degrees_per_unit(reference.spec.action_dim, args.joint_units, grippers)
+        units = f"assumed {args.joint_units} (full turn)"
+    errors, chunks = compare(reference, candidate, obs, degrees, args.seed)
     summary = {
         "reference": args.policy,
         "candidate": args.art,
         "candidate_backend": candidate.spec.extra.get("precision", candidate.spec.extra.get("backend")),
         "chunks": chunks,
         "observations": args.obs or "synthetic",
-        "joint_units": args.joint_units,
+        "degrees_from": units,
         "max_abs": max(e.max_abs for e in errors),
         "mean_abs_degrees": [e.mean_abs_degrees for e in errors],
         "per_dim": [asdict(e) for e in errors],
@@ -58,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
         return 0
-    print(f"{args.art} vs {args.policy}: {chunks} chunks, {summary['observations']} observations")
+    print(
+        f"{args.art} vs {args.policy}: {chunks} chunks, {summary['observations']} observations; degrees {units}"
+    )
     print(f"{'dim':>4} {'max abs':>10} {'mean abs':>10} {'cosine':>9} {'mean deg':>9} {'max deg':>9}")
     for e in errors:
         deg = (

@@ -51,7 +51,10 @@ def run(args: argparse.Namespace) -> int:
     source = args.policy or shipped_policy()
     say = (lambda *_: None) if args.json else print
     say(f"edgevla demo: policy {source}")
-    say("  simulated SO-101 follower, task 'reach' (touch the named cube), front camera 96x96, 30 fps")
+    say(
+        "  simulated SO-101 follower on virtual servos (real driver over a pty), task 'reach' "
+        "(touch the named cube), front camera 96x96, 30 fps"
+    )
     started = time.monotonic()
     cameras = ("front",)
     policy = open_policy(str(source), args.worker, Expectation(6, 6, cameras, 30.0))

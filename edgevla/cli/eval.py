@@ -36,6 +36,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--worker", choices=TRANSPORTS, help="where a local policy runs (default: process; ws:// is remote)"
     )
     parser.add_argument("--token", help="token of the policy server")
+    parser.add_argument(
+        "--no-bus",
+        action="store_true",
+        help="arms in-process instead of virtual servos on ptys + the real driver (faster, no bytes)",
+    )
     parser.add_argument("--gif", type=Path, help="save the first episode's camera view (.gif or .png strip)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run)
@@ -70,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         cameras=cameras,
         size=args.size,
         gif=args.gif,
+        bus=not args.no_bus,
     )
 
     def show(result) -> None:

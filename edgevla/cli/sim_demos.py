@@ -20,6 +20,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--episode-seconds", type=float, default=5.0, help="length of each episode (default 5)"
     )
+    parser.add_argument(
+        "--no-bus",
+        action="store_true",
+        help="arms in-process instead of virtual servos on ptys + the real driver (faster, no bytes)",
+    )
     parser.add_argument("--vcodec", default="libsvtav1", choices=["libsvtav1", "libx264"])
     parser.set_defaults(handler=main)
 
@@ -40,6 +45,7 @@ def main(args: argparse.Namespace) -> int:
         cameras=world.config.cameras,
         size=args.size,
         codec=args.vcodec,
+        bus=not args.no_bus,
     )
     started = time.monotonic()
     recorded = record_demos(config, args.dataset, log=print, warn=lambda line: print(line, file=sys.stderr))

@@ -294,20 +294,27 @@ class MotorBus:
             raise BusError(f"sync write of {register} on '{self.port_name}' failed ({kind})")
 
     def write_settings(self, motor: str, settings: Mapping[str, int]) -> None:
-        """Write several registers of one motor, persisting EEPROM ones by the vendor's rule."""
+        """Write several registers of one motor, persisting EEPROM ones by the vendor's rule.
+
+        EEPROM registers that already hold the value are not rewritten: flash wears out, and
+        configure() runs on every connect."""
         m = self.motor(motor)
-        eeprom = any(m.servo.register(name).eeprom for name in settings)
-        if eeprom and self.backend.eeprom_guard == "torque":
+        eeprom = {n: v for n, v in settings.items() if m.servo.register(n).eeprom}
+        changed = {n: v for n, v in eeprom.items() if self.read(n, motor) != v}
+        ram = {n: v for n, v in settings.items() if n not in eeprom}
+        if changed and self.backend.eeprom_guard == "torque":
             self.write("Torque_Enable", motor, 0)  # Dynamixel refuses EEPROM writes with torque on
-        unlock = eeprom and self.backend.eeprom_guard == "lock" and "Lock" in m.servo.registers
+        unlock = changed and self.backend.eeprom_guard == "lock" and "Lock" in m.servo.registers
         if unlock:
             self.write("Lock", motor, 0)  # Feetech keeps EEPROM writes across power-off only unlocked
         try:
-            for name, value in settings.items():
+            for name, value in changed.items():
                 self.write(name, motor, value)
         finally:
             if unlock:
                 self.write("Lock", motor, 1)
+        for name, value in ram.items():
+            self.write(name, motor, value)
 
 
 def _encode(reg: Register, value: int, motor: str) -> int:

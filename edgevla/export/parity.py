@@ -1,10 +1,11 @@
 """Two policies on the same observations and noise: how far apart their actions are (`edgevla check`).
 
-Errors are reported per action dim in the policy's action units and, for joints, in degrees.
-Until a robot calibration is given, degrees assume lerobot's default RANGE_M100_100 joint units
-over the full 4096-count turn: 200 units span 4095 counts = 360 degrees, so 1 unit = 1.8 degrees
-(an upper bound: a calibrated joint's range is narrower, so its real degree error is smaller).
-Dims given as grippers are RANGE_0_100 (percent of opening) and get no degree figure.
+Errors are reported per action dim in the policy's action units and in degrees of the motor.
+With a robot calibration the conversion is exact per joint (`degrees_per_unit`). Without one,
+degrees assume lerobot's default RANGE_M100_100 joint units over the full 4096-count turn:
+200 units span 4095 counts = 360 degrees, so 1 unit = 1.8 degrees (an upper bound: a calibrated
+joint's range is narrower, so its real degree error is smaller); dims named as grippers
+(RANGE_0_100, percent of opening) then get no degree figure.
 """
 
 from __future__ import annotations
@@ -17,7 +18,27 @@ import numpy as np
 from edgevla.errors import EdgevlaError
 from edgevla.runtime.policy import Policy
 
-DEGREES_PER_UNIT = {"range_m100_100": 360.0 / 200.0, "degrees": 1.0}
+FULL_TURN_M100_DEGREES = 360.0 / 200.0  # degrees per RANGE_M100_100 unit over a full 0..4095 range
+
+
+def degrees_per_unit(table) -> np.ndarray:
+    """Degrees of motor rotation per normalised action unit, per joint, from a calibration
+    (`edgevla.drivers.calibration.NormTable`): DEGREES 1, RANGE_M100_100 span/200, RANGE_0_100 span/100."""
+    span_degrees = (table.range_max - table.range_min) * 360.0 / table.max_res
+    return np.select(
+        [table.modes == 0, table.modes == 1],
+        [np.ones_like(span_degrees), span_degrees / 200.0],
+        span_degrees / 100.0,
+    )
+
+
+def assumed_degrees_per_unit(action_dim: int, joint_units: str, gripper_dims: tuple[int, ...]) -> np.ndarray:
+    """Without a calibration: 1.8 (RANGE_M100_100, full turn) or 1.0 (DEGREES); NaN for grippers."""
+    if joint_units not in ("range_m100_100", "degrees"):
+        raise EdgevlaError(f"unknown joint units '{joint_units}': use range_m100_100 or degrees")
+    scale = np.full(action_dim, FULL_TURN_M100_DEGREES if joint_units == "range_m100_100" else 1.0)
+    scale[list(gripper_dims)] = np.nan
+    return scale
 
 
 @dataclass
@@ -39,13 +60,11 @@ def compare(
     reference: Policy,
     candidate: Policy,
     observations: Iterable[dict],
+    degrees: np.ndarray,
     seed: int = 0,
-    joint_units: str = "range_m100_100",
-    gripper_dims: tuple[int, ...] = (),
 ) -> tuple[list[DimError], int]:
-    """Per-dim errors of `candidate` against `reference` over all chunks; returns (errors, chunks)."""
-    if joint_units not in DEGREES_PER_UNIT:
-        raise EdgevlaError(f"unknown joint units '{joint_units}': use {' or '.join(DEGREES_PER_UNIT)}")
+    """Per-dim errors of `candidate` against `reference` over all chunks; `degrees` (action_dim,)
+    converts action units to motor degrees (NaN: no degree figure). Returns (errors, chunks)."""
     spec_a, spec_b = reference.spec, candidate.spec
     if (spec_a.chunk_size, spec_a.action_dim, spec_a.max_action_dim) != (
         spec_b.chunk_size,
@@ -65,11 +84,13 @@ def compare(
         raise EdgevlaError("no observations to compare on")
     a = np.concatenate(expected).astype(np.float64)
     b = np.concatenate(got).astype(np.float64)
-    scale = DEGREES_PER_UNIT[joint_units]
+    if degrees.shape != (a.shape[1],):
+        raise EdgevlaError(f"the robot has {degrees.shape[0]} joints, the policy {a.shape[1]} action dims")
     errors = []
     for dim in range(a.shape[1]):
         diff = np.abs(a[:, dim] - b[:, dim])
-        joint = dim not in gripper_dims
+        scale = float(degrees[dim])
+        joint = not np.isnan(scale)
         errors.append(
             DimError(
                 dim=dim,

@@ -1,6 +1,6 @@
 """Turn a `--policy` argument into a Policy: a replay file, an exported artifact or a checkpoint.
 
-Only the replay and ONNX paths are torch-free; a checkpoint imports the torch model lazily, so the
+Replays and ONNX artifacts are torch-free; a checkpoint imports the torch model lazily, so the
 robot side never pays for torch unless it runs the torch model itself.
 """
 
@@ -16,8 +16,11 @@ def is_remote(source: str) -> bool:
     return source.startswith(("ws://", "wss://"))
 
 
-def load_policy(source: str) -> Policy:
-    """Load a local policy (`ws://` URLs are connected by the caller, see `workers.open_policy`)."""
+def load_policy(source: str, threads: int = 0) -> Policy:
+    """Load a local policy (`ws://` URLs are connected by the caller, see `workers.open_policy`).
+
+    `threads`: ONNX Runtime's intra-op threads for an artifact (0: its default, one per core).
+    """
     if is_remote(source):
         raise EdgevlaError(f"'{source}' is a server address, not a local policy")
     path = Path(source)
@@ -26,9 +29,9 @@ def load_policy(source: str) -> Policy:
 
         return ReplayPolicy.load(path)
     if path.is_dir():
-        from edgevla.model.checkpoint import load_policy as load_checkpoint  # torch: the `model` extra
+        from edgevla.runtime.loader import open_policy  # ART: torch-free; a checkpoint imports torch
 
-        return load_checkpoint(path)
+        return open_policy(path, threads=threads)
     raise EdgevlaError(
         f"--policy '{source}': not a replay .npz, an exported artifact or a checkpoint directory"
     )

@@ -1,4 +1,4 @@
-"""Entry point of a local worker process: `python -m edgevla.runtime.worker_process SOURCE`.
+"""Entry point of a local worker process: `python -m edgevla.runtime.worker_process SOURCE [--threads N]`.
 
 Serves one policy to its parent over stdin/stdout with the wire protocol (framed msgpack, never
 pickle). Stdout is reserved for frames: anything the policy prints goes to stderr instead.
@@ -6,6 +6,7 @@ pickle). Stdout is reserved for frames: anything the policy prints goes to stder
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -22,8 +23,12 @@ def main(argv: list[str]) -> int:
     frames_out = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)  # a stray print() must not corrupt the frame stream
     link = PipeLink(sys.stdin.buffer, frames_out)
+    parser = argparse.ArgumentParser(prog="edgevla.runtime.worker_process")
+    parser.add_argument("source")
+    parser.add_argument("--threads", type=int, default=0, help="compute threads (0: the library's default)")
+    args = parser.parse_args(argv)
     try:
-        policy = load_policy(argv[0])
+        policy = load_policy(args.source, threads=args.threads)
     except EdgevlaError as err:  # tell the parent why instead of dying silently
         link.recv()
         link.send(encode(ErrorMessage(f"cannot load the policy: {err}")))

@@ -46,12 +46,13 @@ class ProcessLink(PipeLink):
         # machine that oversubscribes the CPU (measured: tiny policy 60 ms with 1 thread, >700 ms
         # with 2 on a busy 2-core box). An explicit OMP_NUM_THREADS from the user wins.
         env = dict(os.environ)
-        count = str(threads or default_worker_threads())
+        user_choice = os.environ.get("OMP_NUM_THREADS", "") if threads is None else ""
+        count = str(threads or (int(user_choice) if user_choice.isdigit() else default_worker_threads()))
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-            env[var] = os.environ.get(var) if threads is None and var in os.environ else count
+            env[var] = count  # torch and BLAS read these; ONNX Runtime gets --threads
         # own session: Ctrl-C in the terminal reaches only the parent, which then closes us
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edgevla.runtime.worker_process", source],
+            [sys.executable, "-m", "edgevla.runtime.worker_process", source, "--threads", count],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             bufsize=0,
@@ -89,6 +90,24 @@ def connect_websocket(url: str, max_bytes: int = MAX_MESSAGE_BYTES) -> WebSocket
         raise
 
 
+class RemotePolicy(LinkPolicy):
+    """The Policy served by `edgevla serve` at `url` (ws://HOST:PORT), reconnecting with backoff."""
+
+    def __init__(
+        self, url: str, expect: Expectation, token: str | None = None, jpeg: bool = False, **options
+    ):
+        super().__init__(
+            lambda: connect_websocket(url), expect, token=token, jpeg=jpeg, describe=url, **options
+        )
+
+
+class ProcessPolicy(LinkPolicy):
+    """The policy at `source` served by a child process over a pipe, respawned with backoff."""
+
+    def __init__(self, source: str, expect: Expectation, threads: int | None = None, **options):
+        super().__init__(lambda: ProcessLink(source, threads), expect, describe="worker process", **options)
+
+
 def open_policy(
     source: str,
     transport: str,
@@ -99,11 +118,11 @@ def open_policy(
 ) -> Policy:
     """The Policy for `--policy SOURCE` over the chosen transport (ws:// URLs are always remote)."""
     if is_remote(source):
-        return LinkPolicy(lambda: connect_websocket(source), expect, token=token, jpeg=jpeg, describe=source)
+        return RemotePolicy(source, expect, token=token, jpeg=jpeg)
     if transport == "remote":
         raise EdgevlaError(f"--worker remote needs --policy ws://HOST:PORT, got '{source}'")
     if transport == "process":
-        return LinkPolicy(lambda: ProcessLink(source, threads), expect, describe="worker process")
+        return ProcessPolicy(source, expect, threads)
     policy = load_policy(source)
     problem = check_fit(policy.spec, expect)
     if problem:

@@ -6,51 +6,19 @@ holds the leader and moves it; the recorder mirrors leader -> follower at `fps`,
 simulator's cameras through `sim:NAME` sources, and stores state, clamped action, leader
 command and images, with the episode's own instruction ("touch the red cube").
 
-The arms here are in-process `RobotIO`s (`ExpertLeader`, `SimRobot`); see docs/SIM.md for the
-same session over the virtual servo firmware and the real driver.
+By default both arms are virtual servos on ptys driven by edgevla's real driver, the expert being
+the firmware's hand on the leader (`edgevla.sim.arms`); `bus=False` keeps them in-process.
 """
 
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from edgevla.sim.evaluate import SimRobot
-from edgevla.sim.expert import ScriptedExpert
+from edgevla.sim.arms import open_sim_arms
 from edgevla.sim.world import SimConfig, SimWorld
-
-
-class ExpertLeader:
-    """The leader arm as a RobotIO, held by the scripted expert: its state is the expert's goal."""
-
-    def __init__(self, world: SimWorld):
-        self.world = world
-        self.name = f"{world.robot.name.replace('follower', 'leader')} (scripted expert)"
-        self.joint_names = world.robot.joint_names
-        self._expert: ScriptedExpert | None = None
-        self._started = 0.0
-
-    def hold(self, expert: ScriptedExpert) -> None:
-        """A new episode: the expert's clock starts now."""
-        self._expert, self._started = expert, time.monotonic()
-
-    def connect(self) -> None:
-        pass
-
-    def read_state(self) -> np.ndarray:
-        goal = self._expert.goal(time.monotonic() - self._started)
-        return self.world.to_normalized(goal).astype(np.float32)
-
-    def send_action(self, goal: np.ndarray) -> np.ndarray:
-        return np.asarray(goal, dtype=np.float32)  # a leader is moved by hand, never commanded
-
-    def disconnect(self) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -63,6 +31,7 @@ class DemoConfig:
     cameras: tuple[str, ...] = ("front",)
     size: int = 96
     codec: str = "libsvtav1"
+    bus: bool = True  # arms on the virtual servo firmware + real driver (False: in-process)
 
 
 def record_demos(
@@ -82,18 +51,19 @@ def record_demos(
         )
     )
     world.reset(config.seed)
-    follower, leader = SimRobot(world), ExpertLeader(world)
     have = load_info(dataset)["total_episodes"] if is_dataset(dataset) else 0
-    with tempfile.TemporaryDirectory(prefix="edgevla-demos-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="edgevla-demos-") as tmp,
+        open_sim_arms(world, config.bus, leader=True) as arms,
+    ):
         path = Path(tmp) / "sim.sock"
-        with SimSession(world, path, follower.follow) as session:
+        follower, leader = arms.follower, arms.leader
+        with SimSession(world, path, arms.follow) as session:
             cameras = open_cameras([parse_camera_spec(f"{c}=sim:{c}?socket={path}") for c in config.cameras])
             try:
                 for index in range(have, config.episodes):
                     with session.lock:
-                        episode = world.reset(config.seed + index)
-                        follower.connect()
-                    leader.hold(ScriptedExpert(world.kin, episode))
+                        episode = arms.start_episode(config.seed + index)
                     # one Recorder per episode (resume appends): each episode has its own instruction
                     record = RecordConfig(
                         dataset=dataset,

@@ -17,45 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from edgevla.runtime.policy import Policy
+from edgevla.sim.arms import open_sim_arms
 from edgevla.sim.world import SimConfig, SimWorld
 
 # Eval seeds start here so they never coincide with the demonstration seeds (0, 1, 2...).
 EVAL_SEED = 100_000
-
-
-class SimRobot:
-    """RobotIO over the simulator's in-process servo model (no serial bus), for evaluation on
-    machines without ptys and for fast tests. Clamps goals like the driver: joint range and
-    present +/- max_relative_target, in normalised units."""
-
-    def __init__(self, world: SimWorld):
-        self.world = world
-        self.name = f"{world.robot.name} (simulated)"
-        self.joint_names = world.robot.joint_names
-        self._cap = np.array([m.max_relative_target or np.inf for m in world.robot.motors])
-        self._low = np.array([0.0 if m.norm.value == "range_0_100" else -100.0 for m in world.robot.motors])
-        self._goal = world.angles.copy()
-
-    def connect(self) -> None:
-        self._goal = self.world.angles.copy()
-
-    def read_state(self) -> np.ndarray:
-        return self.world.to_normalized(self.world.angles).astype(np.float32)
-
-    def send_action(self, goal: np.ndarray) -> np.ndarray:
-        present = self.world.to_normalized(self.world.angles)
-        sent = np.clip(np.asarray(goal, dtype=np.float64), present - self._cap, present + self._cap)
-        sent = np.clip(sent, self._low, 100.0)
-        self._goal = self.world.from_normalized(sent)
-        return sent.astype(np.float32)
-
-    def disconnect(self) -> None:
-        self._goal = self.world.angles.copy()
-
-    def follow(self) -> np.ndarray:
-        """One simulator tick: the servos slew towards the last goal."""
-        self.world.step_servos(self._goal)
-        return self.world.angles
 
 
 @dataclass(frozen=True)
@@ -69,6 +35,7 @@ class EvalConfig:
     cameras: tuple[str, ...] = ("front",)
     size: int = 96
     gif: Path | None = None  # save the first episode's camera view(s) here
+    bus: bool = True  # follower on the virtual servo firmware + real driver (False: in-process)
 
 
 @dataclass
@@ -136,11 +103,11 @@ def evaluate(
 
     world = world or SimWorld(eval_world_config(config))
     world.reset(config.seed)
-    robot = SimRobot(world)
     report = EvalReport(config.task, policy.spec.name, config.merge)
-    with tempfile.TemporaryDirectory(prefix="edgevla-eval-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="edgevla-eval-") as tmp, open_sim_arms(world, config.bus) as arms:
         path = Path(tmp) / "sim.sock"
-        with SimSession(world, path, robot.follow) as session:
+        robot = arms.follower
+        with SimSession(world, path, arms.follow) as session:
             cameras = open_cameras([parse_camera_spec(f"{c}=sim:{c}?socket={path}") for c in config.cameras])
             worker = PolicyWorker(policy)
             periods = None
@@ -152,8 +119,7 @@ def evaluate(
             try:
                 for index in range(config.episodes):
                     with session.lock:
-                        episode = world.reset(config.seed + index)
-                        robot.connect()
+                        episode = arms.start_episode(config.seed + index)
                     loop_config = LoopConfig(fps=config.fps, task=episode.instruction, merge=config.merge)
                     loop = ControlLoop(robot, worker, policy.spec, loop_config, tuple(cameras)).start()
                     started = time.monotonic()

@@ -24,7 +24,8 @@ class ExpertConfig:
     min_move_s: float = 0.4  # even tiny moves take a human this long
     reaction_s: tuple[float, float] = (0.2, 0.6)  # pause before moving, drawn per episode
     hover_height: float = 0.05  # above the cube top, before the last vertical approach
-    touch_height: float = 0.004  # tool point above the cube top when touching
+    near_xy: float = 0.015  # closer than this (horizontally) to the cube: no hover waypoint
+    touch_height: float = 0.0  # tool point on the cube top when touching (1.5 cm inside the radius)
     gripper_open: float = 1.0  # rad, how far the jaws open for reach_close
     gripper_close_s: float = 0.6
     hold_s: float = 0.8  # stay at the goal before the episode may end
@@ -86,7 +87,9 @@ class ScriptedExpert:
 
         segments: list[Segment] = []
         time, pose = reaction, start
-        moves = [(hover, None), (touch, None)]
+        # already above the cube (a re-plan from close by): straight down, no detour up
+        near = np.linalg.norm(kin.tool_position(start)[:2] - top[:2]) < cfg.near_xy
+        moves = [(touch, None)] if near else [(hover, None), (touch, None)]
         if self.episode.task.close_gripper:
             moves.append((closed, cfg.gripper_close_s))
         for end, duration in moves:

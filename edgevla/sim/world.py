@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgevla.drivers.calibration import NormTable, normalize, unnormalize
 from edgevla.hardware import RobotDef, load_robot
 from edgevla.sim import joints
 from edgevla.sim.kinematics import Kinematics, load_kinematics
@@ -40,6 +41,7 @@ class SimWorld:
                 f"kinematics joints {self.kin.joint_names} != robot joints {self.robot.joint_names}"
             )
         self.calibration = joints.sim_calibration(self.kin, self.robot)
+        self.norm = NormTable.build(self.robot, self.calibration)
         self.renderer = Renderer(
             self.kin, [camera_def(c, config.width, config.height) for c in config.cameras]
         )
@@ -70,12 +72,11 @@ class SimWorld:
 
     # --- units ---
     def to_normalized(self, angles: np.ndarray) -> np.ndarray:
-        counts = joints.angles_to_counts(self.kin, self.robot, angles)
-        return joints.normalize(self.robot, self.calibration, counts)
+        return normalize(joints.angles_to_counts(self.kin, self.robot, angles), self.norm)
 
     def from_normalized(self, values: np.ndarray) -> np.ndarray:
-        counts = joints.unnormalize(self.robot, self.calibration, np.asarray(values, dtype=np.float64))
-        return joints.counts_to_angles(self.kin, self.robot, counts)
+        """Normalised goal -> joint angles, through the whole counts the servos would get."""
+        return joints.counts_to_angles(self.kin, self.robot, unnormalize(values, self.norm))
 
     # --- observations ---
     def render(self, camera: str) -> np.ndarray:

@@ -8,6 +8,7 @@ size 1 (with the recipe's precision and checkpointing) and scaled to the batch s
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -37,6 +38,11 @@ def saved_activation_bytes(objective: FlowObjective, batch: dict[str, torch.Tens
 
 
 def dry_run(recipe: Recipe, source: str, steps: int = 3) -> dict[str, Any]:
+    if not torch.cuda.is_available():  # estimate a GPU recipe's memory on this CPU
+        recipe = replace(
+            recipe, device="cpu", precision="bf16" if recipe.precision == "fp16" else recipe.precision
+        )
+    recipe = replace(recipe, num_workers=0)  # one batch is all it reads
     accelerator = make_accelerator(recipe)
     run = Run(recipe, source, accelerator.is_main_process, accelerator)
     trainable, total = count_parameters(run.net)

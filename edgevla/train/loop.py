@@ -198,12 +198,14 @@ def evaluate(objective, batches, device) -> float | None:
         return None
     generator = torch.Generator().manual_seed(EVAL_SEED)
     total = 0.0
+    objective.eval()  # LoRA dropout off
     with torch.no_grad():
         for batch in batches:
             actions = batch["actions"]
             noise = torch.randn(actions.shape, generator=generator).to(device)
             times = (torch.rand(actions.shape[0], generator=generator) * 0.999 + 0.001).to(device)
             total += float(objective(to_device(batch, device), noise=noise, time=times))
+    objective.train()
     return total / len(batches)
 
 
@@ -230,6 +232,7 @@ def train(
         state = load_checkpoint(found, run.net, optimizer)
         start, elapsed = state["step"], state.get("elapsed_s", 0.0)
     objective, optimizer_prepared = accelerator.prepare(FlowObjective(run.net), optimizer)
+    objective.train()  # a loaded checkpoint comes in eval mode; LoRA dropout must be on
     if main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "recipe.json").write_text(json.dumps(recipe_to_dict(recipe), indent=1))

@@ -16,4 +16,8 @@ def observation(spec: PolicySpec, seed: int = 0, task: str = "pick up the red cu
 
 
 def noise(spec: PolicySpec, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(100 + seed).standard_normal((spec.chunk_size, spec.max_action_dim)).astype(np.float32)
+    return (
+        np.random.default_rng(100 + seed)
+        .standard_normal((spec.chunk_size, spec.max_action_dim))
+        .astype(np.float32)
+    )

@@ -179,3 +179,10 @@ def test_fresh_dynamixel_answers_at_its_factory_57600_baud():
         assert port.setBaudRate(57600)
         assert sdk_call(port, ph.ping, 1)[:2] == (1190, dxl.COMM_SUCCESS)
         port.closePort()
+
+
+def test_current_based_position_mode_is_multi_turn(koch):
+    arm, port, ph = koch
+    write(port, ph, 6, "Operating_Mode", 5)  # the Koch gripper's mode
+    assert write(port, ph, 6, "Goal_Position", 5000) == 0
+    assert write(port, ph, 6, "Goal_Position", 2_000_000) == DATA_LIMIT_ERROR

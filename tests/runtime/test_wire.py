@@ -187,7 +187,7 @@ _VALID = [
 ]
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(st.sampled_from(_VALID), st.data())
 def test_fuzz_mutated_valid_messages(valid, data):
     buf = bytearray(valid)

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,3 +124,15 @@ def test_runtime_imports_with_torch_blocked():
     code += "".join(f"import edgevla.runtime.{m}\n" for m in modules)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_worker_process_leaves_a_core_to_the_control_loop(tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    policy = open_policy(str(write_replay(tmp_path / "wave.npz")), "process", expect(), threads=1)
+    try:
+        proc = policy._link.proc
+        environ = Path(f"/proc/{proc.pid}/environ").read_text().split("\0")
+        env = dict(item.split("=", 1) for item in environ if "=" in item)
+        assert env["OMP_NUM_THREADS"] == "1" and proc.args[-2:] == ["--threads", "1"]
+    finally:
+        policy.close()

@@ -14,13 +14,14 @@ def test_bench_all_writes_report_with_plots_and_names_missing_benches(tmp_path):
         '  - {label: "loop", bench: sim, args: [--episodes, "1", --max-seconds, "4"]}\n'
         '  - {label: "future bus bench", bench: nosuchbench, args: []}\n'
         '  - {label: "gpu only", bench: sim, args: [], needs: gpu}\n'
+        '  - {label: "needs a policy", bench: sim, args: [], requires: [no/such/policy]}\n'
     )
     out = tmp_path / "report"
     assert cli_main(["bench", "all", "--plan", str(plan), "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
     status = {r["label"]: r["status"] for r in report["runs"]}
     assert status["loop"] == "ok" and status["future bus bench"] == "not available"
-    assert status["gpu only"] in ("skipped", "ok")
+    assert status["gpu only"] in ("skipped", "ok") and status["needs a policy"] == "skipped"
     loop = next(r for r in report["runs"] if r["label"] == "loop")["result"]
     assert loop["period_ms_p50"] > 0 and loop["render_ms"]["front@96"] > 0
     assert (out / "sim-control-loop.png").stat().st_size > 1000

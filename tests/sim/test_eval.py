@@ -9,7 +9,8 @@ import sys
 import numpy as np
 
 from edgevla.runtime.replay import ReplayPolicy
-from edgevla.sim.evaluate import EvalConfig, SimRobot, eval_world_config, evaluate
+from edgevla.sim.arms import SimRobot
+from edgevla.sim.evaluate import EvalConfig, eval_world_config, evaluate
 from edgevla.sim.oracle import OraclePolicy
 from edgevla.sim.world import SimConfig, SimWorld
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from edgevla.cli import main as cli_main
+from edgevla.drivers.calibration import check_fits
 from edgevla.hardware import HardwareFileError, load_robot
 from edgevla.sim import joints
 from edgevla.sim.expert import ScriptedExpert
@@ -34,32 +35,26 @@ def test_kinematics_match_the_robot_definitions(kin, follower):
     assert kin.robot == follower.name
     assert kin.joint_names == follower.joint_names == load_robot("so101_leader").joint_names
     calibration = joints.sim_calibration(kin, follower)
+    check_fits(calibration, follower)  # the driver accepts it: every joint, the robot's ids
     for motor in follower.motors:
         cal = calibration[motor.name]
-        assert cal["id"] == motor.id
         # every joint's range fits one servo turn, so raw positions never wrap
-        assert 0 <= cal["range_min"] < cal["range_max"] <= motor.servo.resolution - 1
+        assert 0 <= cal.range_min < cal.range_max <= motor.servo.resolution - 1
 
 
-def test_joint_units_round_trip_and_anchor_points(kin, follower):
-    calibration = joints.sim_calibration(kin, follower)
+def test_joint_units_round_trip_and_anchor_points():
+    world = SimWorld(SimConfig(cameras=()))
+    kin = world.kin
     rng = np.random.default_rng(0)
     angles = rng.uniform(kin.lower, kin.upper)
-    counts = joints.angles_to_counts(kin, follower, angles)
-    values = joints.normalize(follower, calibration, counts)
-    back = joints.counts_to_angles(kin, follower, joints.unnormalize(follower, calibration, values))
-    assert np.allclose(back, angles, atol=1e-9)
+    # through the driver's normalisation and back: within one servo count
+    back = world.from_normalized(world.to_normalized(angles))
+    assert np.allclose(back, angles, atol=2 * np.pi / 4096)
     # body joints: the middle of the range is 0 and the ends are -100/+100; gripper closed 0 open 100
-    limits = np.stack([kin.lower, kin.upper])
-    ends = np.array(
-        [joints.normalize(follower, calibration, joints.angles_to_counts(kin, follower, q)) for q in limits]
-    )
-    assert np.allclose(ends[0, :5], -100, atol=0.1) and np.allclose(ends[1, :5], 100, atol=0.1)
-    assert ends[0, 5] == pytest.approx(0, abs=0.1) and ends[1, 5] == pytest.approx(100, abs=0.1)
-    middle = joints.normalize(
-        follower, calibration, joints.angles_to_counts(kin, follower, (kin.lower + kin.upper) / 2)
-    )
-    assert np.allclose(middle[:5], 0, atol=0.1)
+    low, high = world.to_normalized(kin.lower), world.to_normalized(kin.upper)
+    assert np.allclose(low[:5], -100, atol=0.1) and np.allclose(high[:5], 100, atol=0.1)
+    assert low[5] == pytest.approx(0, abs=0.1) and high[5] == pytest.approx(100, abs=0.1)
+    assert np.allclose(world.to_normalized((kin.lower + kin.upper) / 2)[:5], 0, atol=0.1)
 
 
 def test_forward_kinematics_keeps_link_lengths(kin):

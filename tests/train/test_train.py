@@ -15,7 +15,7 @@ from edgevla.cli import main
 from edgevla.model.checkpoint import load_edgevla, load_lerobot
 from edgevla.train.loop import train
 from edgevla.train.recipe import load_recipe
-from tests.train.helpers import write_reaching_dataset
+from edgevla.train.synthetic import write_reaching_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL_CPU = ROOT / "recipes" / "small-cpu.yaml"
@@ -32,7 +32,7 @@ SHRINK = {
     "eval.interval": 10,
     "optim.lr": 3e-3,
     "optim.warmup_steps": 5,
-    "optim.decay_steps": 60,
+    "optim.decay_steps": 40,
 }
 
 
@@ -62,15 +62,15 @@ def observation(seed: int = 0) -> dict:
 
 @pytest.fixture(scope="module")
 def small_run(dataset, tmp_path_factory) -> Path:
-    """small-cpu (tiny preset), 60 steps, uninterrupted."""
+    """small-cpu (tiny preset), 40 steps, uninterrupted."""
     out = tmp_path_factory.mktemp("small") / "run"
-    run_small(dataset, out, max_steps=60)
+    run_small(dataset, out, max_steps=40)
     return out
 
 
 def test_small_cpu_loss_falls_and_outputs_a_policy(small_run):
     losses = [record["loss"] for record in metrics(small_run)]
-    assert len(losses) == 60
+    assert len(losses) == 40
     assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:5]), losses
     for record in metrics(small_run):
         assert {"step", "loss", "lr", "samples_per_s", "total_steps"} <= set(record)
@@ -84,15 +84,15 @@ def test_small_cpu_loss_falls_and_outputs_a_policy(small_run):
 
 def test_resume_continues_exactly(dataset, small_run, tmp_path):
     out = tmp_path / "run"
-    run_small(dataset, out, max_steps=30, checkpoint_interval=30)
-    assert (out / "checkpoints" / "step-000030" / "optimizer.safetensors").is_file()
-    run_small(dataset, out, max_steps=60, resume=True, checkpoint_interval=30)
+    run_small(dataset, out, max_steps=20, checkpoint_interval=20)
+    assert (out / "checkpoints" / "step-000020" / "optimizer.safetensors").is_file()
+    run_small(dataset, out, max_steps=40, resume=True, checkpoint_interval=20)
     straight = load_file(str(small_run / "policy" / "model.safetensors"))
     resumed = load_file(str(out / "policy" / "model.safetensors"))
     for name, value in straight.items():
         torch.testing.assert_close(resumed[name], value, rtol=1e-5, atol=1e-6, msg=name)
     steps = [record["step"] for record in metrics(out)]
-    assert steps == list(range(1, 61))  # appended, no gap, no repeat
+    assert steps == list(range(1, 41))  # appended, no gap, no repeat
 
 
 def test_lora_on_trained_policy_merges_and_peft_loads_it(small_run, dataset, tmp_path):
@@ -172,8 +172,8 @@ def test_dry_run_prints_params_shapes_and_a_cpu_estimate(dataset, capsys):
     assert (
         0 < report["trainable_params"] < report["total_params"]
     )  # full mode: all but the unused LM head etc.
-    assert report["batch"]["images"][:-1] == [16, 1, 3, 32, 32]
-    assert report["batch"]["actions"][:-1] == [16, 10, 8]
+    assert report["batch"]["images"][:-1] == [8, 1, 3, 32, 32]
+    assert report["batch"]["actions"][:-1] == [8, 10, 8]
     assert report["memory"]["kind"].startswith("estimate")
     assert report["memory"]["activations_gib"] > 0
 
@@ -194,3 +194,31 @@ def test_accelerate_launch_single_cpu_process(dataset, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert [record["step"] for record in metrics(out)] == [1, 2, 3]
     assert (out / "policy" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow  # real-time recording; the vendor SDK's ping can fail on a starved CPU (drivers area)
+def test_small_cpu_on_a_dataset_recorded_from_the_virtual_arm(tmp_path):
+    """`edgevla record` against the virtual servo firmware, then small-cpu (tiny) trains on it."""
+    from edgevla.cameras import open_cameras, parse_camera_spec
+    from edgevla.dataset import VideoConfig
+    from edgevla.record.arms import open_arm_pair
+    from edgevla.record.recorder import RecordConfig, Recorder
+    from edgevla.record.virtual_arms import virtual_arm_pair
+
+    root = tmp_path / "recorded"
+    config = RecordConfig(root, "follow the leader", fps=30, episodes=3, episode_seconds=1.0, reset_seconds=0.2,
+                          keyboard=False, video=VideoConfig(codec="libx264"))  # fmt: skip
+    cameras = open_cameras([parse_camera_spec("front=synthetic?width=64&height=48", fps=30)])
+    (tmp_path / "arms").mkdir()
+    try:
+        with virtual_arm_pair("so101", tmp_path / "arms") as ports, open_arm_pair("so101", *ports) as arms:
+            Recorder(config, *arms, cameras, log=lambda _: None).run()
+    finally:
+        for camera in cameras:
+            camera.stop()
+    out = tmp_path / "run"
+    run_small(root, out, max_steps=30)
+    losses = [record["loss"] for record in metrics(out)]
+    assert np.mean(losses[-8:]) < 0.7 * np.mean(losses[:4]), losses
+    policy = load_edgevla(out / "policy")
+    assert policy.cfg.cameras == ("front",) and policy.cfg.state_dim == 6

@@ -1,4 +1,8 @@
-"""Tiny datasets for the training tests, written by edgevla's own dataset writer."""
+"""A synthetic reaching dataset written by edgevla's own dataset writer, for tests and benches.
+
+Each episode moves the joints smoothly from a random start toward a random goal; the action is
+the next state (what a position-controlled arm is commanded); cameras are synthetic.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_ro
 HEIGHT, WIDTH, FPS = 48, 64, 30
 
 
-def features(cameras: tuple[str, ...]) -> dict:
+def features(cameras: tuple[str, ...], height: int = HEIGHT, width: int = WIDTH) -> dict:
     names = [f"{joint}.pos" for joint in JOINTS]
     out = {
         "observation.state": {"dtype": "float32", "shape": [6], "names": names},
@@ -22,20 +26,29 @@ def features(cameras: tuple[str, ...]) -> dict:
     for camera in cameras:
         out[f"observation.images.{camera}"] = {
             "dtype": "video",
-            "shape": [HEIGHT, WIDTH, 3],
+            "shape": [height, width, 3],
             "names": ["height", "width", "channels"],
         }
     return out
 
 
-def write_reaching_dataset(root: Path, episodes: int = 4, length: int = 24, cameras=("front",)) -> Path:
-    """Episodes of a smooth reach: joints move from a random start toward a per-episode goal,
-    the action is the next state (what a position-controlled arm is commanded)."""
+def write_reaching_dataset(
+    root: Path,
+    episodes: int = 4,
+    length: int = 24,
+    cameras=("front",),
+    height: int = HEIGHT,
+    width: int = WIDTH,
+) -> Path:
     rng = np.random.default_rng(0)
     writer = DatasetWriter.open(
-        root, FPS, features(cameras), robot_type="so101_follower", video=VideoConfig(codec="libx264")
+        root,
+        FPS,
+        features(cameras, height, width),
+        robot_type="so101_follower",
+        video=VideoConfig(codec="libx264"),
     )
-    camera = SyntheticCamera("x", WIDTH, HEIGHT, FPS)
+    camera = SyntheticCamera("x", width, height, FPS)
     counter = 0
     for _ in range(episodes):
         start, goal = rng.uniform(-40, 40, 6), rng.uniform(-40, 40, 6)

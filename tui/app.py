@@ -1,0 +1,77 @@
+"""`EdgevlaApp`: the Textual app of `edgevla tui`. It only knows its screens and global keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+
+from edgevla.drivers.bus import BusConfig
+from edgevla.drivers.calibration import calibration_path
+from edgevla.hardware import load_robot
+from tui.commands import ScreenCommands
+from tui.inventory import Inventory
+from tui.screens.calibration import CalibrationScreen
+from tui.screens.help import HelpScreen
+from tui.screens.start import StartScreen
+
+STYLES = Path(__file__).parent / "styles"
+
+
+class EdgevlaApp(App):
+    TITLE = "edgevla"
+    CSS_PATH = [
+        STYLES / "app.tcss",
+        STYLES / "calibration.tcss",
+        STYLES / "start.tcss",
+        STYLES / "recipes.tcss",
+    ]
+    COMMANDS = App.COMMANDS | {ScreenCommands}
+    BINDINGS = [
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(
+        self,
+        robot: str | None = None,
+        port: str | None = None,
+        calibration_out: Path | None = None,
+        auto: bool = False,
+        bus_config: BusConfig | None = None,
+        inventory: Inventory | None = None,
+    ):
+        """`inventory`: fixed start-screen contents (screenshots, tests); default: this machine's."""
+        super().__init__()
+        self.inventory = inventory
+        self.robot_name, self.port, self.auto = robot, port, auto
+        self.calibration_out, self.bus_config = calibration_out, bus_config
+
+    def on_mount(self) -> None:
+        self.push_screen(StartScreen(self.inventory))
+        if self.robot_name and self.port:
+            self.open_calibration(self.robot_name, self.port)
+
+    def open_calibration(self, robot_name: str, port: str) -> None:
+        robot = load_robot(robot_name)
+        out = self.calibration_out or calibration_path(robot.name)
+        self.push_screen(CalibrationScreen(robot, port, out, auto=self.auto, bus_config=self.bus_config))
+
+    def open_motors(self, port: str, robot_name: str | None) -> None:
+        from tui.screens.motors import MotorsScreen
+
+        self.push_screen(MotorsScreen(port, load_robot(robot_name or "so101_follower"), self.bus_config))
+
+    def open_recipes(self) -> None:
+        from tui.screens.recipes import RecipesScreen
+
+        self.push_screen(RecipesScreen())
+
+    def action_start(self) -> None:
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
