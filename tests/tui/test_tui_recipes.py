@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.train.helpers import write_reaching_dataset
 from textual.widgets import DataTable, Input, TextArea
 from tui_helpers import wait_for
 
+from edgevla.train.synthetic import write_reaching_dataset
 from tui.app import EdgevlaApp
 from tui.screens.recipes import RecipesScreen
 
