@@ -9,8 +9,9 @@ from textual.binding import Binding
 
 from edgevla.drivers.bus import BusConfig
 from edgevla.drivers.calibration import calibration_path
-from edgevla.hardware import load_robot
+from edgevla.hardware import load_robot, load_robot_pair
 from tui.commands import ScreenCommands
+from tui.inventory import Inventory
 from tui.screens.calibration import CalibrationScreen
 from tui.screens.help import HelpScreen
 from tui.screens.start import StartScreen
@@ -39,25 +40,38 @@ class EdgevlaApp(App):
         calibration_out: Path | None = None,
         auto: bool = False,
         bus_config: BusConfig | None = None,
+        inventory: Inventory | None = None,
+        compare: tuple[str, str, str] | None = None,
     ):
+        """`inventory`: fixed start-screen contents (screenshots, tests); default: this machine's."""
         super().__init__()
+        self.inventory = inventory
+        self.compare = compare  # (pair, leader port, follower port): open the comparison first
         self.robot_name, self.port, self.auto = robot, port, auto
         self.calibration_out, self.bus_config = calibration_out, bus_config
 
     def on_mount(self) -> None:
-        self.push_screen(StartScreen())
+        self.push_screen(StartScreen(self.inventory))
         if self.robot_name and self.port:
             self.open_calibration(self.robot_name, self.port)
+        if self.compare:
+            self.open_compare(*self.compare)
 
     def open_calibration(self, robot_name: str, port: str) -> None:
         robot = load_robot(robot_name)
         out = self.calibration_out or calibration_path(robot.name)
         self.push_screen(CalibrationScreen(robot, port, out, auto=self.auto, bus_config=self.bus_config))
 
+    def open_compare(self, pair: str, leader_port: str, follower_port: str) -> None:
+        from tui.screens.compare import CompareScreen
+
+        leader, follower = load_robot_pair(pair)
+        self.push_screen(CompareScreen(leader, leader_port, follower, follower_port, self.bus_config))
+
     def open_motors(self, port: str, robot_name: str | None) -> None:
         from tui.screens.motors import MotorsScreen
 
-        self.push_screen(MotorsScreen(port, load_robot(robot_name or "so101_follower")))
+        self.push_screen(MotorsScreen(port, load_robot(robot_name or "so101_follower"), self.bus_config))
 
     def open_recipes(self) -> None:
         from tui.screens.recipes import RecipesScreen

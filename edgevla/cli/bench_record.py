@@ -130,7 +130,9 @@ def _plot(path: Path, ds, fps: int) -> None:
             axis.axvline(offset, color="grey", ls="--", lw=0.8)
         offset += ticks[-1] + 1 / fps
     axis.axhline(1000 / fps, color="red", lw=0.8, label=f"{fps} fps period")
-    axis.set_xlabel("recording time (s); dashed = previous episode handed to the background saver")
+    axis.set_xlabel(
+        "recorded time (s); dashed = episode boundary (previous episode saved before the next starts)"
+    )
     axis.set_ylabel("frame interval (ms)")
     axis.legend(loc="upper right")
     figure.tight_layout()

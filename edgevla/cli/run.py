@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -86,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from edgevla.runtime.workers import PolicyWorker, open_policy
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    stop_on_signals()
     if args.duration is not None and args.duration <= 0:
         raise EdgevlaError(f"--duration must be positive, got {args.duration}")
     transport = args.worker or ("remote" if is_remote(args.policy) else "process")
@@ -139,6 +141,18 @@ def run(args: argparse.Namespace) -> int:
         _plot(loop.stats, args.plot)
     print(loop.stats.line(), file=sys.stderr)
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM (a service stop, `kill`) both end the run through its `finally`: the
+    arm stops as its definition says. Set explicitly: a SIGINT ignored by whatever started us
+    (a launcher, a CI runner) would otherwise leave no clean way to stop."""
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 def _report_until_done(loop, robot, duration: float | None, every: float) -> None:

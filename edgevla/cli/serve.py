@@ -23,11 +23,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgevla.cli.run import stop_on_signals
     from edgevla.runtime.loading import load_policy
     from edgevla.runtime.server import PolicyServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("websockets").setLevel(logging.WARNING)
+    stop_on_signals()
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.token:
         logging.warning("serving on %s without --token: anyone on the network can use this policy", args.host)
     policy = load_policy(args.policy)

@@ -16,6 +16,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--auto", action="store_true", help="the arm moves by itself (a virtual sweep): no centre pose"
     )
+    parser.add_argument(
+        "--compare",
+        nargs=3,
+        metavar=("PAIR", "LEADER_PORT", "FOLLOWER_PORT"),
+        help="leader and follower side by side, e.g. --compare so101 /dev/ttyACM0 /dev/ttyACM1",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -23,14 +29,18 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from edgevla.errors import EdgevlaError
-    from edgevla.hardware import load_robot
+    from edgevla.hardware import load_robot, load_robot_pair
 
     if bool(args.robot) != bool(args.port):
         raise EdgevlaError("--robot and --port go together (the arm to calibrate and where it is plugged)")
     if args.robot:
         load_robot(args.robot)  # a wrong name is a one-line error before the screen opens
+    if args.compare:
+        load_robot_pair(args.compare[0])
     from tui.app import EdgevlaApp
 
-    app = EdgevlaApp(args.robot, args.port, Path(args.out) if args.out else None, auto=args.auto)
+    app = EdgevlaApp(
+        args.robot, args.port, Path(args.out) if args.out else None, auto=args.auto, compare=args.compare
+    )
     app.run()
     return int(app.return_code or 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dynamixel_sdk as dxl
 
 from edgevla.drivers.port import UrlPort
-from edgevla.drivers.vendor import CORRUPT, OK, Reply, sdk_kind
+from edgevla.drivers.vendor import CORRUPT, OK, TX_FAIL, Reply, sdk_kind
 
 # Status packet: FF FF FD 00 ID LEN_L LEN_H 0x55 ERR PARAM... CRC_L CRC_H
 _ID, _ERROR, _PARAMS = 4, 8, 9
@@ -62,8 +62,15 @@ class Dynamixel:
             return Reply(OK, data, error, wrong)
 
     def ping(self, port, motor_id: int) -> Reply:
-        _, result, error = self.ph.ping(port, motor_id)
-        return Reply(self._kind(result), error=error)
+        # not the SDK's ping: it indexes the model number out of whatever status arrives, so a
+        # late status from an earlier try crashes it (IndexError) on a loaded machine
+        packet = [0] * 10  # FF FF FD 00 ID LEN_L LEN_H INST CRC_L CRC_H; the SDK fills header and CRC
+        packet[_ID], packet[5], packet[7] = motor_id, 3, dxl.INST_PING
+        if self.ph.txPacket(port, packet) != dxl.COMM_SUCCESS:
+            port.is_using = False
+            return Reply(TX_FAIL)
+        port.setPacketTimeout(STATUS_OVERHEAD + 3)
+        return self.receive(port, motor_id, 3)  # model number (2) and firmware version
 
     def read(self, port, motor_id: int, address: int, length: int) -> Reply:
         result = self.ph.readTx(port, motor_id, address, length)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import scservo_sdk as scs
 
 from edgevla.drivers.port import UrlPort
-from edgevla.drivers.vendor import CORRUPT, OK, Reply, bit_names, sdk_kind
+from edgevla.drivers.vendor import CORRUPT, OK, TX_FAIL, Reply, bit_names, sdk_kind
 
 # Status packet: FF FF ID LEN ERR PARAM... CHECKSUM
 _ID, _ERROR, _PARAMS = 2, 4, 5
 STATUS_OVERHEAD = 6  # bytes around the parameters of a status packet
+BROADCAST_WINDOW_MS = 50.0  # how long a broadcast PING collects answers
 
 # Every set bit is a physical alarm; the instruction was still carried out.
 ALARM_BITS = {1: "input voltage", 2: "angle sensor", 4: "overheat", 8: "over-current", 32: "overload"}
@@ -57,10 +58,13 @@ class Feetech:
             return Reply(OK, data, packet[_ERROR], wrong)
 
     def ping(self, port, motor_id: int) -> Reply:
-        # the SDK's ping is a PING then a READ of Model_Number (address 3) decoded with its global
-        # byte order; read the model ourselves instead.
-        _, result, error = self.ph.ping(port, motor_id)
-        return Reply(self._kind(result), error=error)
+        # not the SDK's ping: it also reads Model_Number and indexes the reply unchecked, so a
+        # late status from an earlier try crashes it (IndexError) on a loaded machine
+        if self.ph.txPacket(port, [0xFF, 0xFF, motor_id, 2, scs.INST_PING, 0]) != scs.COMM_SUCCESS:
+            port.is_using = False
+            return Reply(TX_FAIL)
+        port.setPacketTimeout(STATUS_OVERHEAD)
+        return self.receive(port, motor_id, 0)
 
     def read(self, port, motor_id: int, address: int, length: int) -> Reply:
         result = self.ph.readTx(port, motor_id, address, length)
@@ -92,7 +96,8 @@ class Feetech:
         if self.ph.txPacket(port, packet) != scs.COMM_SUCCESS:
             port.is_using = False
             return {}
-        port.setPacketTimeout(STATUS_OVERHEAD)
+        # the answers come one after another: give all of them the window, not one status
+        port.setPacketTimeoutMillis(BROADCAST_WINDOW_MS + port.timeout_ms)
         found: dict[int, int | None] = {}
         while True:
             packet, result = self.ph.rxPacket(port)

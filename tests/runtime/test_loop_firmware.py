@@ -222,7 +222,8 @@ def test_run_command_on_the_virtual_arm_writes_its_statistics(tiny_checkpoint, t
     assert "Traceback" not in err
 
 
-def test_ctrl_c_stops_the_run_and_turns_torque_off(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_the_run_and_turns_torque_off(tmp_path, signum):
     path = write_replay(tmp_path / "wave.npz", chunk_size=20, fps=30.0, frames=2000)
     with serve_robot(ROBOT) as served:
         names = Robot(ROBOT, served.port).joint_names
@@ -235,7 +236,7 @@ def test_ctrl_c_stops_the_run_and_turns_torque_off(tmp_path):
                 if "ticks" in line and "chunk p50 nan" not in line:
                     break
         finally:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signum)
             _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
         assert not any(served.bus.servo(n).torque for n in names)  # on_disconnect: torque_off

@@ -108,7 +108,7 @@ def test_hand_guided_calibration_twice_in_a_row(calibration_dir):
             profiles = []
             for _ in range(2):
                 hand.sweeping = False
-                screen = await calibrate(pilot, app, sweep_seconds=2.5, before_finish=start_moving)
+                screen = await calibrate(pilot, app, sweep_seconds=1.6, before_finish=start_moving)
                 await finish(pilot, screen)
                 profiles.append(json.loads(screen.saved_path.read_text()))
                 await pilot.press("r")

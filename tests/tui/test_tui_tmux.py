@@ -20,7 +20,7 @@ def raw_values(pane: str) -> dict[str, int]:
     """joint -> the raw count shown on its bar."""
     values = {}
     for joint in JOINTS:
-        found = re.search(rf"{joint}\s+raw\s+(\d+)", pane)
+        found = re.search(rf"{joint}\s+(\d+)\s", pane)
         if found:
             values[joint] = int(found.group(1))
     return values

@@ -19,7 +19,7 @@ from textual.widgets import Footer, Header, Static
 from edgevla.drivers.bus import BusConfig
 from edgevla.hardware import RobotDef
 from tui.calibration_session import CalibrationSession, Phase, PhaseChanged, Sample
-from tui.widgets.joint_bar import JointBar
+from tui.widgets.joint_bar import HEADER, JointBar
 
 STEPS = (
     (Phase.CENTRE, "Torque off, centre pose"),
@@ -69,6 +69,7 @@ class CalibrationScreen(Screen):
             with Horizontal(id="calibration-body"):
                 yield Static(id="steps")
                 with Vertical(id="joints"):
+                    yield Static(HEADER, id="joints-header")
                     for motor in self.robot.motors:
                         yield JointBar(motor.name, motor.servo.resolution, id=f"joint-{motor.name}")
             yield Static(id="instruction")

@@ -26,6 +26,10 @@ joint through its whole range while min/max grow · 3. review (suspicious ranges
 `r` starts over (re-calibrating is safe: homing never adds to an old offset) · `a` toggles
 hand-guided / self-moving arm (a virtual leader served with `--motion sweep`).
 
+## Leader vs follower
+`edgevla tui --compare so101 LEADER_PORT FOLLOWER_PORT`: both arms in calibrated units, joint
+by joint; a joint more than 5 units apart is flagged. Check this before teleoperation.
+
 ## Motors
 `s` scans the port at every baud rate · `t` torque on/off of the picked motor ·
 `left`/`right` jog it (torque on, within its limits) · `n` sets up a new motor.

@@ -6,7 +6,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-BAR_WIDTH = 32
+BAR_WIDTH = 24
+HEADER = f"{'joint':<14}{'raw':>6}  {'position in the turn':<{BAR_WIDTH}}  {'range':^11}  {'norm':>7}"
 
 
 class JointBar(Widget):
@@ -45,7 +46,7 @@ class JointBar(Widget):
 
     def line_text(self) -> Text:
         line = Text(f"{self.joint:<14}", style="bold")
-        line.append(f" raw {self.raw:>5} " if self.raw is not None else " raw     - ")
+        line.append(f"{self.raw:>6} " if self.raw is not None else "     - ")
         cells = ["·"] * BAR_WIDTH
         styles = ["grey42"] * BAR_WIDTH
         if self.low is not None and self.high is not None:
@@ -61,8 +62,7 @@ class JointBar(Widget):
             line.append(f" {self.low:>5}..{self.high:<5}")
         else:
             line.append(" " * 13)
-        norm = f"{self.normalised:8.1f}" if self.normalised is not None else "       -"
-        line.append(f" norm {norm}")
+        line.append(f"{self.normalised:8.1f}" if self.normalised is not None else "       -")
         if self.flag:
             line.append(f"  ⚠ {self.flag}", style="bold red")
         return line
