@@ -16,16 +16,12 @@ ASSET = REPO_ROOT / "edgevla" / "assets" / "small-reach"
 VARIANTS = ("onnx-int8", "onnx-fp32", "checkpoint")
 
 
-def shipped_policy(asset: Path = ASSET) -> Path:
-    from edgevla.errors import EdgevlaError
-
+def shipped_policy(asset: Path | None = None) -> Path | None:
+    asset = asset or ASSET
     for variant in VARIANTS:
         if (asset / variant).is_dir():
             return asset / variant
-    raise EdgevlaError(
-        f"no trained demo policy in {asset} (looked for {', '.join(VARIANTS)}): "
-        "make one with `make demo-data demo-train` (docs/SIM.md)"
-    )
+    return None
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -44,35 +40,49 @@ def run(args: argparse.Namespace) -> int:
     from edgevla.errors import EdgevlaError
     from edgevla.runtime.wire import Expectation
     from edgevla.runtime.workers import open_policy
-    from edgevla.sim.evaluate import EvalConfig, evaluate
+    from edgevla.sim.evaluate import EvalConfig, eval_world_config, evaluate
+    from edgevla.sim.oracle import OraclePolicy
+    from edgevla.sim.world import SimWorld
 
     if args.episodes < 1:
         raise EdgevlaError("--episodes must be >= 1")
     source = args.policy or shipped_policy()
     say = (lambda *_: None) if args.json else print
-    say(f"edgevla demo: policy {source}")
+    cameras = ("front",)
+    config = EvalConfig(episodes=args.episodes, max_seconds=args.max_seconds, cameras=cameras, gif=args.gif)
+    world = None
+    started = time.monotonic()
+    if source is None:
+        # No trained policy ships yet: show the same robot-side path (simulator, virtual servos,
+        # driver, async control loop) driven by the simulator's oracle, and say how to train one.
+        say(f"edgevla demo: no trained policy in {ASSET} yet; make one with `make demo-data demo-train`.")
+        say("  running the ORACLE policy (reads the simulator's true cube position, not the camera)")
+        world = SimWorld(eval_world_config(config))
+        policy = OraclePolicy(world)
+    else:
+        say(f"edgevla demo: policy {source}")
+        policy = open_policy(str(source), args.worker, Expectation(6, 6, cameras, 30.0))
+        say(
+            f"  policy '{policy.spec.name}' ready in {time.monotonic() - started:.1f} s ({args.worker} worker)"
+        )
     say(
         "  simulated SO-101 follower on virtual servos (real driver over a pty), task 'reach' "
         "(touch the named cube), front camera 96x96, 30 fps"
     )
-    started = time.monotonic()
-    cameras = ("front",)
-    policy = open_policy(str(source), args.worker, Expectation(6, 6, cameras, 30.0))
-    say(f"  policy '{policy.spec.name}' ready in {time.monotonic() - started:.1f} s ({args.worker} worker)")
-    config = EvalConfig(episodes=args.episodes, max_seconds=args.max_seconds, cameras=cameras, gif=args.gif)
 
     def show(result) -> None:
         outcome = f"success in {result.time_to_success_s:.2f} s" if result.success else "missed"
         say(f'  "{result.instruction}": {outcome}, chunk p50 {result.chunk_ms_p50:.0f} ms')
 
     try:
-        summary = evaluate(policy, config, show).summary()
+        summary = evaluate(policy, config, show, world=world).summary()
     finally:
         close = getattr(policy, "close", None)
         if close is not None:
             close()
     summary["wall_s"] = round(time.monotonic() - started, 1)
     summary["gif"] = str(args.gif)
+    summary["policy"] = str(source) if source else "oracle"
     if args.json:
         print(json.dumps({k: v for k, v in summary.items() if k not in ("queue_depth", "period_histogram")}))
     else:

@@ -76,12 +76,13 @@ def _validate(args: argparse.Namespace) -> tuple[int, int]:
 def run(args: argparse.Namespace) -> int:
     from edgevla.cameras import open_cameras, parse_camera_spec
     from edgevla.dataset import VideoConfig
-    from edgevla.record.arms import end_on_sigterm, open_arm_pair
+    from edgevla.record.arms import open_arm_pair
     from edgevla.record.keyboard import HELP
     from edgevla.record.recorder import RecordConfig, Recorder
+    from edgevla.signals import stop_on_signals
 
     width, height = _validate(args)
-    end_on_sigterm()
+    stop_on_signals()
     specs = [parse_camera_spec(text, width, height, args.fps) for text in args.camera]
     config = RecordConfig(
         dataset=args.dataset,

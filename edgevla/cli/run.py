@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edgevla.errors import EdgevlaError
+from edgevla.signals import stop_on_signals
 
 log = logging.getLogger("edgevla.runtime")
 
@@ -141,18 +141,6 @@ def run(args: argparse.Namespace) -> int:
         _plot(loop.stats, args.plot)
     print(loop.stats.line(), file=sys.stderr)
     return 0
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def stop_on_signals() -> None:
-    """Ctrl-C and SIGTERM (a service stop, `kill`) both end the run through its `finally`: the
-    arm stops as its definition says. Set explicitly: a SIGINT ignored by whatever started us
-    (a launcher, a CI runner) would otherwise leave no clean way to stop."""
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
 
 
 def _report_until_done(loop, robot, duration: float | None, every: float) -> None:

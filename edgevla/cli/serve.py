@@ -23,9 +23,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgevla.cli.run import stop_on_signals
     from edgevla.runtime.loading import load_policy
     from edgevla.runtime.server import PolicyServer
+    from edgevla.signals import stop_on_signals
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("websockets").setLevel(logging.WARNING)

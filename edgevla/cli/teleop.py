@@ -31,12 +31,13 @@ def run(args: argparse.Namespace) -> int:
     from rich.live import Live
 
     from edgevla.errors import EdgevlaError
-    from edgevla.record.arms import end_on_sigterm, open_arm_pair
+    from edgevla.record.arms import open_arm_pair
     from edgevla.record.teleop import run_teleop
+    from edgevla.signals import stop_on_signals
 
     if args.fps <= 0 or (args.duration is not None and args.duration <= 0):
         raise EdgevlaError("--fps and --duration must be positive")
-    end_on_sigterm()
+    stop_on_signals()
     console = Console(stderr=True)
     with open_arm_pair(args.robot, args.leader_port, args.follower_port) as (leader, follower):
         console.print(f"teleop {leader.name} -> {follower.name} at {args.fps:g} Hz; Ctrl-C stops")

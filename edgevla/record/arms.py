@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -32,13 +31,3 @@ def open_arm_pair(robot: str, leader_port: str, follower_port: str) -> Iterator[
             stack.callback(arm.disconnect)  # LIFO: the follower is released first
             arms.append(arm)
         yield arms[0], arms[1]
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def end_on_sigterm() -> None:
-    """Make SIGTERM (a service stop, `kill`) end a session like Ctrl-C does: the `finally`
-    blocks run, so saved episodes stay durable and both arms are released as defined."""
-    signal.signal(signal.SIGTERM, _raise_interrupt)

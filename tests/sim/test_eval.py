@@ -63,11 +63,15 @@ def test_demo_runs_a_given_policy_and_saves_the_camera_view(tmp_path, capsys):
     assert gif.stat().st_size > 1000
 
 
-def test_demo_without_a_shipped_policy_says_how_to_make_one(tmp_path):
-    import pytest
+def test_demo_without_a_shipped_policy_runs_the_oracle_and_says_how_to_train(tmp_path, capsys, monkeypatch):
+    import edgevla.cli.demo as demo
+    from edgevla.cli import main as cli_main
 
-    from edgevla.cli.demo import shipped_policy
-    from edgevla.errors import EdgevlaError
-
-    with pytest.raises(EdgevlaError, match="make demo-data demo-train"):
-        shipped_policy(tmp_path)
+    monkeypatch.setattr(demo, "ASSET", tmp_path / "no-asset")
+    assert demo.shipped_policy(tmp_path / "no-asset") is None
+    gif = tmp_path / "demo.gif"
+    args = ["demo", "--episodes", "1", "--max-seconds", "8", "--gif", str(gif)]
+    assert cli_main(args) == 0
+    out = capsys.readouterr().out
+    assert "make demo-data demo-train" in out and "ORACLE" in out
+    assert "success 100% (1/1)" in out
