@@ -5,7 +5,7 @@ from __future__ import annotations
 import dynamixel_sdk as dxl
 
 from edgevla.drivers.port import UrlPort
-from edgevla.drivers.vendor import CORRUPT, OK, TX_FAIL, Reply, sdk_kind
+from edgevla.drivers.vendor import CORRUPT, OK, TX_FAIL, Reply, SdkTransactions
 
 # Status packet: FF FF FD 00 ID LEN_L LEN_H 0x55 ERR PARAM... CRC_L CRC_H
 _ID, _ERROR, _PARAMS = 4, 8, 9
@@ -26,7 +26,9 @@ class DynamixelPort(UrlPort, dxl.PortHandler):
     pass
 
 
-class Dynamixel:
+class Dynamixel(SdkTransactions):
+    sdk = dxl
+    status_overhead = STATUS_OVERHEAD
     name = "dynamixel"
     port_class = DynamixelPort
     eeprom_guard = "torque"  # EEPROM writes are refused while torque is on
@@ -40,9 +42,6 @@ class Dynamixel:
 
     def from_bytes(self, data: list[int]) -> int:
         return int.from_bytes(bytes(data), "little")
-
-    def _kind(self, result: int) -> str:
-        return sdk_kind(result, dxl.COMM_SUCCESS, dxl.COMM_RX_TIMEOUT, dxl.COMM_RX_CORRUPT)
 
     def receive(self, port, motor_id: int, length: int) -> Reply:
         """The next status packet from `motor_id`, skipping (and counting) any from other ids."""
@@ -72,27 +71,8 @@ class Dynamixel:
         port.setPacketTimeout(STATUS_OVERHEAD + 3)
         return self.receive(port, motor_id, 3)  # model number (2) and firmware version
 
-    def read(self, port, motor_id: int, address: int, length: int) -> Reply:
-        result = self.ph.readTx(port, motor_id, address, length)
-        if result != dxl.COMM_SUCCESS:
-            return Reply(self._kind(result))
-        return self.receive(port, motor_id, length)
-
-    def write(self, port, motor_id: int, address: int, data: list[int]) -> Reply:
-        result = self.ph.writeTxOnly(port, motor_id, address, len(data), data)
-        if result != dxl.COMM_SUCCESS:
-            return Reply(self._kind(result))
-        if motor_id == dxl.BROADCAST_ID:
-            return Reply(OK)
-        port.setPacketTimeout(STATUS_OVERHEAD)
-        return self.receive(port, motor_id, 0)
-
     def sync_read_send(self, port, address: int, length: int, ids: list[int]) -> str:
         return self._kind(self.ph.syncReadTx(port, address, length, ids, len(ids), False))
-
-    def sync_write(self, port, address: int, length: int, data: dict[int, list[int]]) -> str:
-        param = [byte for motor_id, payload in data.items() for byte in (motor_id, *payload)]
-        return self._kind(self.ph.syncWriteTxOnly(port, address, length, param, len(param)))
 
     def broadcast_ping(self, port) -> dict[int, int | None] | None:
         """{id: model number} of every servo answering at the port's baud rate."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import scservo_sdk as scs
 
 from edgevla.drivers.port import UrlPort
-from edgevla.drivers.vendor import CORRUPT, OK, TX_FAIL, Reply, bit_names, sdk_kind
+from edgevla.drivers.vendor import CORRUPT, OK, TX_FAIL, Reply, SdkTransactions, bit_names
 
 # Status packet: FF FF ID LEN ERR PARAM... CHECKSUM
 _ID, _ERROR, _PARAMS = 2, 4, 5
@@ -20,7 +20,9 @@ class FeetechPort(UrlPort, scs.PortHandler):
     pass
 
 
-class Feetech:
+class Feetech(SdkTransactions):
+    sdk = scs
+    status_overhead = STATUS_OVERHEAD
     name = "feetech"
     port_class = FeetechPort
     eeprom_guard = "lock"  # EEPROM persists only while Lock = 0
@@ -37,9 +39,6 @@ class Feetech:
 
     def from_bytes(self, data: list[int]) -> int:
         return int.from_bytes(bytes(data), self.byteorder)
-
-    def _kind(self, result: int) -> str:
-        return sdk_kind(result, scs.COMM_SUCCESS, scs.COMM_RX_TIMEOUT, scs.COMM_RX_CORRUPT)
 
     def receive(self, port, motor_id: int, length: int) -> Reply:
         """The next status packet from `motor_id`, skipping (and counting) any from other ids."""
@@ -66,27 +65,8 @@ class Feetech:
         port.setPacketTimeout(STATUS_OVERHEAD)
         return self.receive(port, motor_id, 0)
 
-    def read(self, port, motor_id: int, address: int, length: int) -> Reply:
-        result = self.ph.readTx(port, motor_id, address, length)
-        if result != scs.COMM_SUCCESS:
-            return Reply(self._kind(result))
-        return self.receive(port, motor_id, length)
-
-    def write(self, port, motor_id: int, address: int, data: list[int]) -> Reply:
-        result = self.ph.writeTxOnly(port, motor_id, address, len(data), data)
-        if result != scs.COMM_SUCCESS:
-            return Reply(self._kind(result))
-        if motor_id == scs.BROADCAST_ID:
-            return Reply(OK)
-        port.setPacketTimeout(STATUS_OVERHEAD)
-        return self.receive(port, motor_id, 0)
-
     def sync_read_send(self, port, address: int, length: int, ids: list[int]) -> str:
         return self._kind(self.ph.syncReadTx(port, address, length, ids, len(ids)))
-
-    def sync_write(self, port, address: int, length: int, data: dict[int, list[int]]) -> str:
-        param = [byte for motor_id, payload in data.items() for byte in (motor_id, *payload)]
-        return self._kind(self.ph.syncWriteTxOnly(port, address, length, param, len(param)))
 
     def broadcast_ping(self, port) -> dict[int, int | None] | None:
         """{id: None} of the servos answering a broadcast PING ({} if none); None if their
