@@ -104,15 +104,9 @@ class TorchPolicy:
         return self.pre.postprocess(chunk[0].cpu().numpy())
 
     def _guidance(self, guidance: Guidance) -> GuidanceTarget:
-        cfg = self.cfg
-        actions = np.asarray(guidance.actions, dtype=np.float32)
-        weights = np.asarray(guidance.weights, dtype=np.float32)
-        if actions.shape != (cfg.chunk_size, cfg.action_dim) or weights.shape != (cfg.chunk_size,):
-            raise EdgevlaError(
-                f"guidance must be actions ({cfg.chunk_size}, {cfg.action_dim}) and weights ({cfg.chunk_size},); "
-                f"got {actions.shape} and {weights.shape}"
-            )
-        normalised = torch.from_numpy(self.pre.normalize_actions(actions))[None].to(self.device)
+        actions, weights = self.pre.guidance(guidance.actions, guidance.weights)
         return GuidanceTarget(
-            normalised, torch.from_numpy(np.clip(weights, 0, 1))[None].to(self.device), cfg.action_dim
+            torch.from_numpy(actions).to(self.device),
+            torch.from_numpy(weights).to(self.device),
+            self.cfg.action_dim,
         )

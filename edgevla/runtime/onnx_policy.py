@@ -171,13 +171,5 @@ class OnnxPolicy:
         return self.pre.postprocess(chunk[0])
 
     def _guidance(self, guidance: Guidance) -> GuidanceTarget:
-        m = self.manifest
-        actions = np.asarray(guidance.actions, dtype=np.float32)
-        weights = np.asarray(guidance.weights, dtype=np.float32)
-        if actions.shape != (m.chunk_size, m.action_dim) or weights.shape != (m.chunk_size,):
-            raise EdgevlaError(
-                f"guidance must be actions ({m.chunk_size}, {m.action_dim}) and weights ({m.chunk_size},); "
-                f"got {actions.shape} and {weights.shape}"
-            )
-        normalised = self.pre.normalize_actions(actions)[None]
-        return GuidanceTarget(normalised, np.clip(weights, 0, 1)[None].astype(np.float32), m.action_dim)
+        actions, weights = self.pre.guidance(guidance.actions, guidance.weights)
+        return GuidanceTarget(actions, weights, self.manifest.action_dim)

@@ -214,6 +214,18 @@ class Preprocessor:
         """Robot-unit actions (..., action_dim) -> normalised, padded to max_action_dim."""
         return pad_vector(self.action_stats.normalize(actions), self.max_action_dim)
 
+    def guidance(self, actions: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """RTC guidance in model space: normalised padded actions (1, chunk, max_action_dim) and
+        weights clipped to [0, 1] (1, chunk); shapes are checked against the policy."""
+        actions = np.asarray(actions, dtype=np.float32)
+        weights = np.asarray(weights, dtype=np.float32)
+        if actions.shape != (self.chunk_size, self.action_dim) or weights.shape != (self.chunk_size,):
+            raise EdgevlaError(
+                f"guidance must be actions ({self.chunk_size}, {self.action_dim}) and weights "
+                f"({self.chunk_size},); got {actions.shape} and {weights.shape}"
+            )
+        return self.normalize_actions(actions)[None], np.clip(weights, 0, 1)[None]
+
     def postprocess(self, chunk: np.ndarray) -> np.ndarray:
         """Model output (chunk, max_action_dim) normalised -> (chunk, action_dim) robot units."""
         return self.action_stats.unnormalize(chunk[..., : self.action_dim])
