@@ -18,7 +18,6 @@ FIRMWARE = ("Firmware_Major_Version", "Firmware_Version")
 VOLTAGE = ("Present_Voltage", "Present_Input_Voltage")
 ERRORS = ("Status", "Hardware_Error_Status")
 JOG_STEP = 40  # counts per key press (~3.5 degrees)
-SCAN_CONFIG = BusConfig(retries=1, timeout_ms=20)  # absent ids cost a timeout each: few retries
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ def _read(bus: MotorBus, servo: ServoModel, names: tuple[str, ...] | str, motor_
 
 
 def scan(
-    port: str, servo: ServoModel, ids: range = range(0, 253), config: BusConfig = SCAN_CONFIG
+    port: str, servo: ServoModel, ids: range = range(0, 253), config: BusConfig | None = None
 ) -> list[MotorRow]:
     """Every servo of `servo`'s protocol on `port`, at every baud rate the model has."""
     bauds = list(servo.baud_rates.values())
@@ -104,9 +103,9 @@ def jog(port: str, robot: RobotDef, motor_id: int, direction: int, config: BusCo
         return int(goal[0])
 
 
-def setup_motor(port: str, robot: RobotDef, joint: str) -> tuple[int, int]:
+def setup_motor(port: str, robot: RobotDef, joint: str, config: BusConfig | None = None) -> tuple[int, int]:
     """Give the one servo on the bus the id and baud rate of `joint`; returns its old (id, baud)."""
     servo = robot.motor(joint).servo
     bauds = list(dict.fromkeys([servo.default_baudrate, *servo.baud_rates.values()]))
-    with MotorBus(port, servo, bauds[0], config=SCAN_CONFIG) as bus:
+    with MotorBus(port, servo, bauds[0], config=config) as bus:
         return assign_id_and_baud(bus, robot.motor(joint), robot, bauds)

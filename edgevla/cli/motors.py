@@ -86,14 +86,13 @@ def _robot_bus(args):
 
 
 def scan_command(args: argparse.Namespace) -> int:
-    from edgevla.drivers.bus import BusConfig, MotorBus
+    from edgevla.drivers.bus import MotorBus
     from edgevla.hardware import load_robot, load_servo
 
     servo = load_robot(args.robot).motors[0].servo if args.robot else load_servo(args.servo)
     bauds = args.baud or list(servo.baud_rates.values())
     warn_latency(args.port)
-    # a short status timeout: most ids are absent and each absent one costs a full timeout
-    with MotorBus(args.port, servo, bauds[0], config=BusConfig(retries=1, timeout_ms=5)) as bus:
+    with MotorBus(args.port, servo, bauds[0]) as bus:
         found = bus.scan(_parse_ids(args.ids), bauds)
     if args.json:
         print(json.dumps({str(b): {str(i): m for i, m in ids.items()} for b, ids in found.items()}))

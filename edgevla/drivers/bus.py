@@ -10,9 +10,11 @@ what to do. Alarm bits in status packets (overheat, overload, ...) are counted a
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 
 from edgevla.drivers.dynamixel import Dynamixel
 from edgevla.drivers.errors import BusError, MotorCommError, MotorRefusedError
@@ -26,11 +28,34 @@ log = logging.getLogger(__name__)
 BACKENDS = {"feetech": Feetech, "dynamixel": Dynamixel}
 
 
+TIMEOUT_ENV = "EDGEVLA_BUS_TIMEOUT_MS"
+
+
+def default_timeout_ms() -> float:
+    """20 ms, or $EDGEVLA_BUS_TIMEOUT_MS: a servo answers in under 1 ms, but a slow USB hub, a
+    bus served over TCP or virtual firmware on a busy machine can need more."""
+    text = os.environ.get(TIMEOUT_ENV)
+    if text is None:
+        return 20.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 10_000:
+        raise EdgevlaError(
+            f"{TIMEOUT_ENV}='{text}' is not a timeout; set milliseconds in (0, 10000] or unset it"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class BusConfig:
     retries: int = 3  # extra attempts after the first
-    timeout_ms: float = 20.0  # wait for a status packet beyond its time on the wire
+    timeout_ms: float = field(default_factory=default_timeout_ms)  # status wait beyond wire time
     backoff_ms: float = 0.5  # before the first retry; doubles for each next one
+    # Scanning pings ids one by one when the answers to a broadcast collide; most ids are absent
+    # and each absent one costs this timeout. The ids that answer are then read with `timeout_ms`.
+    ping_timeout_ms: float = 5.0
 
 
 @dataclass
@@ -111,6 +136,15 @@ class MotorBus:
         if self.port is None:
             raise BusError(f"bus on '{self.port_name}' is not open")
         return self.port
+
+    @contextmanager
+    def _status_timeout(self, timeout_ms: float) -> Iterator[None]:
+        port = self._port()
+        previous, port.timeout_ms = port.timeout_ms, timeout_ms
+        try:
+            yield
+        finally:
+            port.timeout_ms = previous
 
     # --- bookkeeping ------------------------------------------------------------------------
 
@@ -194,7 +228,8 @@ class MotorBus:
             self.set_baudrate(baud)
             answering = self.backend.broadcast_ping(self._port())
             if answering is None:  # answers collided: ask each id
-                answering = {i: None for i in ids if self.ping_id(i)}
+                with self._status_timeout(self.config.ping_timeout_ms):
+                    answering = {i: None for i in ids if self.ping_id(i)}
             models = {
                 i: model if model is not None else self.read_id("Model_Number", i)
                 for i, model in answering.items()

@@ -5,14 +5,11 @@ from __future__ import annotations
 import dynamixel_sdk as dxl
 import pytest
 import scservo_sdk as scs
+from drv_helpers import PATIENT
 
-from edgevla.drivers.bus import BusConfig, MotorBus
+from edgevla.drivers.bus import MotorBus
 from edgevla.hardware import load_robot
 from firmware import serve_robot
-
-# The firmware answers from a thread of the test process; on a loaded 2-core box it is sometimes
-# late. A longer status timeout than the driver's default keeps retries for real faults.
-PATIENT = BusConfig(retries=4, timeout_ms=60)
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,11 @@ from collections.abc import Callable
 import dynamixel_sdk as dxl
 import scservo_sdk as scs
 
+from edgevla.drivers.bus import BusConfig
+
+# One more retry than the driver's default; the status timeout comes from tests/conftest.py.
+PATIENT = BusConfig(retries=4)
+
 SDK = {
     "feetech": (scs.PortHandler, lambda: scs.PacketHandler(0), scs.COMM_SUCCESS, scs.COMM_RX_TIMEOUT),
     "dynamixel": (dxl.PortHandler, lambda: dxl.PacketHandler(2.0), dxl.COMM_SUCCESS, dxl.COMM_RX_TIMEOUT),

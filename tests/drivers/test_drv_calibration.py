@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import PATIENT
+from drv_helpers import PATIENT
 
 from edgevla.drivers import homing
 from edgevla.drivers.bus import MotorBus
@@ -157,10 +157,11 @@ def test_record_ranges_on_sweeping_leader_then_save_reload_normalise(tmp_path):
     sweep = Sweep(low=300, high=3800, period_s=0.8)
     with serve_robot(robot, motion=sweep) as arm, MotorBus.for_robot(robot, arm.port, config=PATIENT) as bus:
         homing.reset_homing(bus, robot.joint_names)
-        deadline = time.monotonic() + 2.2  # > one period of the slowest joint (0.8 * 1.75 s)
+        deadline = time.monotonic() + 3.0  # > 2 periods of the slowest joint (0.8 * 1.75 s)
         raw = homing.record_ranges(bus, stop=lambda: time.monotonic() > deadline, period_s=0.005)
         for lo, hi in raw.values():
-            assert lo <= 340 and hi >= 3760  # the sweep's ends, within a sampling step
+            # the sweep's ends, within the ~90 ms a loaded machine may leave between two samples
+            assert lo <= 420 and hi >= 3680
         offsets, ranges = homing.centre_on_range(bus, raw)
         cal = homing.build_calibration(bus, offsets, ranges)
         assert homing.write_calibration(bus, cal) == list(robot.joint_names)

@@ -103,7 +103,7 @@ def test_calibrate_auto_on_sweeping_virtual_leader(tmp_path):
             arm.port,
             "--auto",
             "--seconds",
-            "2.2",
+            "3",
             "--out",
             str(out),
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import PATIENT
+from drv_helpers import PATIENT
 
 from edgevla.drivers.bus import BusConfig, MotorBus
 from edgevla.drivers.errors import MotorCommError, MotorRefusedError

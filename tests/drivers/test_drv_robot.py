@@ -7,8 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import PATIENT
-from drv_helpers import wait_until
+from drv_helpers import PATIENT, wait_until
 
 from edgevla.drivers.bus import MotorBus
 from edgevla.drivers.errors import MotorNotFoundError

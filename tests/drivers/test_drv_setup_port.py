@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import PATIENT
+from drv_helpers import PATIENT
 
 from edgevla.drivers.bus import MotorBus
 from edgevla.drivers.errors import MotorNotFoundError, PortError
@@ -128,3 +128,20 @@ def test_model_without_sync_read_is_read_per_motor(tmp_path):
         assert bus.stats.transactions == 2
         bus.write("Goal_Position", "a", 300)
         assert arm.bus.servo("a").goal_position == 300
+
+
+def test_status_timeout_comes_from_the_environment_and_bad_values_are_named(monkeypatch):
+    from edgevla.drivers.bus import TIMEOUT_ENV, BusConfig
+
+    robot = load_robot("so101_follower")
+    monkeypatch.setenv(TIMEOUT_ENV, "75")
+    assert BusConfig().timeout_ms == 75
+    with serve_robot(robot) as arm, MotorBus.for_robot(robot, arm.port) as bus:
+        assert bus.port.timeout_ms == 75
+        # a scan pings absent ids with its own short timeout, and gives the bus's back after
+        assert bus.scan(range(0, 8), [robot.baudrate]) == {robot.baudrate: {i: 777 for i in range(1, 7)}}
+        assert bus.port.timeout_ms == 75
+    for bad in ("fast", "0", "-3"):
+        monkeypatch.setenv(TIMEOUT_ENV, bad)
+        with pytest.raises(EdgevlaError, match=f"{TIMEOUT_ENV}='{bad}' is not a timeout"):
+            BusConfig()

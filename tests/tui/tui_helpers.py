@@ -8,8 +8,8 @@ from contextlib import contextmanager
 
 from edgevla.drivers.bus import BusConfig
 
-# The firmware answers from a thread of the test process; a loaded 2-core box is sometimes late.
-PATIENT = BusConfig(retries=4, timeout_ms=60)
+# One more retry than the driver's default; the status timeout comes from tests/conftest.py.
+PATIENT = BusConfig(retries=4)
 
 
 async def wait_for(pilot, condition, timeout: float = 20.0, describe=lambda: "") -> None:

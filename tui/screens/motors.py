@@ -81,7 +81,7 @@ class MotorsScreen(Screen):
         servo = self.robot.motors[0].servo
         self._job(
             f"scanning {self.port} for {servo.vendor} servos",
-            lambda: motor_ops.scan(self.port, servo),
+            lambda: motor_ops.scan(self.port, servo, config=self.bus_config),
             self._show_rows,
         )
 
@@ -115,7 +115,7 @@ class MotorsScreen(Screen):
 
         def toggle():
             motor_ops.set_torque(self.port, self.robot, motor_id, on, self.bus_config)
-            return motor_ops.scan(self.port, self.robot.motors[0].servo)
+            return motor_ops.scan(self.port, self.robot.motors[0].servo, config=self.bus_config)
 
         self._job(f"torque {'on' if on else 'off'} for id {motor_id}", toggle, self._show_rows)
 
@@ -149,7 +149,7 @@ class MotorsScreen(Screen):
         joint = self.robot.motors[self.setup_joint].name
         self._job(
             f"setting up '{joint}'",
-            lambda: motor_ops.setup_motor(self.port, self.robot, joint),
+            lambda: motor_ops.setup_motor(self.port, self.robot, joint, self.bus_config),
             self._setup_done,
         )
 
