@@ -8,17 +8,22 @@ is complete or 2 x LATENCY_TIMER + 2 ms (34 ms) pass. `UrlPort` is mixed into th
   SDK asked for arrive, instead of spinning;
 - the input buffer is cleared before every instruction, so a reply that arrived after its
   timeout is never taken for the answer to the next request;
-- the status timeout is `timeout_ms` plus the bytes' time on the wire, set per bus.
+- the status timeout is `timeout_ms` plus the bytes' time on the wire, set per bus;
+- a port that fails mid-transaction (adapter unplugged, pty or socket closed) raises
+  `PortError` naming it, instead of pyserial's or termios' own errors escaping the SDK.
 """
 
 from __future__ import annotations
 
 import os
+import termios
 
 import serial
 
 from edgevla.drivers.errors import PortError
 
+# what pyserial and the tty layer raise when the device goes away under an open port
+LINK_ERRORS = (serial.SerialException, OSError, termios.error)
 READ_SLICE_S = 0.002  # longest a single read() blocks; the SDK re-checks its own timeout after
 
 
@@ -43,7 +48,29 @@ class UrlPort:
         return baudrate if baudrate > 0 else -1
 
     def clearPort(self):  # noqa: N802 (the SDKs call it right before writing an instruction)
-        self.ser.reset_input_buffer()
+        try:
+            self.ser.reset_input_buffer()
+        except LINK_ERRORS as err:
+            raise self._lost(err) from None
+
+    def readPort(self, length):  # noqa: N802
+        try:
+            return self.ser.read(length)
+        except LINK_ERRORS as err:
+            raise self._lost(err) from None
+
+    def writePort(self, packet):  # noqa: N802
+        try:
+            return self.ser.write(packet)
+        except LINK_ERRORS as err:
+            raise self._lost(err) from None
+
+    def _lost(self, err: Exception) -> PortError:
+        self.is_using = False  # the SDK's transaction never finishes: free the port for the next
+        return PortError(
+            f"serial port '{self.port_name}' failed mid-transaction ({err}); "
+            "is the adapter still plugged in and powered?"
+        )
 
     def setPacketTimeout(self, packet_length):  # noqa: N802
         self.packet_start_time = self.getCurrentTime()

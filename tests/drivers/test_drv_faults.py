@@ -9,7 +9,7 @@ import pytest
 from drv_helpers import PATIENT
 
 from edgevla.drivers.bus import BusConfig, MotorBus
-from edgevla.drivers.errors import MotorCommError, MotorRefusedError
+from edgevla.drivers.errors import MotorCommError, MotorRefusedError, PortError
 from edgevla.errors import EdgevlaError
 from edgevla.hardware import load_robot
 from firmware import Condition, Faults, serve_robot
@@ -84,3 +84,15 @@ def test_dynamixel_refusal_raises_with_reason():
         bus.write_settings("elbow_flex", {"Return_Delay_Time": 0})
         assert arm.bus.servo("elbow_flex").get("Return_Delay_Time") == 0
         assert bus.stats.failures == 0
+
+
+def test_port_that_vanishes_mid_run_is_a_port_error_and_the_loop_can_carry_on():
+    """An unplugged adapter (here: the pty's other end closed) surfaces as PortError, the
+    EdgevlaError the control loop counts as a bus error, not as pyserial's or termios' own."""
+    robot = load_robot("so101_follower")
+    with serve_robot(robot) as arm, MotorBus.for_robot(robot, arm.port, config=PATIENT) as bus:
+        assert bus.read("Present_Position", "gripper") == 2048
+        arm.server.close()
+        for _ in range(2):  # the port is not left 'busy' by the transaction that failed
+            with pytest.raises(PortError, match=f"serial port '{arm.port}' failed mid-transaction"):
+                bus.sync_read("Present_Position")
