@@ -21,8 +21,9 @@ class RobotIO(Protocol):
     def read_state(self) -> np.ndarray:
         """float32 (n_joints,) present positions, normalised."""
 
-    def send_action(self, goal: np.ndarray) -> np.ndarray:
-        """Clamp `goal` (limits, present +/- max_relative_target), send it, return what was sent."""
+    def send_action(self, goal: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
+        """Clamp `goal` (limits, present +/- max_relative_target), send it, return what was sent.
+        `present`: the state the caller read this tick, so the bus is not read twice (None: read)."""
 
     def disconnect(self) -> None:
         """Stop the arm as its robot definition says (torque off by default) and close the bus."""

@@ -91,7 +91,7 @@ class Robot:
         raw = self.bus.sync_read("Present_Position")
         return normalize(np.fromiter(raw.values(), dtype=np.float64, count=len(raw)), self.table)
 
-    def send_action(self, goal: np.ndarray) -> np.ndarray:
+    def send_action(self, goal: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
         if not self.torque:
             raise EdgevlaError(
                 f"'{self.name}' is a {self.definition.role} without torque: it cannot take goals"
@@ -103,7 +103,8 @@ class Robot:
             )
         if not np.all(np.isfinite(goal)):
             raise EdgevlaError(f"'{self.name}': goal contains NaN/inf: {goal.tolist()}")
-        sent = clamp_goal(goal, self.read_state(), self.low, self.high, self.max_step)
+        present = self.read_state() if present is None else np.asarray(present, dtype=np.float64)
+        sent = clamp_goal(goal, present, self.low, self.high, self.max_step)
         raw = unnormalize(sent, self.table)
         self.bus.sync_write("Goal_Position", dict(zip(self.joint_names, raw.tolist(), strict=True)))
         return sent.astype(np.float32)

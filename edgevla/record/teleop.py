@@ -36,7 +36,7 @@ class Mirror:
         pending = self._pool.submit(self.leader.read_state)
         state = self.follower.read_state()
         command = pending.result()
-        sent = self.follower.send_action(command)
+        sent = self.follower.send_action(command, state)
         return Step(state=state, command=command, sent=sent)
 
     def close(self) -> None:

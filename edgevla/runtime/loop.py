@@ -152,8 +152,9 @@ class ControlLoop:
             self.events.put(f"--realtime refused ({err}): needs Linux and root, CAP_SYS_NICE or `ulimit -r`")
 
     def _step(self, tick: int) -> None:
+        fresh = None  # this tick's state, when the read succeeded: send_action clamps against it
         try:
-            self._state = np.asarray(self.robot.read_state(), dtype=np.float32)
+            self._state = fresh = np.asarray(self.robot.read_state(), dtype=np.float32)
         except (EdgevlaError, OSError):
             self.stats.bus_errors += 1  # keep the last good state; the driver counted its retries
         result = self.worker.poll()
@@ -169,7 +170,7 @@ class ControlLoop:
             self._hold = action
         try:
             # resending the held goal keeps the servos where they were told to be: never a jump
-            self._hold = np.asarray(self.robot.send_action(self._hold), dtype=np.float32)
+            self._hold = np.asarray(self.robot.send_action(self._hold, fresh), dtype=np.float32)
             if self.sent is not None:
                 self.sent.append((tick, self._hold.copy()))
         except (EdgevlaError, OSError):

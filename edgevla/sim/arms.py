@@ -41,10 +41,9 @@ class SimRobot:
     def read_state(self) -> np.ndarray:
         return self.world.to_normalized(self.world.angles).astype(np.float32)
 
-    def send_action(self, goal: np.ndarray) -> np.ndarray:
-        sent = clamp_goal(
-            np.asarray(goal, dtype=np.float64), self.read_state(), self._low, self._high, self._max_step
-        )
+    def send_action(self, goal: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
+        present = self.read_state() if present is None else present
+        sent = clamp_goal(np.asarray(goal, dtype=np.float64), present, self._low, self._high, self._max_step)
         self._goal = self.world.from_normalized(sent)
         return sent.astype(np.float32)
 
@@ -78,7 +77,7 @@ class ExpertLeader:
         goal = self._expert.goal(time.monotonic() - self._started)
         return self.world.to_normalized(goal).astype(np.float32)
 
-    def send_action(self, goal: np.ndarray) -> np.ndarray:
+    def send_action(self, goal: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
         return np.asarray(goal, dtype=np.float32)  # a leader is moved by hand, never commanded
 
     def disconnect(self) -> None:

@@ -58,6 +58,12 @@ def test_goals_are_clamped_to_max_relative_target_and_limits(follower):
             wait_until(lambda s=sent: np.allclose(robot.read_state(), s, atol=0.2))
         np.testing.assert_allclose(sent[[0, 1, 5]], [100, -100, 100], atol=1e-3)
         assert arm.bus.servo("shoulder_pan").goal_position == 3696  # range_max of the profile
+        # a state the caller already read this tick: clamped against it, one bus transaction
+        present = robot.read_state()
+        before = robot.bus.stats.transactions
+        sent = robot.send_action(present + 50, present)
+        assert robot.bus.stats.transactions == before + 1  # the sync write, no second read
+        np.testing.assert_allclose(sent, np.minimum(present + [10, 10, 10, 10, 10, 20], 100), atol=1e-3)
         with pytest.raises(EdgevlaError, match="expects 6"):
             robot.send_action(np.zeros(5))
         with pytest.raises(EdgevlaError, match="NaN"):

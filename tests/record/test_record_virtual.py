@@ -43,8 +43,8 @@ class SentGoals:
     def read_state(self):
         return self.follower.read_state()
 
-    def send_action(self, goal):
-        sent = self.follower.send_action(goal)
+    def send_action(self, goal, present=None):
+        sent = self.follower.send_action(goal, present)
         self.sent.append(np.array(sent, np.float32))
         return sent
 

@@ -37,7 +37,7 @@ class Recorder:
             raise EdgevlaError("bus: no status packet")
         return self.state.copy()
 
-    def send_action(self, goal):
+    def send_action(self, goal, present=None):
         if self.rng.random() < self.fault_rate:
             raise EdgevlaError("bus: write failed")
         self.state = np.asarray(goal, np.float32).copy()
