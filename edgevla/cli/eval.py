@@ -42,6 +42,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="arms in-process instead of virtual servos on ptys + the real driver (faster, no bytes)",
     )
     parser.add_argument("--gif", type=Path, help="save the first episode's camera view (.gif or .png strip)")
+    parser.add_argument(
+        "--sync",
+        type=int,
+        metavar="N",
+        help="clockless: play N actions of each chunk in simulated time, no runtime, latency or bus "
+        "(the model's own skill; compare with the default run to tell model from runtime problems)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run)
 
@@ -62,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.episodes < 1 or args.max_seconds <= 0 or args.fps <= 0 or args.size < 16:
         raise EdgevlaError("--episodes, --max-seconds and --fps must be positive, --size >= 16")
+    if args.sync is not None and (args.sync < 1 or args.gif or args.merge != "blend"):
+        raise EdgevlaError("--sync N needs N >= 1 and takes no --gif or --merge (no runtime runs)")
     transport = args.worker or ("remote" if is_remote(args.policy) else "process")
     expect = Expectation(state_dim=6, action_dim=6, cameras=cameras, fps=args.fps)
     policy = open_policy(args.policy, transport, expect, token=args.token)
@@ -89,7 +98,12 @@ def run(args: argparse.Namespace) -> int:
             )
 
     try:
-        report = evaluate(policy, config, show)
+        if args.sync is None:
+            report = evaluate(policy, config, show)
+        else:
+            from edgevla.sim.rollout import evaluate_sync
+
+            report = evaluate_sync(policy, config, args.sync, show)
     finally:
         close = getattr(policy, "close", None)
         if close is not None:
@@ -100,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         tts = summary["time_to_success_s"]
         print(
-            f"{summary['policy']} on {args.task} ({args.merge}): success {summary['success_rate']:.0%} "
+            f"{summary['policy']} on {args.task} ({summary['merge']}): success {summary['success_rate']:.0%} "
             f"({summary['successes']}/{summary['episodes']}), time to success "
             f"{'n/a' if tts is None else f'{tts:.2f} s'}, chunk p50 {summary['chunk_ms_p50'] or float('nan'):.0f} ms, "
             f"starved ticks {summary['ticks_starved']}"

@@ -75,3 +75,35 @@ def test_demo_without_a_shipped_policy_runs_the_oracle_and_says_how_to_train(tmp
     out = capsys.readouterr().out
     assert "make demo-data demo-train" in out and "ORACLE" in out
     assert "success 100% (1/1)" in out
+
+
+def test_sync_eval_separates_the_model_from_the_runtime(tmp_path):
+    """Clockless: the oracle's whole chunks, played in simulated time, solve every episode (it
+    replans a min-jerk move from rest each chunk, so it needs whole chunks to get anywhere);
+    a policy that holds still solves none; a bad --sync is one clear error."""
+    from edgevla.sim.rollout import evaluate_sync
+
+    config = EvalConfig(episodes=3, max_seconds=8.0, cameras=("front",), size=32)
+    world = SimWorld(eval_world_config(config))
+    oracle = OraclePolicy(world)
+    report = evaluate_sync(oracle, config, oracle.spec.chunk_size, world=world)
+    summary = report.summary()
+    assert summary["success_rate"] == 1.0 and summary["merge"] == "sync, 30 actions per chunk"
+    assert all(1.0 < e["time_to_success_s"] < 8.0 for e in summary["per_episode"])
+    hold = np.tile(np.array([0, -50, 50, 50, 0, 10], np.float32), (60, 1))
+    ReplayPolicy(hold, 30.0, 50, "hold").save(tmp_path / "hold.npz")
+    command = [
+        sys.executable,
+        "-m",
+        "edgevla",
+        "eval",
+        "--policy",
+        str(tmp_path / "hold.npz"),
+        "--episodes",
+        "2",
+    ]
+    result = subprocess.run([*command, "--sync", "10", "--json"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["success_rate"] == 0.0
+    bad = subprocess.run([*command, "--sync", "99"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--sync takes 1..50 actions per chunk" in bad.stderr

@@ -1,0 +1,67 @@
+"""Clockless evaluation (`edgevla eval --sync`): the model's own skill, with the runtime left out.
+
+Per step: the simulator renders the observation, the policy returns a chunk, the first
+`execute` actions are played through the in-process servo model (each joint slews at its
+servo's top speed), in simulated time. No inference latency, no machine load, no bus: when a
+policy succeeds here and fails through the async runtime (`edgevla eval`), look at latency,
+merging and the loop; when it fails here too, the model itself is the problem.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from edgevla.errors import EdgevlaError
+from edgevla.runtime.policy import Policy
+from edgevla.sim.evaluate import EpisodeResult, EvalConfig, EvalReport, eval_world_config
+from edgevla.sim.world import SimWorld
+
+
+def evaluate_sync(
+    policy: Policy,
+    config: EvalConfig,
+    execute: int,
+    on_episode: Callable[[EpisodeResult], None] | None = None,
+    world: SimWorld | None = None,
+) -> EvalReport:
+    """`config.episodes` clockless episodes; `execute` actions of each chunk are played. `world`
+    (built from `config` when None): for a policy that reads the simulator (OraclePolicy)."""
+    if not 1 <= execute <= policy.spec.chunk_size:
+        raise EdgevlaError(
+            f"--sync takes 1..{policy.spec.chunk_size} actions per chunk (its size), got {execute}"
+        )
+    world = world or SimWorld(eval_world_config(config))
+    report = EvalReport(config.task, policy.spec.name, f"sync, {execute} actions per chunk")
+    max_ticks = int(config.max_seconds * config.fps)
+    unused = [
+        f"observation.images.{c}" for c in config.cameras if c not in {s.name for s in policy.spec.cameras}
+    ]
+    for index in range(config.episodes):
+        episode = world.reset(config.seed + index)
+        tick, chunk_ms = 0, []
+        while tick < max_ticks and not world.succeeded:
+            started = time.perf_counter()
+            obs = {k: v for k, v in world.observation().items() if k not in unused}  # the wire is strict
+            chunk = np.asarray(policy.infer(obs), dtype=np.float64)
+            chunk_ms.append((time.perf_counter() - started) * 1e3)
+            for action in chunk[:execute]:
+                tick += 1
+                if world.step_servos(world.from_normalized(action)) or tick >= max_ticks:
+                    break
+        result = EpisodeResult(
+            seed=episode.seed,
+            instruction=episode.instruction,
+            success=world.succeeded,
+            time_to_success_s=round(tick / config.fps, 3) if world.succeeded else None,
+            final_distance_m=round(world.monitor.distance, 4),
+            chunks=len(chunk_ms),
+            chunk_ms_p50=float(np.median(chunk_ms)),
+            ticks_starved=0,
+        )
+        report.episodes.append(result)
+        if on_episode is not None:
+            on_episode(result)
+    return report
