@@ -152,6 +152,17 @@ def new_info(fps: int, features: dict[str, dict], robot_type: str | None) -> dic
     }
 
 
+def joint_feature(joint_names: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """A float32 vector of joint positions, named like lerobot's ("shoulder_pan.pos", ...)."""
+    names = [f"{joint}.pos" for joint in joint_names]
+    return {"dtype": "float32", "shape": [len(names)], "names": names}
+
+
+def video_feature(height: int, width: int) -> dict[str, Any]:
+    """A camera stored as video frames of `height` x `width` RGB."""
+    return {"dtype": "video", "shape": [height, width, 3], "names": ["height", "width", "channels"]}
+
+
 def with_default_features(features: dict[str, dict]) -> dict[str, dict]:
     """The user's features (lists for shapes, as in info.json) followed by the frame columns."""
     clash = set(features) & set(DEFAULT_FEATURES)

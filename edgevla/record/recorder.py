@@ -17,6 +17,7 @@ from pathlib import Path
 
 from edgevla.cameras import CameraReader
 from edgevla.dataset import DatasetWriter, VideoConfig
+from edgevla.dataset.format import joint_feature, video_feature
 from edgevla.drivers.interface import RobotIO
 from edgevla.record.keyboard import NEXT, RERECORD, STOP, KeyboardControls
 from edgevla.record.teleop import Mirror
@@ -64,20 +65,14 @@ class RecordReport:
 
 
 def dataset_features(joint_names: tuple[str, ...], cameras: list[CameraReader]) -> dict[str, dict]:
-    names = [f"{joint}.pos" for joint in joint_names]
-    vector = {"dtype": "float32", "shape": [len(names)], "names": names}
     features: dict[str, dict] = {
-        "observation.state": vector,
-        "action": dict(vector),
-        "leader.action": dict(vector),
+        "observation.state": joint_feature(joint_names),
+        "action": joint_feature(joint_names),
+        "leader.action": joint_feature(joint_names),
     }
     for camera in cameras:
         height, width = camera.wait_frame().image.shape[:2]
-        features[f"observation.images.{camera.name}"] = {
-            "dtype": "video",
-            "shape": [height, width, 3],
-            "names": ["height", "width", "channels"],
-        }
+        features[f"observation.images.{camera.name}"] = video_feature(height, width)
     features["timing.tick"] = {"dtype": "float64", "shape": [1], "names": None}
     for camera in cameras:
         features[f"timing.camera.{camera.name}"] = {"dtype": "float64", "shape": [1], "names": None}

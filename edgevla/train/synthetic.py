@@ -12,23 +12,16 @@ import numpy as np
 
 from edgevla.cameras.synthetic import SyntheticCamera
 from edgevla.dataset import DatasetWriter, VideoConfig
+from edgevla.dataset.format import joint_feature, video_feature
 
 JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]
 HEIGHT, WIDTH, FPS = 48, 64, 30
 
 
 def features(cameras: tuple[str, ...], height: int = HEIGHT, width: int = WIDTH) -> dict:
-    names = [f"{joint}.pos" for joint in JOINTS]
-    out = {
-        "observation.state": {"dtype": "float32", "shape": [6], "names": names},
-        "action": {"dtype": "float32", "shape": [6], "names": names},
-    }
+    out = {"observation.state": joint_feature(JOINTS), "action": joint_feature(JOINTS)}
     for camera in cameras:
-        out[f"observation.images.{camera}"] = {
-            "dtype": "video",
-            "shape": [height, width, 3],
-            "names": ["height", "width", "channels"],
-        }
+        out[f"observation.images.{camera}"] = video_feature(height, width)
     return out
 
 

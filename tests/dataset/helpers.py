@@ -8,6 +8,7 @@ import numpy as np
 
 from edgevla.cameras.synthetic import SyntheticCamera
 from edgevla.dataset import DatasetWriter, VideoConfig
+from edgevla.dataset.format import joint_feature, video_feature
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "lerobot_v30"
 JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]
@@ -15,17 +16,12 @@ HEIGHT, WIDTH, FPS = 72, 96, 30
 
 
 def features(cameras=("front",), state_dim=6) -> dict:
-    names = [f"{joint}.pos" for joint in JOINTS[:state_dim]]
     out = {
-        "observation.state": {"dtype": "float32", "shape": [state_dim], "names": names},
-        "action": {"dtype": "float32", "shape": [state_dim], "names": names},
+        "observation.state": joint_feature(JOINTS[:state_dim]),
+        "action": joint_feature(JOINTS[:state_dim]),
     }
     for camera in cameras:
-        out[f"observation.images.{camera}"] = {
-            "dtype": "video",
-            "shape": [HEIGHT, WIDTH, 3],
-            "names": ["height", "width", "channels"],
-        }
+        out[f"observation.images.{camera}"] = video_feature(HEIGHT, WIDTH)
     return out
 
 

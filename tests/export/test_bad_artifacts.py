@@ -70,43 +70,16 @@ def test_cli_predict_reports_one_line(art_copy, tmp_path):
     policy = OnnxPolicy(art_copy)
     obs = observation(policy.spec)
     np.savez(tmp_path / "obs.npz", **obs)
-    ok = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edgevla",
-            "predict",
-            "--policy",
-            str(art_copy),
-            "--obs",
-            str(tmp_path / "obs.npz"),
-            "--out",
-            str(tmp_path / "a.npy"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+
+    def predict(out: str) -> subprocess.CompletedProcess:
+        command = ["predict", "--policy", str(art_copy), "--obs", str(tmp_path / "obs.npz"), "--out", out]
+        return subprocess.run([sys.executable, "-m", "edgevla", *command], capture_output=True, text=True)
+
+    ok = predict(str(tmp_path / "a.npy"))
     assert ok.returncode == 0, ok.stderr
     assert np.load(tmp_path / "a.npy").shape == (policy.spec.chunk_size, policy.spec.action_dim)
     graph = art_copy / "prefix.onnx"
     graph.write_bytes(graph.read_bytes()[:1000])
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edgevla",
-            "predict",
-            "--policy",
-            str(art_copy),
-            "--obs",
-            str(tmp_path / "obs.npz"),
-            "--out",
-            str(tmp_path / "b.npy"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    bad = predict(str(tmp_path / "b.npy"))
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and "truncated" in bad.stderr and "Traceback" not in bad.stderr
