@@ -109,6 +109,12 @@ class VirtualBus:
                 out += self._transmit(self.protocol.execute(self, inst), inst.size)
             return out
 
+    def listening(self) -> None:
+        """The link sent every reply and reads again. A pause in the host's bytes counts from
+        now: bytes that queued up while the firmware was busy are not a gap on the wire."""
+        with self.lock:
+            self._last_byte = self.clock()
+
     def _seconds_on_wire(self, n_bytes: int, servo: VirtualServo) -> float:
         return n_bytes * BITS_PER_BYTE / servo.baudrate if self.wire_time else 0.0
 

@@ -99,6 +99,7 @@ class PtyServer:
                 for tx in self.bus.receive(data, baud):
                     tx.wait()
                     self._send(tx.packet)
+                self.bus.listening()
         except BaseException as err:  # surfaced by close(); a dead server thread must not go unnoticed
             self.error = err
 

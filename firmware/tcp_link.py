@@ -70,6 +70,7 @@ class TcpServer:
                     sent = 0
                 if sent < len(tx.packet):
                     self.bus.stats.overflowed += 1
+            self.bus.listening()
 
     def close(self) -> None:
         if self._thread.is_alive():
