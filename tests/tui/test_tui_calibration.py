@@ -40,7 +40,19 @@ def screen_of(app) -> CalibrationScreen:
     return app.screen
 
 
-async def calibrate(pilot, app, sweep_seconds: float, before_finish=None) -> CalibrationScreen:
+def swept(screen: CalibrationScreen, span: int) -> bool:
+    """Every joint's live min/max, as the screen shows them, are `span` counts apart."""
+    sample = screen.last_sample
+    if sample is None or sample.mins is None or sample.maxes is None:
+        return False
+    return all(sample.maxes[joint] - sample.mins[joint] >= span for joint in JOINTS)
+
+
+async def calibrate(
+    pilot, app, sweep_seconds: float, before_finish=None, until_span: int | None = None
+) -> CalibrationScreen:
+    """Centre, sweep for `sweep_seconds` and, like a person watching the live ranges, on until
+    every joint has covered `until_span` counts (a loaded machine samples the sweep sparsely)."""
     screen = screen_of(app)
     await wait_for(pilot, lambda: screen.phase is Phase.CENTRE and screen.last_sample is not None)
     await pilot.press("enter")  # homing (hand-guided) or start recording (auto)
@@ -48,6 +60,8 @@ async def calibrate(pilot, app, sweep_seconds: float, before_finish=None) -> Cal
     if before_finish:
         before_finish()
     await pilot.pause(sweep_seconds)
+    if until_span is not None:
+        await wait_for(pilot, lambda: swept(screen, until_span), timeout=30.0, describe=lambda: screen.last_sample)
     await pilot.press("enter")
     await wait_for(pilot, lambda: screen.phase in (Phase.REVIEW, Phase.FAILED))
     return screen
@@ -84,7 +98,7 @@ def test_auto_calibration_of_a_sweeping_leader_saves_a_profile_the_driver_loads(
     async def scenario():
         app = EdgevlaApp("so101_leader", arm.port, auto=True, bus_config=PATIENT)
         async with app.run_test(size=(130, 36)) as pilot:
-            screen = await calibrate(pilot, app, sweep_seconds=5.5)
+            screen = await calibrate(pilot, app, sweep_seconds=1.0, until_span=2100)
             await finish(pilot, screen)
             return screen.saved_path
 
@@ -108,7 +122,9 @@ def test_hand_guided_calibration_twice_in_a_row(calibration_dir):
             profiles = []
             for _ in range(2):
                 hand.sweeping = False
-                screen = await calibrate(pilot, app, sweep_seconds=1.6, before_finish=start_moving)
+                screen = await calibrate(
+                    pilot, app, sweep_seconds=1.0, before_finish=start_moving, until_span=2100
+                )
                 await finish(pilot, screen)
                 profiles.append(json.loads(screen.saved_path.read_text()))
                 await pilot.press("r")
