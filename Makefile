@@ -41,21 +41,21 @@ clean:
 bench: venv
 	$(BIN)/edgevla bench all --out benchmarks/results
 
-# The demo policy's data: scripted-expert demonstrations on the simulated SO-101 (two
-# LeRobotDatasets of 80 episodes, seeds 0.. and 1000.., recorded side by side in real time).
+# The demo policy's data: scripted-expert demonstrations on the simulated SO-101, four
+# LeRobotDatasets of 250 episodes (seeds 0.., 1000.., 2000.., 3000..) recorded side by side in
+# real time. A rerun appends to what is there, so an interrupted recording resumes.
 DEMO_DATA ?= runs/sim-reach-demos
-DEMO_DEMOS := $(BIN)/edgevla sim demos --task reach --episodes 80 --episode-seconds 4 --cameras front --size 96
+DEMO_PARTS := a:0 b:1000 c:2000 d:3000
+DEMO_DEMOS := $(BIN)/edgevla sim demos --task reach --episodes 250 --episode-seconds 4 --cameras front --size 96
 demo-data: venv
-	$(DEMO_DEMOS) --seed 0 --dataset $(DEMO_DATA)-a & a=$$!; \
-	$(DEMO_DEMOS) --seed 1000 --dataset $(DEMO_DATA)-b & b=$$!; \
-	wait $$a && wait $$b
+	pids=""; for part in $(DEMO_PARTS); do 	  $(DEMO_DEMOS) --seed $${part#*:} --dataset $(DEMO_DATA)-$${part%%:*} > $(DEMO_DATA)-$${part%%:*}.log & pids="$$pids $$!"; 	done; for pid in $$pids; do wait $$pid || exit 1; done
 
 # The demo policy: train the small recipe on the demos, export (ONNX fp32), quantize (int8), and
 # ship the int8 artifact in edgevla/assets/small-reach/ (checkpoint and fp32 stay in DEMO_RUN).
 DEMO_RUN ?= runs/small-reach
 DEMO_ASSET := edgevla/assets/small-reach
 demo-train: venv
-	$(BIN)/edgevla train --recipe recipes/small-cpu.yaml --dataset $(DEMO_DATA)-a --dataset $(DEMO_DATA)-b --out $(DEMO_RUN)
+	$(BIN)/edgevla train --recipe recipes/small-cpu.yaml $(foreach part,$(DEMO_PARTS),--dataset $(DEMO_DATA)-$(firstword $(subst :, ,$(part)))) --out $(DEMO_RUN)
 	$(BIN)/edgevla export onnx --policy $(DEMO_RUN)/policy --out $(DEMO_RUN)/onnx-fp32
 	$(BIN)/edgevla quantize --policy $(DEMO_RUN)/onnx-fp32 --method int8-dynamic --out $(DEMO_RUN)/onnx-int8
 	rm -rf $(DEMO_ASSET)/onnx-int8 && mkdir -p $(DEMO_ASSET) && cp -r $(DEMO_RUN)/onnx-int8 $(DEMO_ASSET)/onnx-int8

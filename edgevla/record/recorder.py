@@ -80,6 +80,10 @@ def dataset_features(joint_names: tuple[str, ...], cameras: list[CameraReader]) 
 
 
 class Recorder:
+    """`episode_task(index)`, if given, is called before each episode (again for a re-recorded
+    one): it sets up the episode (a simulator scene) and returns its instruction, replacing
+    `config.task`. `on_saved(report)` hears of each episode handed to the saver."""
+
     def __init__(
         self,
         config: RecordConfig,
@@ -88,9 +92,12 @@ class Recorder:
         cameras: list[CameraReader],
         log: Callable[[str], None] = print,
         warn: Callable[[str], None] = print,
+        episode_task: Callable[[int], str] | None = None,
+        on_saved: Callable[[EpisodeReport], None] | None = None,
     ):
         self.config, self.leader, self.follower, self.cameras = config, leader, follower, cameras
         self.log, self.warn = log, warn
+        self.episode_task, self.on_saved = episode_task, on_saved
         self.writer = DatasetWriter.open(
             config.dataset,
             config.fps,
@@ -112,9 +119,10 @@ class Recorder:
             with KeyboardControls(config.keyboard) as keys:
                 while writer.num_episodes < config.episodes:
                     number = writer.num_episodes + 1
-                    self.log(f"recording episode {number}/{config.episodes}: {config.task}")
+                    task = self.episode_task(writer.num_episodes) if self.episode_task else config.task
+                    self.log(f"recording episode {number}/{config.episodes}: {task}")
                     writer.prepare_episode()
-                    outcome, report = self._record_episode(keys)
+                    outcome, report = self._record_episode(keys, task)
                     if outcome == RERECORD:
                         writer.discard_episode()
                         self.log(f"episode {number} dropped; recording it again after the reset")
@@ -124,6 +132,8 @@ class Recorder:
                         report.handoff_ms = (time.monotonic() - handoff) * 1000
                         self.report.episodes.append(report)
                         self.log(self._describe(report))
+                        if self.on_saved:
+                            self.on_saved(report)
                     if outcome == STOP:
                         self.report.stopped_early = writer.num_episodes < config.episodes
                         break
@@ -142,7 +152,7 @@ class Recorder:
         finally:
             self.report.save_ms = list(self.writer.save_ms)
 
-    def _record_episode(self, keys: KeyboardControls) -> tuple[str | None, EpisodeReport]:
+    def _record_episode(self, keys: KeyboardControls, task: str) -> tuple[str | None, EpisodeReport]:
         config, writer = self.config, self.writer
         ticker = Ticker(config.fps)
         report = EpisodeReport(writer.num_episodes, 0, 0, 0, 0, 0.0, 0.0)
@@ -168,7 +178,7 @@ class Recorder:
                 last_seq[camera.name] = latest.seq
             step = self.mirror.step()
             frame |= {"observation.state": step.state, "action": step.sent, "leader.action": step.command}
-            writer.add_frame(frame, config.task)
+            writer.add_frame(frame, task)
             report.frames += 1
             report.dropped += tick.dropped
             report.late += int(ticker.is_late(tick))

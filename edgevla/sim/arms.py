@@ -22,6 +22,8 @@ from edgevla.sim.expert import ScriptedExpert
 from edgevla.sim.tasks import Episode
 from edgevla.sim.world import SimWorld
 
+IN_PROCESS_TIMEOUT_MS = 100.0  # status timeout on the simulator's own virtual servos
+
 
 class SimRobot:
     """RobotIO over the simulator's in-process servo model (no serial bus): fast, for tests and
@@ -112,17 +114,22 @@ def open_sim_arms(world: SimWorld, bus: bool = True, leader: bool = False) -> It
         yield SimArms(follower, hand, follower.follow, start)
         return
 
+    from edgevla.drivers.bus import BusConfig, default_timeout_ms
     from edgevla.drivers.robot import Robot
     from edgevla.sim.bus import serve_arms
     from edgevla.sim.joints import sim_calibration
 
+    # These servos are firmware threads of this process: they answer when Python schedules them,
+    # after the renderer, recorder or policy let go of the GIL, not within a real servo's 20 ms.
+    bus_config = BusConfig(timeout_ms=max(default_timeout_ms(), IN_PROCESS_TIMEOUT_MS))
     with serve_arms(world, leader=leader) as served:
-        arms = [Robot(world.robot, served.follower_port, calibration=world.calibration)]
+        arms = [
+            Robot(world.robot, served.follower_port, calibration=world.calibration, bus_config=bus_config)
+        ]
         if leader:
             leader_def = served.leader.robot
-            arms.append(
-                Robot(leader_def, served.leader_port, calibration=sim_calibration(world.kin, leader_def))
-            )
+            leader_cal = sim_calibration(world.kin, leader_def)
+            arms.append(Robot(leader_def, served.leader_port, calibration=leader_cal, bus_config=bus_config))
         connected = []
         try:
             for arm in arms:

@@ -42,7 +42,7 @@ def record_demos(
     from edgevla.cameras import open_cameras, parse_camera_spec
     from edgevla.dataset import VideoConfig
     from edgevla.dataset.meta import is_dataset, load_info
-    from edgevla.record.recorder import RecordConfig, Recorder
+    from edgevla.record.recorder import EpisodeReport, RecordConfig, Recorder
     from edgevla.sim.session import SimSession
 
     world = SimWorld(
@@ -60,28 +60,42 @@ def record_demos(
         follower, leader = arms.follower, arms.leader
         with SimSession(world, path, arms.follow) as session:
             cameras = open_cameras([parse_camera_spec(f"{c}=sim:{c}?socket={path}") for c in config.cameras])
+
+            def start_episode(index: int) -> str:
+                with session.lock:
+                    return arms.start_episode(config.seed + index).instruction
+
+            def saved(report: EpisodeReport) -> None:
+                episode, outcome = world.episode, "success" if world.succeeded else "FAILED"
+                log(
+                    f"episode {report.index + 1}/{config.episodes} (seed {episode.seed}): {episode.instruction}: {outcome}"
+                )
+
+            # one Recorder for the whole run: each episode gets its own scene and instruction
+            record = RecordConfig(
+                dataset=dataset,
+                task=config.task,  # each episode's own instruction comes from start_episode
+                fps=config.fps,
+                episodes=config.episodes,
+                episode_seconds=config.episode_seconds,
+                reset_seconds=0.0,
+                resume=have > 0,
+                keyboard=False,
+                video=VideoConfig(codec=config.codec),
+                robot_type=world.robot.name,
+            )
+            recorder = Recorder(
+                record,
+                leader,
+                follower,
+                cameras,
+                log=lambda _line: None,
+                warn=warn,
+                episode_task=start_episode,
+                on_saved=saved,
+            )
             try:
-                for index in range(have, config.episodes):
-                    with session.lock:
-                        episode = arms.start_episode(config.seed + index)
-                    # one Recorder per episode (resume appends): each episode has its own instruction
-                    record = RecordConfig(
-                        dataset=dataset,
-                        task=episode.instruction,
-                        fps=config.fps,
-                        episodes=index + 1,
-                        episode_seconds=config.episode_seconds,
-                        reset_seconds=0.0,
-                        resume=index > 0,
-                        keyboard=False,
-                        video=VideoConfig(codec=config.codec),
-                        robot_type=world.robot.name,
-                    )
-                    Recorder(record, leader, follower, cameras, log=lambda _line: None, warn=warn).run()
-                    outcome = "success" if world.succeeded else "FAILED"
-                    log(
-                        f"episode {index + 1}/{config.episodes} (seed {episode.seed}): {episode.instruction}: {outcome}"
-                    )
+                recorder.run()
             finally:
                 for camera in cameras:
                     camera.stop()
