@@ -99,7 +99,12 @@ class FrameCache:
         self.readers, self.keys = readers, keys
         frame_bytes = sum(int(np.prod(r.features[k]["shape"])) * len(r) for r in readers for k in keys)
         self.frames: dict[tuple[int, str, int], np.ndarray] | None = None
-        if frame_bytes <= cache_mb * 2**20:
+        if frame_bytes > cache_mb * 2**20:
+            tqdm.write(
+                f"decoded frames need {frame_bytes / 2**20:.0f} MB, more than frame_cache_mb={cache_mb:g}: "
+                "each sample decodes its frame from the video (slow); raise frame_cache_mb if memory allows"
+            )
+        else:
             self.frames = {}
             jobs = [(d, k, ep) for d, r in enumerate(readers) for k in keys for ep in r.episodes]
             for d, key, ep in tqdm(jobs, desc="decoding video", unit="ep", disable=not show, leave=False):

@@ -78,7 +78,9 @@ class Run:
         self.action_stats = train_data.dataset_stats(self.readers, recipe.features.action)
         self.pre = make_preprocessor(self.cfg, self.base.tokenizer, self.state_stats, self.action_stats)
         train_refs, eval_refs = train_data.split_episodes(self.readers, recipe.eval.episodes)
-        frames = train_data.FrameCache(self.readers, sorted(set(self.cameras.values())), 2048, show)
+        frames = train_data.FrameCache(
+            self.readers, sorted(set(self.cameras.values())), recipe.frame_cache_mb, show
+        )
         pre = self.pre
         self.train_set = train_data.TrainSamples(
             self.readers, train_refs, recipe.features, self.cameras, pre, frames

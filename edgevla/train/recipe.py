@@ -113,6 +113,9 @@ class Recipe:
     augment: Augment = field(default_factory=Augment)
     device: str = "auto"  # auto (GPU if any), cpu, cuda
     num_workers: int = 0  # DataLoader worker processes
+    # Decoded camera frames stay in memory up to this size; past it every sample decodes its
+    # frame from the video (several times slower on a CPU box).
+    frame_cache_mb: int = 4096
     cpu_threads: int = 0  # torch CPU threads (0: torch's default); 1 helps on a busy machine
     out: str = "runs/recipe"
 
