@@ -89,8 +89,7 @@ def _serve_bus(args: argparse.Namespace, world: SimWorld, socket_path: Path) -> 
         print(f"calibration: EDGEVLA_CALIBRATION_DIR={SIM_CALIBRATION_DIR}", flush=True)
         started, seed = time.monotonic(), args.seed
         while args.duration is None or time.monotonic() - started < args.duration:
-            with session.lock:
-                episode = arms.start_episode(seed)
+            episode = session.change_scene(lambda s=seed: arms.start_episode(s), cameras=())
             print(f"episode {seed}: {episode.instruction}", flush=True)
             began, success_at = time.monotonic(), None
             while time.monotonic() - began < args.episode_seconds:

@@ -62,8 +62,9 @@ def record_demos(
             cameras = open_cameras([parse_camera_spec(f"{c}=sim:{c}?socket={path}") for c in config.cameras])
 
             def start_episode(index: int) -> str:
-                with session.lock:
-                    return arms.start_episode(config.seed + index).instruction
+                return session.change_scene(
+                    lambda: arms.start_episode(config.seed + index), cameras
+                ).instruction
 
             def saved(report: EpisodeReport) -> None:
                 episode, outcome = world.episode, "success" if world.succeeded else "FAILED"

@@ -118,8 +118,9 @@ def evaluate(
                 )
             try:
                 for index in range(config.episodes):
-                    with session.lock:
-                        episode = arms.start_episode(config.seed + index)
+                    episode = session.change_scene(
+                        lambda i=index: arms.start_episode(config.seed + i), cameras
+                    )
                     loop_config = LoopConfig(fps=config.fps, task=episode.instruction, merge=config.merge)
                     loop = ControlLoop(robot, worker, policy.spec, loop_config, tuple(cameras)).start()
                     started = time.monotonic()

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
+from edgevla.cameras import CameraReader
 from edgevla.sim.expert import ScriptedExpert
 from edgevla.sim.frames import FrameServer
 from edgevla.sim.world import SimWorld
+
+T = TypeVar("T")
 
 
 class ExpertDriven:
@@ -54,6 +58,21 @@ class SimSession:
         self.render_s = 0.0  # total time spent rendering, for the stats line
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sim-render", daemon=True)
+
+    def change_scene(self, change: Callable[[], T], cameras: Sequence[CameraReader]) -> T:
+        """Run `change` (e.g. start an episode) with the world held still, then wait until every
+        camera's newest frame shows the new scene, so an episode's first frame is its own.
+
+        After the change, a camera's first new frame may have been requested before it, and
+        the second may be a render that was in flight during it; the third is rendered after."""
+        with self.lock:
+            result = change()
+        for camera in cameras:
+            latest = camera.latest()
+            seq = latest.seq if latest is not None else -1
+            for _ in range(3):
+                seq = camera.wait_frame(seq).seq
+        return result
 
     def start(self) -> SimSession:
         self._tick()  # the first frames exist before anyone connects
