@@ -55,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
 
     outputs = train(recipe, source, Path(recipe.out), max_steps=args.max_steps, resume=args.resume)
     if outputs.policy is not None:  # only the main process exports
-        print(f"trained {outputs.steps} steps, final loss {outputs.final_loss:.4f}")
+        # a resume at the last step trains nothing: no loss to report
+        loss = "n/a" if outputs.final_loss is None else f"{outputs.final_loss:.4f}"
+        print(f"trained {outputs.steps} steps, final loss {loss}")
         if outputs.adapter is not None:
             print(f"adapter (PEFT): {outputs.adapter}")
         print(f"policy (merged): {outputs.policy}")

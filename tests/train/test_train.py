@@ -4,6 +4,7 @@ output and on a lerobot golden checkpoint, resume, merge, PEFT loading."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,18 @@ def test_resume_continues_exactly(dataset, small_run, tmp_path):
         torch.testing.assert_close(resumed[name], value, rtol=1e-5, atol=1e-6, msg=name)
     steps = [record["step"] for record in metrics(out)]
     assert steps == list(range(1, 41))  # appended, no gap, no repeat
+
+
+def test_resume_at_the_last_checkpoint_exports_the_policy(dataset, tmp_path, capsys):
+    """`--resume --max-steps N` on a run checkpointed at N: no step left, the policy is written."""
+    out = tmp_path / "run"
+    run_small(dataset, out, max_steps=10, checkpoint_interval=10)
+    shutil.rmtree(out / "policy")
+    overrides = [arg for key, value in SHRINK.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
+    args = ["train", "--recipe", str(SMALL_CPU), "--dataset", str(dataset), "--out", str(out), *overrides]
+    assert main([*args, "--resume", "--max-steps", "10"]) == 0
+    assert "trained 10 steps, final loss n/a" in capsys.readouterr().out
+    assert (out / "policy" / "model.safetensors").is_file()
 
 
 def test_lora_on_trained_policy_merges_and_peft_loads_it(small_run, dataset, tmp_path):
