@@ -61,7 +61,9 @@ async def calibrate(
         before_finish()
     await pilot.pause(sweep_seconds)
     if until_span is not None:
-        await wait_for(pilot, lambda: swept(screen, until_span), timeout=30.0, describe=lambda: screen.last_sample)
+        await wait_for(
+            pilot, lambda: swept(screen, until_span), timeout=30.0, describe=lambda: screen.last_sample
+        )
     await pilot.press("enter")
     await wait_for(pilot, lambda: screen.phase in (Phase.REVIEW, Phase.FAILED))
     return screen
