@@ -48,7 +48,10 @@ DEMO_DATA ?= runs/sim-reach-demos
 DEMO_PARTS := a:0 b:1000 c:2000 d:3000
 DEMO_DEMOS := $(BIN)/edgevla sim demos --task reach --episodes 250 --episode-seconds 4 --cameras front --size 96
 demo-data: venv
-	pids=""; for part in $(DEMO_PARTS); do 	  $(DEMO_DEMOS) --seed $${part#*:} --dataset $(DEMO_DATA)-$${part%%:*} > $(DEMO_DATA)-$${part%%:*}.log & pids="$$pids $$!"; 	done; for pid in $$pids; do wait $$pid || exit 1; done
+	pids=""; for part in $(DEMO_PARTS); do \
+	  $(DEMO_DEMOS) --seed $${part#*:} --dataset $(DEMO_DATA)-$${part%%:*} \
+	    > $(DEMO_DATA)-$${part%%:*}.log & pids="$$pids $$!"; \
+	done; for pid in $$pids; do wait $$pid || exit 1; done
 
 # The demo policy: train the small recipe on the demos, export (ONNX fp32), quantize (int8), and
 # ship the int8 artifact in edgevla/assets/small-reach/ (checkpoint and fp32 stay in DEMO_RUN).
