@@ -9,6 +9,7 @@ id collide: their packets are merged as an idle-high line would (bitwise AND), i
 
 from __future__ import annotations
 
+import select
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +24,7 @@ from firmware.servo import VirtualServo
 from firmware.wire import Reply
 
 PROTOCOLS = {"feetech": feetech, "dynamixel": dynamixel}
-# A partial packet older than this is line noise: real servos reset their receiver on a gap.
+# A pause this long mid-packet makes it line noise: real servos reset their receiver on a gap.
 PACKET_GAP_S = 0.05
 BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
 SPIN_LIMIT_S = 0.002  # delays shorter than this are busy-waited (see Transmission.wait)
@@ -82,7 +83,6 @@ class VirtualBus:
         self.lock = threading.RLock()
         self._buffer = bytearray()
         self._host_baud: int | None = None
-        self._last_byte = self.t0
         self._listening: list[VirtualServo] = []  # who hears the instruction being executed
         self._by_id: dict[int, list[VirtualServo]] = {}
 
@@ -92,9 +92,9 @@ class VirtualBus:
         """Bytes from the host at `host_baud` (None: every servo hears them) -> what comes back."""
         with self.lock:
             self._advance()
-            if host_baud != self._host_baud or self.now - self._last_byte > PACKET_GAP_S:
-                self._buffer.clear()  # a new baud rate or a pause: the partial packet is noise
-            self._host_baud, self._last_byte = host_baud, self.now
+            if host_baud != self._host_baud:
+                self._buffer.clear()  # a new baud rate: the partial packet is noise
+            self._host_baud = host_baud
             if not self._hearing():
                 self.stats.ignored_baud += 1
                 return []
@@ -109,11 +109,26 @@ class VirtualBus:
                 out += self._transmit(self.protocol.execute(self, inst), inst.size)
             return out
 
-    def listening(self) -> None:
-        """The link sent every reply and reads again. A pause in the host's bytes counts from
-        now: bytes that queued up while the firmware was busy are not a gap on the wire."""
+    def wait_for_host(self, fds: Sequence[int]) -> list[int]:
+        """Block until one of a link's `fds` is readable; return those that are.
+
+        A link that waits PACKET_GAP_S mid-packet with no byte arriving has seen a pause on the
+        wire, and the partial packet is noise. The pause is judged by waiting on the line, not by
+        comparing arrival times: bytes that queued while a busy or descheduled firmware was not
+        reading arrived on time (select() checks the fds once more after its timeout).
+        """
+        while True:
+            with self.lock:
+                mid_packet = bool(self._buffer)
+            ready, _, _ = select.select(fds, [], [], PACKET_GAP_S if mid_packet else None)
+            if ready:
+                return ready
+            self.line_idle()
+
+    def line_idle(self) -> None:
+        """No byte for PACKET_GAP_S: a real servo resets its receiver."""
         with self.lock:
-            self._last_byte = self.clock()
+            self._buffer.clear()
 
     def _seconds_on_wire(self, n_bytes: int, servo: VirtualServo) -> float:
         return n_bytes * BITS_PER_BYTE / servo.baudrate if self.wire_time else 0.0

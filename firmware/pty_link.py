@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import select
 import struct
 import sys
 import threading
@@ -85,7 +84,7 @@ class PtyServer:
     def _serve(self) -> None:
         try:
             while True:
-                ready, _, _ = select.select([self.master, self._stop_r], [], [])
+                ready = self.bus.wait_for_host([self.master, self._stop_r])
                 if self._stop_r in ready:
                     return
                 try:
@@ -99,7 +98,6 @@ class PtyServer:
                 for tx in self.bus.receive(data, baud):
                     tx.wait()
                     self._send(tx.packet)
-                self.bus.listening()
         except BaseException as err:  # surfaced by close(); a dead server thread must not go unnoticed
             self.error = err
 

@@ -53,7 +53,7 @@ class TcpServer:
     def _serve_client(self, client: socket.socket) -> bool:
         """Answer one client until it hangs up (False) or the server stops (True)."""
         while True:
-            ready, _, _ = select.select([client, self._stop_r], [], [])
+            ready = self.bus.wait_for_host([client.fileno(), self._stop_r])
             if self._stop_r in ready:
                 return True
             try:
@@ -70,7 +70,6 @@ class TcpServer:
                     sent = 0
                 if sent < len(tx.packet):
                     self.bus.stats.overflowed += 1
-            self.bus.listening()
 
     def close(self) -> None:
         if self._thread.is_alive():

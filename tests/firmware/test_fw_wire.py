@@ -71,16 +71,23 @@ def test_feetech_return_delay_is_reported_per_status_packet():
 
 
 def test_a_pause_mid_packet_is_noise_but_a_busy_firmware_is_not_a_pause():
-    now = [0.0]
-    bus = build_bus("so101_follower", clock=lambda: now[0])
-    ping = feetech.instruction_packet(1, feetech.PING)
-    assert bus.receive(ping[:3]) == []
-    now[0] += 0.2  # the host went quiet for 200 ms mid-packet: a real servo resets its receiver
-    assert bus.receive(ping[3:]) == []
-    assert bus.receive(ping[:3]) == []
-    now[0] += 0.2  # the firmware spent 200 ms answering; the rest of the packet waited meanwhile
-    bus.listening()
-    assert [tx.packet for tx in bus.receive(ping[3:])] == [feetech.status_packet(1, 0)]
+    import serial
+
+    with serve_robot("so101_follower") as arm:
+        arm.bus.servo(1).set("Return_Delay_Time", 0)
+        host = serial.Serial(arm.port, 1_000_000, timeout=0.3)
+        ping = feetech.instruction_packet(1, feetech.PING)
+        host.write(ping[:3])
+        time.sleep(0.2)  # the host went quiet mid-packet: a real servo resets its receiver
+        host.write(ping[3:])
+        assert host.read(6) == b""
+        with arm.bus.inspect():  # the firmware is busy for 200 ms; the host's bytes queue meanwhile
+            host.write(ping[:3])
+            time.sleep(0.05)
+            host.write(ping[3:])
+            time.sleep(0.15)
+        assert host.read(6) == feetech.status_packet(1, 0)
+        host.close()
 
 
 def test_two_servos_with_one_id_collide_into_garbage():
