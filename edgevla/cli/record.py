@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from edgevla.signals import stop_on_signals
 
     width, height = _validate(args)
-    stop_on_signals()
+    interrupts = stop_on_signals()
     specs = [parse_camera_spec(text, width, height, args.fps) for text in args.camera]
     config = RecordConfig(
         dataset=args.dataset,
@@ -99,10 +99,19 @@ def run(args: argparse.Namespace) -> int:
     try:
         with open_arm_pair(args.robot, args.leader_port, args.follower_port) as (leader, follower):
             config.robot_type = follower.name
-            recorder = Recorder(config, leader, follower, cameras, log=_say, warn=_warn)
+            recorder = Recorder(
+                config,
+                leader,
+                follower,
+                cameras,
+                log=_say,
+                warn=_warn,
+                interrupted=lambda: interrupts.stop_requested,
+            )
             if config.keyboard and sys.stdin.isatty():
                 _say(HELP)
-            report = recorder.run()
+            with interrupts.deferred():  # the recorder stops between ticks, then we end as interrupted
+                report = recorder.run()
     finally:
         for camera in cameras:
             camera.stop()

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.fps <= 0 or (args.duration is not None and args.duration <= 0):
         raise EdgevlaError("--fps and --duration must be positive")
-    stop_on_signals()
+    interrupts = stop_on_signals()
     console = Console(stderr=True)
     with open_arm_pair(args.robot, args.leader_port, args.follower_port) as (leader, follower):
         console.print(f"teleop {leader.name} -> {follower.name} at {args.fps:g} Hz; Ctrl-C stops")
@@ -51,7 +51,10 @@ def run(args: argparse.Namespace) -> int:
                     f"clamped {s['clamped_steps']}"
                 )
 
-            stats = run_teleop(leader, follower, args.fps, args.duration, show)
+            with interrupts.deferred(reraise=False):  # Ctrl-C is the normal end of a session
+                stats = run_teleop(
+                    leader, follower, args.fps, args.duration, show, lambda: interrupts.stop_requested
+                )
     summary = stats.summary()
     print(json.dumps(summary) if args.json else ", ".join(f"{k} {v}" for k, v in summary.items()))
     return 0

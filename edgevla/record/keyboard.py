@@ -14,6 +14,7 @@ import sys
 import threading
 
 NEXT, RERECORD, STOP = "next", "rerecord", "stop"
+INTERRUPT = "interrupt"  # Ctrl-C or SIGTERM (not a key here): stop and drop the unfinished episode
 _KEYS = {b"\x1b[C": NEXT, b"n": NEXT, b"\x1b[D": RERECORD, b"r": RERECORD, b"\x1b": STOP, b"q": STOP}
 HELP = "keys: -> or n = next episode, <- or r = re-record, esc or q = stop"
 

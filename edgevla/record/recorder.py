@@ -19,7 +19,7 @@ from edgevla.cameras import CameraReader
 from edgevla.dataset import DatasetWriter, VideoConfig
 from edgevla.dataset.format import joint_feature, video_feature
 from edgevla.drivers.interface import RobotIO
-from edgevla.record.keyboard import NEXT, RERECORD, STOP, KeyboardControls
+from edgevla.record.keyboard import INTERRUPT, NEXT, RERECORD, STOP, KeyboardControls
 from edgevla.record.teleop import Mirror
 from edgevla.record.ticker import Ticker
 
@@ -94,10 +94,11 @@ class Recorder:
         warn: Callable[[str], None] = print,
         episode_task: Callable[[int], str] | None = None,
         on_saved: Callable[[EpisodeReport], None] | None = None,
+        interrupted: Callable[[], bool] = lambda: False,
     ):
         self.config, self.leader, self.follower, self.cameras = config, leader, follower, cameras
         self.log, self.warn = log, warn
-        self.episode_task, self.on_saved = episode_task, on_saved
+        self.episode_task, self.on_saved, self.interrupted = episode_task, on_saved, interrupted
         self.writer = DatasetWriter.open(
             config.dataset,
             config.fps,
@@ -126,7 +127,7 @@ class Recorder:
                     if outcome == RERECORD:
                         writer.discard_episode()
                         self.log(f"episode {number} dropped; recording it again after the reset")
-                    elif report.frames:
+                    elif outcome != INTERRUPT and report.frames:
                         handoff = time.monotonic()
                         writer.save_episode(self._counters(report))
                         report.handoff_ms = (time.monotonic() - handoff) * 1000
@@ -134,7 +135,7 @@ class Recorder:
                         self.log(self._describe(report))
                         if self.on_saved:
                             self.on_saved(report)
-                    if outcome == STOP:
+                    if outcome in (STOP, INTERRUPT):
                         self.report.stopped_early = writer.num_episodes < config.episodes
                         break
                     if writer.num_episodes < config.episodes and self._between_episodes(keys) == STOP:
@@ -164,8 +165,8 @@ class Recorder:
             if tick.slot >= frames_wanted:  # slots skipped just before the end still count as dropped
                 report.dropped += min(tick.dropped, max(0, frames_wanted - (tick.slot - tick.dropped)))
                 return None, report
-            event = keys.poll()
-            if event in (NEXT, STOP, RERECORD):
+            event = self._poll(keys)
+            if event in (NEXT, STOP, RERECORD, INTERRUPT):
                 return event, report
             # Images first: each camera thread already holds its newest frame, so this is instant
             # and the image is never newer than the joint state read next.
@@ -198,6 +199,9 @@ class Recorder:
                         "use --vcodec libx264 or smaller camera images"
                     )
 
+    def _poll(self, keys: KeyboardControls) -> str | None:
+        return INTERRUPT if self.interrupted() else keys.poll()
+
     def _between_episodes(self, keys: KeyboardControls) -> str | None:
         """The reset period: the follower keeps mirroring (not recorded) for `reset_seconds`
         (NEXT ends it early) and in any case until the previous episode is durable. Saving
@@ -211,8 +215,8 @@ class Recorder:
             skipped or time.monotonic() - ticker.start >= config.reset_seconds
         ):
             ticker.wait()
-            event = keys.poll()
-            if event == STOP:
+            event = self._poll(keys)
+            if event in (STOP, INTERRUPT):
                 return STOP
             skipped = skipped or event == NEXT
             self.mirror.step()

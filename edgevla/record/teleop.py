@@ -8,6 +8,7 @@ returns what it actually sent, which is what a dataset must record as the action
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -84,13 +85,21 @@ class TeleopStats:
         }
 
 
-def run_teleop(leader: RobotIO, follower: RobotIO, fps: float, duration: float | None, show) -> TeleopStats:
-    """Mirror until `duration` seconds pass (forever if None) or Ctrl-C; `show(stats)` twice a second."""
+def run_teleop(
+    leader: RobotIO,
+    follower: RobotIO,
+    fps: float,
+    duration: float | None,
+    show,
+    stopped: Callable[[], bool] = lambda: False,
+) -> TeleopStats:
+    """Mirror until `duration` seconds pass (forever if None), `stopped()` or Ctrl-C;
+    `show(stats)` twice a second."""
     ticker, stats = Ticker(fps), TeleopStats(fps)
     last_shown = time.monotonic()
     with Mirror(leader, follower) as mirror:
         try:
-            while duration is None or time.monotonic() - ticker.start < duration:
+            while (duration is None or time.monotonic() - ticker.start < duration) and not stopped():
                 tick = ticker.wait()
                 step = mirror.step()
                 stats.add(step, time.monotonic() - tick.started, ticker.is_late(tick), tick.dropped)

@@ -23,7 +23,7 @@ from edgevla.dataset import DatasetReader
 from edgevla.dataset.format import DatasetFormatError
 from edgevla.errors import EdgevlaError
 from edgevla.runtime.preprocess import IMAGE_PREFIX, STATE_KEY, MeanStd, Preprocessor
-from edgevla.train.recipe import Augment, Features, Recipe
+from edgevla.train.recipe import Augment, Features, OversampleStart, Recipe
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,20 @@ def split_episodes(readers: list[DatasetReader], held_out: float) -> tuple[list[
         refs = [FrameRef(d, i, ep.index) for i in range(ep.from_index, ep.to_index)]
         (evaluation if position >= len(episodes) - count else train).extend(refs)
     return train, evaluation
+
+
+def oversample_starts(
+    refs: list[FrameRef], readers: list[DatasetReader], spec: OversampleStart
+) -> list[FrameRef]:
+    """`refs` with each frame of an episode's first `spec.seconds` listed `spec.repeat` times."""
+    if spec.repeat == 1 or spec.seconds == 0:
+        return refs
+    out = []
+    for ref in refs:
+        reader = readers[ref.dataset]
+        early = ref.index - reader.episodes[ref.episode].from_index < spec.seconds * reader.fps
+        out.extend([ref] * (spec.repeat if early else 1))
+    return out
 
 
 class FrameCache:

@@ -78,6 +78,7 @@ class Run:
         self.action_stats = train_data.dataset_stats(self.readers, recipe.features.action)
         self.pre = make_preprocessor(self.cfg, self.base.tokenizer, self.state_stats, self.action_stats)
         train_refs, eval_refs = train_data.split_episodes(self.readers, recipe.eval.episodes)
+        train_refs = train_data.oversample_starts(train_refs, self.readers, recipe.oversample_start)
         frames = train_data.FrameCache(
             self.readers, sorted(set(self.cameras.values())), recipe.frame_cache_mb, show
         )

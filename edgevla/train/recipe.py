@@ -89,6 +89,16 @@ class Augment:
 
 
 @dataclass
+class OversampleStart:
+    """Draw the frames of each episode's first `seconds` `repeat` times as often. That is where a
+    policy decides where to go; later frames show the arm already on its way, so a policy can fit
+    them by continuing the motion it sees without reading the instruction."""
+
+    seconds: float = 0.0
+    repeat: int = 1
+
+
+@dataclass
 class Recipe:
     base: str  # checkpoint directory (edgevla or lerobot) or "preset:NAME"
     name: str = "recipe"
@@ -111,6 +121,7 @@ class Recipe:
     log_interval: int = 10
     seed: int = 1000
     augment: Augment = field(default_factory=Augment)
+    oversample_start: OversampleStart = field(default_factory=OversampleStart)
     device: str = "auto"  # auto (GPU if any), cpu, cuda
     num_workers: int = 0  # DataLoader worker processes
     # Decoded camera frames stay in memory up to this size; past it every sample decodes its
@@ -203,6 +214,11 @@ def _check(recipe: Recipe, source: str) -> None:
     for where in ("batch_size", "grad_accum", "steps", "epochs", "checkpoint_interval", "log_interval"):
         positive(where, getattr(recipe, where))
     positive("optim.lr", recipe.optim.lr)
+    positive("oversample_start.repeat", recipe.oversample_start.repeat)
+    if recipe.oversample_start.seconds < 0:
+        raise _fail(
+            source, "oversample_start.seconds", f"must be >= 0, got {recipe.oversample_start.seconds}"
+        )
     positive("lora.rank", recipe.lora.rank)
     if len(recipe.optim.betas) != 2:
         raise _fail(source, "optim.betas", "needs two values")

@@ -1,6 +1,7 @@
 """Recording against the virtual servo firmware (leader sweeping, follower) with synthetic cameras."""
 
 import itertools
+import os
 import signal
 import subprocess
 import sys
@@ -194,13 +195,18 @@ def test_ctrl_c_or_sigterm_keeps_saved_episodes_and_drops_the_unfinished_one(arm
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
     )
     for line in process.stdout:
         if line.startswith("recording episode 2/5"):
             break
     time.sleep(0.4)
     process.send_signal(stop)
-    _, stderr = process.communicate(timeout=30)
+    try:
+        _, stderr = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER: every thread's stack to stderr
+        pytest.fail(f"the recorder did not stop within 30 s of {stop.name}:\n{process.communicate()[1]}")
     assert process.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
     ds = DatasetReader(root)
     assert ds.num_episodes == 1

@@ -235,3 +235,25 @@ def test_small_cpu_on_a_dataset_recorded_from_the_virtual_arm(tmp_path):
     assert np.mean(losses[-8:]) < 0.7 * np.mean(losses[:4]), losses
     policy = load_edgevla(out / "policy")
     assert policy.cfg.cameras == ("front",) and policy.cfg.state_dim == 6
+
+
+def test_oversample_start_repeats_only_each_episodes_first_frames(dataset):
+    from edgevla.dataset import DatasetReader
+    from edgevla.train.data import oversample_starts, split_episodes
+    from edgevla.train.recipe import OversampleStart
+
+    reader = DatasetReader(dataset)
+    refs, _ = split_episodes([reader], 0)
+    more = oversample_starts(refs, [reader], OversampleStart(seconds=4 / reader.fps, repeat=3))
+    counts = {ref: more.count(ref) for ref in refs}
+    for ref in refs:
+        position = ref.index - reader.episodes[ref.episode].from_index
+        assert counts[ref] == (3 if position < 4 else 1), (ref, position)
+    assert len(more) == len(refs) + 2 * 4 * len(reader.episodes)
+
+
+def test_recipe_rejects_a_zero_oversample_repeat(tmp_path):
+    from edgevla.train.recipe import RecipeError
+
+    with pytest.raises(RecipeError, match="oversample_start.repeat: must be > 0"):
+        load_recipe(SMALL_CPU, {"oversample_start.repeat": 0})
