@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edgevla.errors import EdgevlaError
-from edgevla.signals import stop_on_signals
+from edgevla.signals import Interrupts, stop_on_signals
 
 log = logging.getLogger("edgevla.runtime")
 
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from edgevla.runtime.workers import PolicyWorker, open_policy
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    stop_on_signals()
+    interrupts = stop_on_signals()
     if args.duration is not None and args.duration <= 0:
         raise EdgevlaError(f"--duration must be positive, got {args.duration}")
     transport = args.worker or ("remote" if is_remote(args.policy) else "process")
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
             "Ctrl-C stops",
             file=sys.stderr,
         )
-        _report_until_done(loop, robot, args.duration, args.stats_every)
+        _report_until_done(loop, robot, args.duration, args.stats_every, interrupts)
     finally:
         if loop is not None:
             loop.stop()
@@ -143,12 +143,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_until_done(loop, robot, duration: float | None, every: float) -> None:
-    """Main thread: print statistics and the loop's events until the time is up or Ctrl-C."""
+def _report_until_done(loop, robot, duration: float | None, every: float, interrupts: Interrupts) -> None:
+    """Main thread: print statistics and the loop's events until the time is up or Ctrl-C. The
+    signal is polled, not raised here: raised inside the event queue's or the logger's lock, it
+    would leave that lock held and the control loop thread blocked on it."""
     end = None if duration is None else time.monotonic() + duration
     next_line = time.monotonic() + every
-    try:
-        while end is None or time.monotonic() < end:
+    with interrupts.deferred(reraise=False):
+        while (end is None or time.monotonic() < end) and not interrupts.stop_requested:
             time.sleep(0.05 if end is None else max(0.0, min(0.05, end - time.monotonic())))
             while not loop.events.empty():
                 log.warning(loop.events.get())
@@ -158,7 +160,7 @@ def _report_until_done(loop, robot, duration: float | None, every: float) -> Non
                 loop.stats.driver = _driver_counters(robot)
                 print(loop.stats.line(), file=sys.stderr, flush=True)
                 next_line += every
-    except KeyboardInterrupt:
+    if interrupts.stop_requested:
         print("interrupted: stopping the arm", file=sys.stderr)
 
 
