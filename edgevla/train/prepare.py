@@ -34,6 +34,11 @@ class Base:
     name: str
 
 
+# Model fields a recipe may change on a checkpoint base: the action horizon and the sampler's
+# step count shape no weight (action tokens carry no learned position).
+CHECKPOINT_OVERRIDES = ("chunk_size", "num_steps")
+
+
 def _shape_of(feature: dict) -> tuple[int, int]:
     height, width = feature["shape"][:2]
     return int(height), int(width)
@@ -81,7 +86,8 @@ def load_base(recipe: Recipe, cameras: dict[str, str], dims: dict[str, Any], sou
     `cameras` maps model camera names to dataset keys, `dims` holds state_dim, action_dim, fps
     and the dataset camera shapes by key. A checkpoint keeps its layer shapes: only the real
     state/action dims (inside max_*_dim), the camera list and the fps change; checkpoint cameras
-    the recipe leaves unmapped become masked empty image slots.
+    the recipe leaves unmapped become masked empty image slots; `recipe.model` may change
+    CHECKPOINT_OVERRIDES.
     """
     shapes = dims["camera_shapes"]
     adapted = {"state_dim": dims["state_dim"], "action_dim": dims["action_dim"], "fps": dims["fps"]}
@@ -106,6 +112,13 @@ def load_base(recipe: Recipe, cameras: dict[str, str], dims: dict[str, Any], sou
                 f"{source}: features.{kind}: the dataset's {kind} has {dims[f'{kind}_dim']} values, "
                 f"the checkpoint takes at most {limit}"
             )
+    for key, value in recipe.model.items():
+        if key not in CHECKPOINT_OVERRIDES:
+            raise EdgevlaError(
+                f"{source}: model.{key}: a checkpoint keeps its shapes; only "
+                f"{', '.join(CHECKPOINT_OVERRIDES)} (no weight depends on them) can change"
+            )
+        adapted[key] = value
     kept = tuple(name for name in cfg.cameras if name in cameras)
     adapted["cameras"] = kept
     adapted["camera_shapes"] = tuple(shapes[cameras[name]] for name in kept)

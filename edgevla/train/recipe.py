@@ -226,8 +226,6 @@ def _check(recipe: Recipe, source: str) -> None:
         raise _fail(source, "eval.episodes", "a fraction < 1 or a whole number of episodes")
     if recipe.mode == "lora" and not recipe.lora.targets:
         raise _fail(source, "lora.targets", "LoRA needs at least one target pattern")
-    if recipe.model and recipe.preset is None:
-        raise _fail(source, "model", "overrides apply to presets only; a checkpoint keeps its shapes")
 
 
 def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:

@@ -257,3 +257,18 @@ def test_recipe_rejects_a_zero_oversample_repeat(tmp_path):
 
     with pytest.raises(RecipeError, match="oversample_start.repeat: must be > 0"):
         load_recipe(SMALL_CPU, {"oversample_start.repeat": 0})
+
+
+def test_a_checkpoint_base_takes_a_new_chunk_size_but_keeps_its_shapes(small_run, dataset, tmp_path, capsys):
+    out = tmp_path / "longer"
+    common = ["train", "--recipe", str(SMALL_CPU), "--dataset", str(dataset), "--out", str(out),
+              "--max-steps", "2", "--set", f"base={small_run / 'policy'}", "--set", "mode=full",
+              "--set", "cpu_threads=1", "--set", "num_workers=0"]  # fmt: skip
+    assert main([*common, "--set", "model={chunk_size: 16, resize: 64}"]) == 2
+    assert (
+        "model.resize: a checkpoint keeps its shapes; only chunk_size, num_steps" in capsys.readouterr().err
+    )
+    assert main([*common, "--set", "model={chunk_size: 16}"]) == 0
+    longer = load_edgevla(out / "policy")
+    assert longer.cfg.chunk_size == 16 and load_edgevla(small_run / "policy").cfg.chunk_size == 10
+    assert longer.infer(observation(0)).shape == (16, 6)
