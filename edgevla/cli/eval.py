@@ -49,6 +49,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="clockless: play N actions of each chunk in simulated time, no runtime, latency or bus "
         "(the model's own skill; compare with the default run to tell model from runtime problems)",
     )
+    parser.add_argument(
+        "--every-target",
+        action="store_true",
+        help="with --sync: run each scene once per cube, naming each in turn, and report how often "
+        "the arm ends over the named one (does the policy read its instruction? chance is 1/3)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run)
 
@@ -71,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         raise EdgevlaError("--episodes, --max-seconds and --fps must be positive, --size >= 16")
     if args.sync is not None and (args.sync < 1 or args.gif or args.merge != "blend"):
         raise EdgevlaError("--sync N needs N >= 1 and takes no --gif or --merge (no runtime runs)")
+    if args.every_target and args.sync is None:
+        raise EdgevlaError("--every-target needs --sync N (it replays each scene clockless)")
     transport = args.worker or ("remote" if is_remote(args.policy) else "process")
     expect = Expectation(state_dim=6, action_dim=6, cameras=cameras, fps=args.fps)
     policy = open_policy(args.policy, transport, expect, token=args.token)
@@ -92,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
             outcome = f"success in {result.time_to_success_s:.2f} s" if result.success else "fail"
             print(
                 f'  seed {result.seed}: "{result.instruction}" {outcome} '
-                f"(final distance {result.final_distance_m * 100:.1f} cm, chunk p50 {result.chunk_ms_p50:.0f} ms)",
+                f"(final distance {result.final_distance_m * 100:.1f} cm, over the {result.went_to} cube, "
+                f"chunk p50 {result.chunk_ms_p50:.0f} ms)",
                 file=sys.stderr,
                 flush=True,
             )
@@ -103,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             from edgevla.sim.rollout import evaluate_sync
 
-            report = evaluate_sync(policy, config, args.sync, show)
+            report = evaluate_sync(policy, config, args.sync, show, every_target=args.every_target)
     finally:
         close = getattr(policy, "close", None)
         if close is not None:
@@ -117,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
             f"{summary['policy']} on {args.task} ({summary['merge']}): success {summary['success_rate']:.0%} "
             f"({summary['successes']}/{summary['episodes']}), time to success "
             f"{'n/a' if tts is None else f'{tts:.2f} s'}, chunk p50 {summary['chunk_ms_p50'] or float('nan'):.0f} ms, "
-            f"starved ticks {summary['ticks_starved']}"
+            f"starved ticks {summary['ticks_starved']}, ended over the named cube "
+            f"{summary['went_to_named_cube']:.0%}"
         )
     return 0

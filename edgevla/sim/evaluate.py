@@ -48,6 +48,8 @@ class EpisodeResult:
     chunks: int
     chunk_ms_p50: float
     ticks_starved: int
+    target: str = ""  # the colour of the named cube
+    went_to: str = ""  # the cube the tool ended over (nearest in the table plane)
 
 
 @dataclass
@@ -75,6 +77,8 @@ class EvalReport:
             "time_to_success_s": float(np.mean(times)) if times else None,
             "chunk_ms_p50": float(np.median(chunk_ms)) if chunk_ms else None,
             "ticks_starved": int(sum(e.ticks_starved for e in self.episodes)),
+            # ended over the named cube, touching or not: does the policy read the instruction?
+            "went_to_named_cube": sum(e.went_to == e.target for e in self.episodes) / n if n else 0.0,
             "per_episode": [asdict(e) for e in self.episodes],
             "runtime": self.runtime,
             "period_histogram": self.period_histogram,
@@ -144,6 +148,8 @@ def evaluate(
                         chunks=stats["chunks"],
                         chunk_ms_p50=stats["chunk_ms_p50"],
                         ticks_starved=stats["ticks_starved"],
+                        target=episode.target,
+                        went_to=world.nearest_cube(),
                     )
                     report.episodes.append(result)
                     report.runtime = {k: v for k, v in stats.items() if k != "queue_depth"}

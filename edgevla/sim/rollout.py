@@ -26,9 +26,13 @@ def evaluate_sync(
     execute: int,
     on_episode: Callable[[EpisodeResult], None] | None = None,
     world: SimWorld | None = None,
+    every_target: bool = False,
 ) -> EvalReport:
     """`config.episodes` clockless episodes; `execute` actions of each chunk are played. `world`
-    (built from `config` when None): for a policy that reads the simulator (OraclePolicy)."""
+    (built from `config` when None): for a policy that reads the simulator (OraclePolicy).
+    `every_target`: each scene once per cube in it, named in turn (the same image and start
+    state, only the instruction differs), so `went_to_named_cube` measures whether the policy
+    reads its instruction (chance: 1 / cubes)."""
     if not 1 <= execute <= policy.spec.chunk_size:
         raise EdgevlaError(
             f"--sync takes 1..{policy.spec.chunk_size} actions per chunk (its size), got {execute}"
@@ -39,8 +43,11 @@ def evaluate_sync(
     unused = [
         f"observation.images.{c}" for c in config.cameras if c not in {s.name for s in policy.spec.cameras}
     ]
-    for index in range(config.episodes):
-        episode = world.reset(config.seed + index)
+    runs = [(config.seed + i, None) for i in range(config.episodes)]
+    if every_target:
+        runs = [(seed, c) for seed, _ in runs for c in world.reset(seed).scene.color_names]
+    for seed, target in runs:
+        episode = world.reset(seed, target)
         tick, chunk_ms = 0, []
         while tick < max_ticks and not world.succeeded:
             started = time.perf_counter()
@@ -60,6 +67,8 @@ def evaluate_sync(
             chunks=len(chunk_ms),
             chunk_ms_p50=float(np.median(chunk_ms)),
             ticks_starved=0,
+            target=episode.target,
+            went_to=world.nearest_cube(),
         )
         report.episodes.append(result)
         if on_episode is not None:

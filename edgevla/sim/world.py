@@ -8,7 +8,7 @@ the scripted expert; the virtual firmware moves them in a full bus session.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -52,8 +52,14 @@ class SimWorld:
         self.monitor: SuccessMonitor
         self.reset(0)  # always a valid scene; callers reset to the episode they want
 
-    def reset(self, seed: int) -> Episode:
+    def reset(self, seed: int, target: str | None = None) -> Episode:
+        """The scene of `seed`; `target` names another of its cubes than the seed's own."""
         self.episode = make_episode(self.config.task, seed, self.kin)
+        if target is not None:
+            if target not in self.episode.scene.color_names:
+                cubes = ", ".join(self.episode.scene.color_names)
+                raise ValueError(f"scene {seed} has no {target} cube (it has {cubes})")
+            self.episode = replace(self.episode, target=target)
         self.angles = self.episode.start.copy()
         self.monitor = SuccessMonitor(self.kin, self.episode)
         self.monitor.update(self.angles)
@@ -88,6 +94,12 @@ class SimWorld:
         obs["observation.state"] = self.to_normalized(self.angles).astype(np.float32)
         obs["task"] = self.episode.instruction
         return obs
+
+    def nearest_cube(self) -> str:
+        """The colour of the cube the tool is over (nearest in the table plane): where the policy went."""
+        tool = self.kin.tool_position(self.angles)[:2]
+        cubes = self.episode.scene.color_names
+        return min(cubes, key=lambda c: float(np.linalg.norm(self.episode.scene.cube(c).center[:2] - tool)))
 
     @property
     def succeeded(self) -> bool:

@@ -107,3 +107,41 @@ def test_sync_eval_separates_the_model_from_the_runtime(tmp_path):
     assert json.loads(result.stdout)["success_rate"] == 0.0
     bad = subprocess.run([*command, "--sync", "99"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--sync takes 1..50 actions per chunk" in bad.stderr
+
+
+def test_every_target_tells_a_policy_that_reads_its_instruction_from_one_that_does_not(tmp_path):
+    """Each scene once per cube: the oracle ends over every named cube; a policy that ignores the
+    instruction ends over the same cube whichever is named, i.e. exactly chance (1 of 3)."""
+    from edgevla.sim.rollout import evaluate_sync
+
+    config = EvalConfig(episodes=2, max_seconds=6.0, cameras=("front",), size=32)
+    world = SimWorld(eval_world_config(config))
+    oracle = OraclePolicy(world)
+    summary = evaluate_sync(oracle, config, oracle.spec.chunk_size, world=world, every_target=True).summary()
+    assert summary["episodes"] == 6 and summary["went_to_named_cube"] == 1.0
+    assert {e["target"] for e in summary["per_episode"][:3]} == set(
+        world.reset(config.seed).scene.color_names
+    )
+    hold = np.tile(np.array([0, -50, 50, 50, 0, 10], np.float32), (60, 1))
+    ReplayPolicy(hold, 30.0, 50, "hold").save(tmp_path / "hold.npz")
+    command = [
+        sys.executable,
+        "-m",
+        "edgevla",
+        "eval",
+        "--policy",
+        str(tmp_path / "hold.npz"),
+        "--episodes",
+        "2",
+    ]
+    result = subprocess.run(
+        [*command, "--sync", "10", "--every-target", "--max-seconds", "1", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["episodes"] == 6 and summary["went_to_named_cube"] == 2 / 6
+    bad = subprocess.run([*command, "--every-target"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--every-target needs --sync N" in bad.stderr
