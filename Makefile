@@ -53,17 +53,12 @@ demo-data: venv
 	    > $(DEMO_DATA)-$${part%%:*}.log & pids="$$pids $$!"; \
 	done; for pid in $$pids; do wait $$pid || exit 1; done
 
-# The demo policy, in two stages: the small recipe from scratch (10000 of its 12000 steps, as
-# measured), then 50-action chunks on top (recipes/small-cpu-chunk50.yaml says why); export (ONNX
-# fp32), quantize (int8), ship the int8 artifact in edgevla/assets/small-reach/ (checkpoints and
-# fp32 stay in DEMO_RUN).
+# The demo policy: train the small recipe on the demos, export (ONNX fp32), quantize (int8), and
+# ship the int8 artifact in edgevla/assets/small-reach/ (checkpoint and fp32 stay in DEMO_RUN).
 DEMO_RUN ?= runs/small-reach
 DEMO_ASSET := edgevla/assets/small-reach
-DEMO_DATASETS = $(foreach part,$(DEMO_PARTS),--dataset $(DEMO_DATA)-$(firstword $(subst :, ,$(part))))
 demo-train: venv
-	$(BIN)/edgevla train --recipe recipes/small-cpu.yaml $(DEMO_DATASETS) --max-steps 10000 --out $(DEMO_RUN)-stage1
-	$(BIN)/edgevla train --recipe recipes/small-cpu-chunk50.yaml --set base=$(DEMO_RUN)-stage1/policy \
-	  $(DEMO_DATASETS) --out $(DEMO_RUN)
+	$(BIN)/edgevla train --recipe recipes/small-cpu.yaml $(foreach part,$(DEMO_PARTS),--dataset $(DEMO_DATA)-$(firstword $(subst :, ,$(part)))) --out $(DEMO_RUN)
 	$(BIN)/edgevla export onnx --policy $(DEMO_RUN)/policy --out $(DEMO_RUN)/onnx-fp32
 	$(BIN)/edgevla quantize --policy $(DEMO_RUN)/onnx-fp32 --method int8-dynamic --out $(DEMO_RUN)/onnx-int8
 	rm -rf $(DEMO_ASSET)/onnx-int8 && mkdir -p $(DEMO_ASSET) && cp -r $(DEMO_RUN)/onnx-int8 $(DEMO_ASSET)/onnx-int8
