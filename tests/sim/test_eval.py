@@ -77,6 +77,22 @@ def test_demo_without_a_shipped_policy_runs_the_oracle_and_says_how_to_train(tmp
     assert "success 100% (1/1)" in out
 
 
+def hold_still_eval(tmp_path) -> list[str]:
+    """`edgevla eval` of a replayed policy that holds one pose, over 2 episodes."""
+    hold = np.tile(np.array([0, -50, 50, 50, 0, 10], np.float32), (60, 1))
+    ReplayPolicy(hold, 30.0, 50, "hold").save(tmp_path / "hold.npz")
+    return [
+        sys.executable,
+        "-m",
+        "edgevla",
+        "eval",
+        "--policy",
+        str(tmp_path / "hold.npz"),
+        "--episodes",
+        "2",
+    ]
+
+
 def test_sync_eval_separates_the_model_from_the_runtime(tmp_path):
     """Clockless: the oracle's whole chunks, played in simulated time, solve every episode (it
     replans a min-jerk move from rest each chunk, so it needs whole chunks to get anywhere);
@@ -90,18 +106,7 @@ def test_sync_eval_separates_the_model_from_the_runtime(tmp_path):
     summary = report.summary()
     assert summary["success_rate"] == 1.0 and summary["merge"] == "sync, 30 actions per chunk"
     assert all(1.0 < e["time_to_success_s"] < 8.0 for e in summary["per_episode"])
-    hold = np.tile(np.array([0, -50, 50, 50, 0, 10], np.float32), (60, 1))
-    ReplayPolicy(hold, 30.0, 50, "hold").save(tmp_path / "hold.npz")
-    command = [
-        sys.executable,
-        "-m",
-        "edgevla",
-        "eval",
-        "--policy",
-        str(tmp_path / "hold.npz"),
-        "--episodes",
-        "2",
-    ]
+    command = hold_still_eval(tmp_path)
     result = subprocess.run([*command, "--sync", "10", "--json"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["success_rate"] == 0.0
@@ -122,18 +127,7 @@ def test_every_target_tells_a_policy_that_reads_its_instruction_from_one_that_do
     assert {e["target"] for e in summary["per_episode"][:3]} == set(
         world.reset(config.seed).scene.color_names
     )
-    hold = np.tile(np.array([0, -50, 50, 50, 0, 10], np.float32), (60, 1))
-    ReplayPolicy(hold, 30.0, 50, "hold").save(tmp_path / "hold.npz")
-    command = [
-        sys.executable,
-        "-m",
-        "edgevla",
-        "eval",
-        "--policy",
-        str(tmp_path / "hold.npz"),
-        "--episodes",
-        "2",
-    ]
+    command = hold_still_eval(tmp_path)
     result = subprocess.run(
         [*command, "--sync", "10", "--every-target", "--max-seconds", "1", "--json"],
         capture_output=True,
