@@ -123,12 +123,8 @@ class VirtualBus:
             ready, _, _ = select.select(fds, [], [], PACKET_GAP_S if mid_packet else None)
             if ready:
                 return ready
-            self.line_idle()
-
-    def line_idle(self) -> None:
-        """No byte for PACKET_GAP_S: a real servo resets its receiver."""
-        with self.lock:
-            self._buffer.clear()
+            with self.lock:  # no byte for PACKET_GAP_S: a real servo resets its receiver
+                self._buffer.clear()
 
     def _seconds_on_wire(self, n_bytes: int, servo: VirtualServo) -> float:
         return n_bytes * BITS_PER_BYTE / servo.baudrate if self.wire_time else 0.0
