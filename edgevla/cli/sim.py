@@ -15,6 +15,9 @@ SIM_COMMANDS: dict[str, Command] = {
     ),
     "calibration": Command("edgevla.cli.sim_calibration", "write the simulated arms' calibration profiles"),
     "demos": Command("edgevla.cli.sim_demos", "record scripted-expert demonstrations into a LeRobotDataset"),
+    "pretrain": Command(
+        "edgevla.cli.sim_pretrain", "grounding pretraining of a from-scratch VLM on rendered scenes"
+    ),
     "serve": Command("edgevla.cli.sim_serve", "run the simulator, publish its cameras for sim:NAME sources"),
 }
 

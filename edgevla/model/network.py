@@ -256,6 +256,15 @@ class SmolVLANet(nn.Module):
         """images (B, slots, 3, S, S) in [-1, 1]; image_masks (B, slots) bool; tokens (B, T) int64;
         token_mask (B, T) bool; state (B, max_state_dim) normalised.
         Returns prefix_k, prefix_v (layers, B, P, kv_heads, head_dim) and prefix_mask (B, P) bool."""
+        keys, values, valid, _ = self.run_prefix(images, image_masks, tokens, token_mask, state)
+        return keys, values, valid
+
+    def run_prefix(
+        self, images: Tensor, image_masks: Tensor, tokens: Tensor, token_mask: Tensor, state: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """`encode_prefix`, plus the hidden states (B, P, hidden) the last VLM layer's keys and
+        values are computed from: the deepest prefix features the expert reads (what grounding
+        pretraining teaches, edgevla.train.grounding)."""
         x, valid = self.embed_prefix(images, image_masks, tokens, token_mask, state)
         batch, length, _ = x.shape
         # Block ids: 0 for image+language tokens, 1 for the state token. A query sees a key of
@@ -276,7 +285,7 @@ class SmolVLANet(nn.Module):
             values.append(v)
             if index < len(self.vlm_layers) - 1:  # the last layer's output feeds nothing
                 x = layer.finish(x, attend(rope(q, positions, wavelength), k, v, mask))
-        return torch.stack(keys), torch.stack(values), valid
+        return torch.stack(keys), torch.stack(values), valid, x
 
     # --- expert ---------------------------------------------------------------------------
     def embed_suffix(self, x_t: Tensor, times: Tensor) -> Tensor:

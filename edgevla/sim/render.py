@@ -111,6 +111,17 @@ def _camera_pose(cam: CameraDef, frames: dict[str, np.ndarray]) -> tuple[np.ndar
     return eye, np.stack([right, np.cross(forward, right), forward], 1)
 
 
+def project(cam: CameraDef, frames: dict[str, np.ndarray], point: np.ndarray) -> np.ndarray:
+    """(u, v) pixel coordinates (from the image's top-left corner) of a world point, for the arm
+    pose whose joint `frames` are given; the inverse of the ray through a pixel centre."""
+    eye, cam_rot = _camera_pose(cam, frames)
+    x, y, z = cam_rot.T @ (np.asarray(point, dtype=np.float64) - eye)
+    if z <= 0:
+        raise ValueError(f"point {np.round(point, 3).tolist()} is behind the {cam.name} camera")
+    focal = 0.5 * cam.width / np.tan(np.deg2rad(cam.fov_deg) / 2)
+    return np.array([focal * x / z + cam.width / 2, focal * y / z + cam.height / 2])
+
+
 def _ray_directions(cam: CameraDef) -> np.ndarray:
     """(H*W, 3) unit rays in the camera frame (x right, y down, z forward) through pixel centres."""
     focal = 0.5 * cam.width / np.tan(np.deg2rad(cam.fov_deg) / 2)

@@ -44,7 +44,7 @@ def _shape_of(feature: dict) -> tuple[int, int]:
     return int(height), int(width)
 
 
-def _preset_config(recipe: Recipe, name: str, dataset_fields: dict[str, Any], source: str) -> ModelConfig:
+def preset_config(recipe: Recipe, name: str, dataset_fields: dict[str, Any], source: str) -> ModelConfig:
     cfg = preset(name)
     changes = dict(dataset_fields)
     known = {f.name for f in fields(ModelConfig)}
@@ -94,7 +94,7 @@ def load_base(recipe: Recipe, cameras: dict[str, str], dims: dict[str, Any], sou
     if recipe.preset is not None:
         adapted["cameras"] = tuple(cameras)
         adapted["camera_shapes"] = tuple(shapes[key] for key in cameras.values())
-        cfg = _preset_config(recipe, recipe.preset, adapted, source)
+        cfg = preset_config(recipe, recipe.preset, adapted, source)
         torch.manual_seed(recipe.seed)
         return Base(SmolVLANet(cfg), PRESET_TOKENIZER, recipe.preset)
 
