@@ -54,15 +54,21 @@ demo-data: venv
 	done; for pid in $$pids; do wait $$pid || exit 1; done
 
 # The demo policy: pretrain the small VLM to find the named cube on rendered scenes (SmolVLA starts
-# from SmolVLM2; the small preset has no such model), fine-tune its action expert on the demos,
-# export (ONNX fp32), quantize (int8), and ship the int8 artifact in edgevla/assets/small-reach/
-# (the VLM base, checkpoint and fp32 stay in runs/). docs/SIM.md has the measured figures.
+# from SmolVLM2; the small preset has no such model), fine-tune its action expert on the demos
+# (6000 steps, then 5000 more at a lower rate from that policy), export (ONNX fp32), quantize
+# (int8), and ship the int8 artifact in edgevla/assets/small-reach/ (the VLM base, checkpoints
+# and fp32 stay in runs/). docs/SIM.md has the measured figures.
 DEMO_VLM ?= runs/small-vlm
+DEMO_STAGE1 ?= runs/small-reach-stage1
 DEMO_RUN ?= runs/small-reach
 DEMO_ASSET := edgevla/assets/small-reach
+DEMO_SETS = $(foreach part,$(DEMO_PARTS),--dataset $(DEMO_DATA)-$(firstword $(subst :, ,$(part))))
 demo-train: venv
 	$(BIN)/edgevla sim pretrain --recipe recipes/small-cpu.yaml --out $(DEMO_VLM) --frames 12000 --held-out 300 --steps 3000 --batch 24 --lr 6e-4
-	$(BIN)/edgevla train --recipe recipes/small-sim-reach.yaml --set base=$(DEMO_VLM) $(foreach part,$(DEMO_PARTS),--dataset $(DEMO_DATA)-$(firstword $(subst :, ,$(part)))) --out $(DEMO_RUN)
+	$(BIN)/edgevla train --recipe recipes/small-sim-reach.yaml --set base=$(DEMO_VLM) $(DEMO_SETS) --out $(DEMO_STAGE1)
+	$(BIN)/edgevla train --recipe recipes/small-sim-reach.yaml --set base=$(DEMO_STAGE1)/policy \
+	  --set steps=5000 --set optim.decay_steps=5000 --set optim.lr=3e-4 --set optim.warmup_steps=100 \
+	  --set oversample_start.repeat=1 --set seed=2000 $(DEMO_SETS) --out $(DEMO_RUN)
 	$(BIN)/edgevla export onnx --policy $(DEMO_RUN)/policy --out $(DEMO_RUN)/onnx-fp32
 	$(BIN)/edgevla quantize --policy $(DEMO_RUN)/onnx-fp32 --method int8-dynamic --out $(DEMO_RUN)/onnx-int8
 	rm -rf $(DEMO_ASSET)/onnx-int8 && mkdir -p $(DEMO_ASSET) && cp -r $(DEMO_RUN)/onnx-int8 $(DEMO_ASSET)/onnx-int8
