@@ -116,8 +116,7 @@ def main(args: argparse.Namespace) -> int:
             cfg, frames, recipe, args.steps, args.batch, args.lr, args.held_out, args.eval_interval, progress
         )
     meta = {"recipe": str(args.recipe), "frames": args.frames, "batch": args.batch, "lr": args.lr}
-    save_pretrained(net, head, result, args.out, meta)
-    report = json.loads((args.out / "grounding.json").read_text())
+    report = save_pretrained(net, head, result, args.out, meta)
     if args.json:
         print(json.dumps(report))
     else:

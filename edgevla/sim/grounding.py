@@ -52,7 +52,8 @@ def render_grounding_frames(
     for index in range(count):
         scene_seed = GROUNDING_SEED_BASE + seed + index
         rng = np.random.default_rng([scene_seed, 0x6E0])
-        episode = world.reset(scene_seed, target=str(rng.choice(world.reset(scene_seed).scene.color_names)))
+        cubes = world.reset(scene_seed).scene.color_names
+        episode = world.reset(scene_seed, target=str(rng.choice(cubes)))
         expert = ScriptedExpert(world.kin, episode)
         world.set_angles(expert.goal(rng.uniform(0.0, expert.duration)))
         images[index] = world.render(camera)

@@ -111,6 +111,11 @@ def _camera_pose(cam: CameraDef, frames: dict[str, np.ndarray]) -> tuple[np.ndar
     return eye, np.stack([right, np.cross(forward, right), forward], 1)
 
 
+def _focal_px(cam: CameraDef) -> float:
+    """Focal length in pixels of the horizontal field of view (square pixels)."""
+    return 0.5 * cam.width / np.tan(np.deg2rad(cam.fov_deg) / 2)
+
+
 def project(cam: CameraDef, frames: dict[str, np.ndarray], point: np.ndarray) -> np.ndarray:
     """(u, v) pixel coordinates (from the image's top-left corner) of a world point, for the arm
     pose whose joint `frames` are given; the inverse of the ray through a pixel centre."""
@@ -118,13 +123,13 @@ def project(cam: CameraDef, frames: dict[str, np.ndarray], point: np.ndarray) ->
     x, y, z = cam_rot.T @ (np.asarray(point, dtype=np.float64) - eye)
     if z <= 0:
         raise ValueError(f"point {np.round(point, 3).tolist()} is behind the {cam.name} camera")
-    focal = 0.5 * cam.width / np.tan(np.deg2rad(cam.fov_deg) / 2)
+    focal = _focal_px(cam)
     return np.array([focal * x / z + cam.width / 2, focal * y / z + cam.height / 2])
 
 
 def _ray_directions(cam: CameraDef) -> np.ndarray:
     """(H*W, 3) unit rays in the camera frame (x right, y down, z forward) through pixel centres."""
-    focal = 0.5 * cam.width / np.tan(np.deg2rad(cam.fov_deg) / 2)
+    focal = _focal_px(cam)
     u = (np.arange(cam.width) + 0.5 - cam.width / 2) / focal
     v = (np.arange(cam.height) + 0.5 - cam.height / 2) / focal
     uu, vv = np.meshgrid(u, v)
@@ -167,7 +172,7 @@ def _screen_rows(cam: CameraDef, eye: np.ndarray, cam_rot: np.ndarray, box: Box)
     x, y, z = cam_rot.T @ (box.center - eye)
     if z - radius <= 1e-3:  # the sphere reaches behind the camera: test every pixel
         return np.arange(cam.width * cam.height)
-    focal = 0.5 * cam.width / np.tan(np.deg2rad(cam.fov_deg) / 2)
+    focal = _focal_px(cam)
     depths = (z - radius, z + radius)
     u = [focal * (x + side * radius) / depth + cam.width / 2 for side in (-1, 1) for depth in depths]
     v = [focal * (y + side * radius) / depth + cam.height / 2 for side in (-1, 1) for depth in depths]

@@ -221,9 +221,12 @@ def pretrain_grounding(
         history.append(row)
         if progress is not None:
             progress(row)
-    final = (
-        evaluate(net, head, data, eval_frames) if held_out else {"token_acc": math.nan, "place_px": math.nan}
-    )
+    if not held_out:
+        final = {"token_acc": math.nan, "place_px": math.nan}
+    elif "held_out_token_acc" in history[-1]:  # the last step was just evaluated
+        final = {"token_acc": history[-1]["held_out_token_acc"], "place_px": history[-1]["held_out_place_px"]}
+    else:
+        final = evaluate(net, head, data, eval_frames)
     result = PretrainResult(
         steps, time.monotonic() - started, final["token_acc"], final["place_px"], held_out, history
     )
@@ -232,8 +235,9 @@ def pretrain_grounding(
 
 def save_pretrained(
     net: SmolVLANet, head: GroundingHead, result: PretrainResult, out: Path, meta: dict[str, Any]
-) -> Path:
-    """The policy directory (a recipe base) plus grounding.json and the heads' weights."""
+) -> dict[str, Any]:
+    """The policy directory (a recipe base) plus grounding.json and the heads' weights; returns
+    what grounding.json holds."""
     pre = make_preprocessor(net.cfg, PRESET_TOKENIZER, MeanStd(), MeanStd())
     save_policy(TorchPolicy(net, pre, PRESET_TOKENIZER, name="grounded-vlm"), out)
     save_file(
@@ -251,4 +255,4 @@ def save_pretrained(
     with (out / "grounding_metrics.jsonl").open("w") as log:
         for row in result.history:
             log.write(json.dumps(row) + "\n")
-    return out
+    return report
