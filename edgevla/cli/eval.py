@@ -9,10 +9,10 @@ from pathlib import Path
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from edgevla.cli.sim_serve import add_camera_arguments
     from edgevla.runtime.merging import STRATEGIES
     from edgevla.runtime.workers import TRANSPORTS
     from edgevla.sim.evaluate import EVAL_SEED
-    from edgevla.sim.render import CAMERAS
     from edgevla.sim.tasks import TASKS
 
     parser.add_argument(
@@ -28,10 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--merge", choices=STRATEGIES, default="blend", help="how chunks join (default blend)"
     )
-    parser.add_argument(
-        "--cameras", default="front", help=f"comma list of {', '.join(CAMERAS)} (default front)"
-    )
-    parser.add_argument("--size", type=int, default=96, help="camera image size (default 96)")
+    add_camera_arguments(parser)
     parser.add_argument(
         "--worker", choices=TRANSPORTS, help="where a local policy runs (default: process; ws:// is remote)"
     )
@@ -60,21 +57,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgevla.cli.sim_serve import parse_cameras
     from edgevla.errors import EdgevlaError
     from edgevla.runtime.loading import is_remote
     from edgevla.runtime.wire import Expectation
     from edgevla.runtime.workers import open_policy
     from edgevla.sim.evaluate import EvalConfig, evaluate
-    from edgevla.sim.render import CAMERAS
 
-    cameras = tuple(c for c in args.cameras.split(",") if c)
-    unknown = [c for c in cameras if c not in CAMERAS]
-    if unknown or not cameras:
-        raise EdgevlaError(
-            f"--cameras: unknown {', '.join(unknown) or '(none)'}; known: {', '.join(CAMERAS)}"
-        )
-    if args.episodes < 1 or args.max_seconds <= 0 or args.fps <= 0 or args.size < 16:
-        raise EdgevlaError("--episodes, --max-seconds and --fps must be positive, --size >= 16")
+    cameras, sizes = parse_cameras(args.cameras, args.size)
+    if args.episodes < 1 or args.max_seconds <= 0 or args.fps <= 0:
+        raise EdgevlaError("--episodes, --max-seconds and --fps must be positive")
     if args.sync is not None and (args.sync < 1 or args.gif or args.merge != "blend"):
         raise EdgevlaError("--sync N needs N >= 1 and takes no --gif or --merge (no runtime runs)")
     if args.every_target and args.sync is None:
@@ -91,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         merge=args.merge,
         cameras=cameras,
         size=args.size,
+        sizes=sizes,
         gif=args.gif,
         bus=not args.no_bus,
     )

@@ -44,6 +44,7 @@ def main(args: argparse.Namespace) -> int:
         episode_seconds=args.episode_seconds,
         cameras=world.config.cameras,
         size=args.size,
+        sizes=world.config.sizes,
         codec=args.vcodec,
         bus=not args.no_bus,
     )

@@ -15,26 +15,54 @@ from edgevla.sim.world import SimConfig, SimWorld
 
 def add_world_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", default="reach", choices=sorted(TASKS))
+    add_camera_arguments(parser)
+    parser.add_argument("--fps", type=float, default=30.0, help="simulation and camera rate (default 30)")
+
+
+def add_camera_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--cameras", default="front", help=f"comma list of {', '.join(CAMERAS)} (default front)"
+        "--cameras",
+        default="front",
+        help=f"comma list of {', '.join(CAMERAS)}, each NAME or NAME:SIZE (default front)",
     )
     parser.add_argument("--size", type=int, default=96, help="camera image width and height (default 96)")
-    parser.add_argument("--fps", type=float, default=30.0, help="simulation and camera rate (default 30)")
+
+
+def parse_cameras(text: str, size: int) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]]:
+    """`--cameras front,wrist:64` -> the camera names and the (name, size) of those given a size
+    of their own (a near camera costs more to render per pixel: see docs/SIM.md)."""
+    from edgevla.errors import EdgevlaError
+
+    names, sizes = [], []
+    for item in (c for c in text.split(",") if c):
+        name, _, own = item.partition(":")
+        names.append(name)
+        if own:
+            if not own.isdigit() or int(own) < 16:
+                raise EdgevlaError(f"--cameras: '{item}' needs a whole size >= 16 after the colon")
+            sizes.append((name, int(own)))
+    unknown = [c for c in names if c not in CAMERAS]
+    if unknown or not names:
+        raise EdgevlaError(
+            f"--cameras: unknown {', '.join(unknown) or '(none)'}; known: {', '.join(CAMERAS)}"
+        )
+    if len(set(names)) != len(names):
+        raise EdgevlaError(f"--cameras: '{text}' names a camera twice")
+    if size < 16:
+        raise EdgevlaError("--size must be >= 16")
+    return tuple(names), tuple(sizes)
 
 
 def world_from_args(args: argparse.Namespace) -> SimWorld:
     from edgevla.errors import EdgevlaError
 
-    cameras = tuple(c for c in args.cameras.split(",") if c)
-    unknown = [c for c in cameras if c not in CAMERAS]
-    if unknown or not cameras:
-        raise EdgevlaError(
-            f"--cameras: unknown {', '.join(unknown) or '(none)'}; known: {', '.join(CAMERAS)}"
-        )
-    if args.size < 16 or args.fps <= 0:
-        raise EdgevlaError("--size must be >= 16 and --fps positive")
+    cameras, sizes = parse_cameras(args.cameras, args.size)
+    if args.fps <= 0:
+        raise EdgevlaError("--fps must be positive")
     return SimWorld(
-        SimConfig(task=args.task, cameras=cameras, width=args.size, height=args.size, fps=args.fps)
+        SimConfig(
+            task=args.task, cameras=cameras, width=args.size, height=args.size, sizes=sizes, fps=args.fps
+        )
     )
 
 

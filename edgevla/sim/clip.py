@@ -17,3 +17,16 @@ def save_frames(frames: list[np.ndarray], path: Path, fps: float, strip_every: i
         images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
     else:
         Image.fromarray(np.concatenate(frames[::strip_every] + [frames[-1]], axis=1)).save(path)
+
+
+def stack_views(images: list[np.ndarray], axis: int = 1) -> np.ndarray:
+    """Camera views in a row (axis 1) or a column (axis 0); cameras may differ in size, so each is
+    padded (bottom or right) to the largest."""
+    other = 1 - axis
+    extent = max(i.shape[other] for i in images)
+    padded = []
+    for image in images:
+        pad = [(0, 0)] * 3
+        pad[other] = (0, extent - image.shape[other])
+        padded.append(np.pad(image, pad))
+    return np.concatenate(padded, axis=axis)

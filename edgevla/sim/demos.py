@@ -30,6 +30,7 @@ class DemoConfig:
     episode_seconds: float = 5.0
     cameras: tuple[str, ...] = ("front",)
     size: int = 96
+    sizes: tuple[tuple[str, int], ...] = ()  # (camera, size) for cameras not `size` square
     codec: str = "libsvtav1"
     bus: bool = True  # arms on the virtual servo firmware + real driver (False: in-process)
 
@@ -47,7 +48,12 @@ def record_demos(
 
     world = SimWorld(
         SimConfig(
-            task=config.task, fps=config.fps, cameras=config.cameras, width=config.size, height=config.size
+            task=config.task,
+            fps=config.fps,
+            cameras=config.cameras,
+            width=config.size,
+            height=config.size,
+            sizes=config.sizes,
         )
     )
     world.reset(config.seed)

@@ -18,6 +18,7 @@ import numpy as np
 
 from edgevla.runtime.policy import Policy
 from edgevla.sim.arms import open_sim_arms
+from edgevla.sim.clip import save_frames, stack_views
 from edgevla.sim.world import SimConfig, SimWorld
 
 # Eval seeds start here so they never coincide with the demonstration seeds (0, 1, 2...).
@@ -34,6 +35,7 @@ class EvalConfig:
     merge: str = "blend"
     cameras: tuple[str, ...] = ("front",)
     size: int = 96
+    sizes: tuple[tuple[str, int], ...] = ()  # (camera, size) for cameras not `size` square
     gif: Path | None = None  # save the first episode's camera view(s) here
     bus: bool = True  # follower on the virtual servo firmware + real driver (False: in-process)
 
@@ -88,7 +90,12 @@ class EvalReport:
 
 def eval_world_config(config: EvalConfig) -> SimConfig:
     return SimConfig(
-        task=config.task, fps=config.fps, cameras=config.cameras, width=config.size, height=config.size
+        task=config.task,
+        fps=config.fps,
+        cameras=config.cameras,
+        width=config.size,
+        height=config.size,
+        sizes=config.sizes,
     )
 
 
@@ -118,7 +125,7 @@ def evaluate(
             clip: list[np.ndarray] = []  # the first episode, as the cameras saw it
             if config.gif is not None:
                 session.on_frames = lambda images: clip.append(
-                    np.concatenate([images[c] for c in config.cameras], axis=1)
+                    stack_views([images[c] for c in config.cameras])
                 )
             try:
                 for index in range(config.episodes):
@@ -135,8 +142,6 @@ def evaluate(
                     _drain(worker)
                     if clip and session.on_frames is not None:
                         session.on_frames = None
-                        from edgevla.sim.clip import save_frames
-
                         save_frames(clip, config.gif, config.fps)
                     stats = loop.stats.summary()
                     result = EpisodeResult(

@@ -27,6 +27,7 @@ class SimConfig:
     cameras: tuple[str, ...] = ("front",)
     width: int = 96
     height: int = 96
+    sizes: tuple[tuple[str, int], ...] = ()  # (camera, square size) for cameras not width x height
     arm: str = "so101"
     robot: str = "so101_follower"
 
@@ -42,8 +43,13 @@ class SimWorld:
             )
         self.calibration = joints.sim_calibration(self.kin, self.robot)
         self.norm = NormTable.build(self.robot, self.calibration)
+        square = dict(config.sizes)
         self.renderer = Renderer(
-            self.kin, [camera_def(c, config.width, config.height) for c in config.cameras]
+            self.kin,
+            [
+                camera_def(c, square.get(c, config.width), square.get(c, config.height))
+                for c in config.cameras
+            ],
         )
         speeds = [m.servo.physics["max_speed_counts_per_s"] for m in self.robot.motors]
         self.max_speed = np.array(speeds) / joints.counts_per_radian(self.robot)  # rad/s

@@ -100,12 +100,16 @@ def load_base(recipe: Recipe, cameras: dict[str, str], dims: dict[str, Any], sou
 
     policy = load_policy(resolve_base(recipe.base, source), vlm_dir=recipe.vlm_dir)
     cfg = policy.cfg
-    for name in cameras:
-        if name not in cfg.cameras:
-            raise EdgevlaError(
-                f"{source}: features.cameras.{name}: the checkpoint {recipe.base} has no camera '{name}' "
-                f"(it has {', '.join(cfg.cameras)}); map its cameras onto dataset cameras"
-            )
+    # SmolVLA has no per-camera weight (one vision encoder sees every image), so a camera the
+    # checkpoint never had is added, e.g. a wrist camera on a front-camera base; but only when
+    # every camera it had is mapped: otherwise the unknown name is more likely a mapping mistake.
+    kept = tuple(name for name in cfg.cameras if name in cameras)
+    added = tuple(name for name in cameras if name not in cfg.cameras)
+    if added and len(kept) < len(cfg.cameras):
+        raise EdgevlaError(
+            f"{source}: features.cameras.{added[0]}: the checkpoint {recipe.base} has no camera "
+            f"'{added[0]}' (it has {', '.join(cfg.cameras)}); map its cameras onto dataset cameras"
+        )
     for kind, limit in (("state", cfg.max_state_dim), ("action", cfg.max_action_dim)):
         if dims[f"{kind}_dim"] > limit:
             raise EdgevlaError(
@@ -119,9 +123,8 @@ def load_base(recipe: Recipe, cameras: dict[str, str], dims: dict[str, Any], sou
                 f"{', '.join(CHECKPOINT_OVERRIDES)} (no weight depends on them) can change"
             )
         adapted[key] = value
-    kept = tuple(name for name in cfg.cameras if name in cameras)
-    adapted["cameras"] = kept
-    adapted["camera_shapes"] = tuple(shapes[cameras[name]] for name in kept)
+    adapted["cameras"] = kept + added
+    adapted["camera_shapes"] = tuple(shapes[cameras[name]] for name in kept + added)
     adapted["empty_cameras"] = cfg.empty_cameras + len(cfg.cameras) - len(kept)
     policy.net.cfg = cfg.with_overrides(**adapted)
     return Base(policy.net, policy.tokenizer_path, Path(recipe.base).name)

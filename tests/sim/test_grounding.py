@@ -101,8 +101,9 @@ def test_pretrain_writes_a_base_whose_vlm_expert_fine_tuning_keeps(tmp_path, cap
     patches = "vision.embeddings.patch_embedding.weight"
     assert not torch.equal(fresh.state_dict()[patches], grounded.net.state_dict()[patches]), "the VLM trained"
 
-    # the recipe that fine-tunes it: the expert trains, the grounded VLM stays as it is
-    dataset = write_reaching_dataset(tmp_path / "demos", episodes=3, length=24)
+    # the recipe that fine-tunes it: the expert trains, the grounded VLM stays as it is; the
+    # demos' wrist camera joins the base's front one (no weight depends on the camera count)
+    dataset = write_reaching_dataset(tmp_path / "demos", episodes=3, length=24, cameras=("front", "wrist"))
     tuned = tmp_path / "tuned"
     overrides = {
         "base": str(out),
@@ -118,6 +119,7 @@ def test_pretrain_writes_a_base_whose_vlm_expert_fine_tuning_keeps(tmp_path, cap
     fine = load_recipe(write_recipe(tmp_path, base=str(out)), overrides)
     train(fine, "recipe.yaml", tuned, max_steps=3)
     policy = load_edgevla(tuned / "policy")
+    assert policy.cfg.cameras == ("front", "wrist") and policy.cfg.empty_cameras == 0
     for name, weight in grounded.net.state_dict().items():
         if name.startswith(("vision.", "connector.", "embed_tokens.", "vlm_layers.")):
             assert torch.equal(weight, policy.net.state_dict()[name]), name

@@ -169,6 +169,25 @@ def test_rendering_is_deterministic_and_follows_the_arm(kin):
     )
 
 
+def test_each_camera_renders_at_its_own_size_and_the_cli_says_which_size_is_bad(tmp_path, capsys):
+    # a near wrist camera costs twice the front one per pixel: `front,wrist:64` keeps recording real-time
+    world = SimWorld(SimConfig(cameras=("front", "wrist"), sizes=(("wrist", 64),)))
+    obs = world.observation()
+    assert obs["observation.images.front"].shape == (96, 96, 3)
+    assert obs["observation.images.wrist"].shape == (64, 64, 3)
+    strip = tmp_path / "strip.png"
+    assert cli_main(["sim", "show", "--cameras", "front,wrist:40", "--size", "72", "--out", str(strip)]) == 0
+    from PIL import Image
+
+    assert Image.open(strip).height == 72 + 40  # the views stacked, the narrower one padded
+    for bad, says in (
+        ("front,wrist:x", "'wrist:x' needs a whole size"),
+        ("front,front", "names a camera twice"),
+    ):
+        assert cli_main(["sim", "show", "--cameras", bad, "--out", str(strip)]) == 2
+        assert says in capsys.readouterr().err
+
+
 def test_front_camera_sees_every_cube(kin):
     renderer = Renderer(kin, [camera_def("front")])
     for seed in range(5):
