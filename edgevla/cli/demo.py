@@ -1,6 +1,6 @@
 """`edgevla demo`: the embedded default. A small policy that edgevla trained on simulator demos
 drives the simulated SO-101 through the async runtime, offline, on a CPU; prints success rate and
-latency and saves what the front camera saw."""
+latency and saves what its cameras saw."""
 
 from __future__ import annotations
 
@@ -25,18 +25,22 @@ def shipped_policy(asset: Path | None = None) -> Path | None:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from edgevla.cli.sim_serve import add_camera_arguments
+
     parser.add_argument("--policy", type=Path, help=f"policy to run (default: the one shipped in {ASSET})")
     parser.add_argument("--episodes", type=int, default=5)
     parser.add_argument("--max-seconds", type=float, default=10.0, help="time limit of an episode")
     parser.add_argument(
         "--gif", type=Path, default=Path("edgevla-demo.gif"), help="first episode's camera view"
     )
+    add_camera_arguments(parser, default=None)
     parser.add_argument("--worker", default="process", choices=["thread", "process"])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgevla.cli.sim_serve import policy_cameras
     from edgevla.errors import EdgevlaError
     from edgevla.runtime.wire import Expectation
     from edgevla.runtime.workers import open_policy
@@ -48,8 +52,10 @@ def run(args: argparse.Namespace) -> int:
         raise EdgevlaError("--episodes must be >= 1")
     source = args.policy or shipped_policy()
     say = (lambda *_: None) if args.json else print
-    cameras = ("front",)
-    config = EvalConfig(episodes=args.episodes, max_seconds=args.max_seconds, cameras=cameras, gif=args.gif)
+    cameras, sizes = policy_cameras(args, source)
+    config = EvalConfig(
+        episodes=args.episodes, max_seconds=args.max_seconds, cameras=cameras, sizes=sizes, gif=args.gif
+    )
     world = None
     started = time.monotonic()
     if source is None:
@@ -65,9 +71,11 @@ def run(args: argparse.Namespace) -> int:
         say(
             f"  policy '{policy.spec.name}' ready in {time.monotonic() - started:.1f} s ({args.worker} worker)"
         )
+    square = dict(sizes)
+    views = ", ".join(f"{c} camera {square.get(c, config.size)} px" for c in cameras)
     say(
         "  simulated SO-101 follower on virtual servos (real driver over a pty), task 'reach' "
-        "(touch the named cube), front camera 96x96, 30 fps"
+        f"(touch the named cube), {views}, 30 fps"
     )
 
     def show(result) -> None:

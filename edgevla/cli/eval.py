@@ -28,7 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--merge", choices=STRATEGIES, default="blend", help="how chunks join (default blend)"
     )
-    add_camera_arguments(parser)
+    add_camera_arguments(parser, default=None)
     parser.add_argument(
         "--worker", choices=TRANSPORTS, help="where a local policy runs (default: process; ws:// is remote)"
     )
@@ -57,14 +57,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgevla.cli.sim_serve import parse_cameras
+    from edgevla.cli.sim_serve import policy_cameras
     from edgevla.errors import EdgevlaError
     from edgevla.runtime.loading import is_remote
     from edgevla.runtime.wire import Expectation
     from edgevla.runtime.workers import open_policy
     from edgevla.sim.evaluate import EvalConfig, evaluate
 
-    cameras, sizes = parse_cameras(args.cameras, args.size)
+    cameras, sizes = policy_cameras(args, None if is_remote(args.policy) else args.policy)
     if args.episodes < 1 or args.max_seconds <= 0 or args.fps <= 0:
         raise EdgevlaError("--episodes, --max-seconds and --fps must be positive")
     if args.sync is not None and (args.sync < 1 or args.gif or args.merge != "blend"):

@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from edgevla.errors import EdgevlaError
 from edgevla.sim.frames import default_socket
 from edgevla.sim.render import CAMERAS
 from edgevla.sim.session import ExpertDriven, SimSession
@@ -19,11 +20,13 @@ def add_world_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=30.0, help="simulation and camera rate (default 30)")
 
 
-def add_camera_arguments(parser: argparse.ArgumentParser) -> None:
+def add_camera_arguments(parser: argparse.ArgumentParser, default: str | None = "front") -> None:
     parser.add_argument(
         "--cameras",
-        default="front",
-        help=f"comma list of {', '.join(CAMERAS)}, each NAME or NAME:SIZE (default front)",
+        default=default,
+        help=f"comma list of {', '.join(CAMERAS)}, each NAME or NAME:SIZE (default "
+        + (default or "the cameras the policy was trained on, at its demos' size; else front")
+        + ")",
     )
     parser.add_argument("--size", type=int, default=96, help="camera image width and height (default 96)")
 
@@ -31,8 +34,6 @@ def add_camera_arguments(parser: argparse.ArgumentParser) -> None:
 def parse_cameras(text: str, size: int) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]]:
     """`--cameras front,wrist:64` -> the camera names and the (name, size) of those given a size
     of their own (a near camera costs more to render per pixel: see docs/SIM.md)."""
-    from edgevla.errors import EdgevlaError
-
     names, sizes = [], []
     for item in (c for c in text.split(",") if c):
         name, _, own = item.partition(":")
@@ -53,9 +54,20 @@ def parse_cameras(text: str, size: int) -> tuple[tuple[str, ...], tuple[tuple[st
     return tuple(names), tuple(sizes)
 
 
-def world_from_args(args: argparse.Namespace) -> SimWorld:
-    from edgevla.errors import EdgevlaError
+def policy_cameras(
+    args: argparse.Namespace, policy: str | Path | None
+) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]]:
+    """`--cameras` when given, else those the policy was trained on (its record), else front."""
+    from edgevla.sim.evaluate import trained_cameras
 
+    if args.cameras is not None:
+        return parse_cameras(args.cameras, args.size)
+    if args.size < 16:
+        raise EdgevlaError("--size must be >= 16")
+    return (policy is not None and trained_cameras(policy)) or (("front",), ())
+
+
+def world_from_args(args: argparse.Namespace) -> SimWorld:
     cameras, sizes = parse_cameras(args.cameras, args.size)
     if args.fps <= 0:
         raise EdgevlaError("--fps must be positive")

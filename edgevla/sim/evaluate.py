@@ -8,6 +8,7 @@ task succeeds or time runs out. One `PolicyWorker` serves every episode.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -86,6 +87,23 @@ class EvalReport:
             "period_histogram": self.period_histogram,
             "queue_depth": self.queue_depth,
         }
+
+
+def trained_cameras(source: str | Path) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]] | None:
+    """The simulator cameras a local policy was trained on, each at the size its demonstrations
+    had, as an exported artifact's manifest or an edgevla checkpoint's config records them; None
+    when there is no such record (remote, replay, lerobot checkpoint) or a camera is not simulated."""
+    from edgevla.sim.render import CAMERAS
+
+    path = Path(source)
+    for record, section in (("manifest.json", None), ("edgevla_policy.json", "model")):
+        if (path / record).is_file():
+            data = json.loads((path / record).read_text())
+            data = data.get(section, {}) if section else data
+            names, shapes = data.get("cameras", []), data.get("camera_shapes", [])
+            if names and len(names) == len(shapes) and all(n in CAMERAS for n in names):
+                return tuple(names), tuple((n, int(s[0])) for n, s in zip(names, shapes, strict=True))
+    return None
 
 
 def eval_world_config(config: EvalConfig) -> SimConfig:
