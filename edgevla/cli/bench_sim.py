@@ -11,11 +11,13 @@ import time
 import numpy as np
 
 
-def render_ms(cameras: tuple[str, ...], size: int, frames: int = 20) -> dict[str, float]:
-    """Median milliseconds to render one frame of each camera at `size` x `size`."""
+def render_ms(
+    cameras: tuple[str, ...], size: int, sizes: tuple[tuple[str, int], ...] = (), frames: int = 20
+) -> dict[str, float]:
+    """Median milliseconds to render one frame of each camera at `size` x `size` (or its own)."""
     from edgevla.sim.world import SimConfig, SimWorld
 
-    world = SimWorld(SimConfig(cameras=cameras, width=size, height=size))
+    world = SimWorld(SimConfig(cameras=cameras, width=size, height=size, sizes=sizes))
     episode = world.reset(0)
     out = {}
     for cam in cameras:
@@ -25,11 +27,12 @@ def render_ms(cameras: tuple[str, ...], size: int, frames: int = 20) -> dict[str
             start = time.perf_counter()
             world.render(cam)
             times.append((time.perf_counter() - start) * 1000)
-        out[f"{cam}@{size}"] = float(np.median(times))
+        out[f"{cam}@{world.renderer.cameras[cam].width}"] = float(np.median(times))
     return out
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from edgevla.cli.sim_serve import add_camera_arguments
     from edgevla.runtime.merging import STRATEGIES
 
     parser.add_argument(
@@ -38,27 +41,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=3)
     parser.add_argument("--max-seconds", type=float, default=8.0)
     parser.add_argument("--merge", choices=STRATEGIES, default="blend")
-    parser.add_argument("--cameras", default="front")
-    parser.add_argument("--size", type=int, default=96)
+    add_camera_arguments(parser, default=None)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgevla.cli.sim_serve import policy_cameras
+    from edgevla.runtime.loading import is_remote
     from edgevla.runtime.wire import Expectation
     from edgevla.runtime.workers import open_policy
     from edgevla.sim.evaluate import EvalConfig, eval_world_config, evaluate
     from edgevla.sim.oracle import OraclePolicy
     from edgevla.sim.world import SimWorld
 
-    cameras = tuple(c for c in args.cameras.split(",") if c)
-    figures = {"render_ms": {**render_ms(cameras, args.size), **render_ms(cameras, 128)}}
+    cameras, sizes = policy_cameras(args, args.policy if args.policy and not is_remote(args.policy) else None)
+    figures = {"render_ms": {**render_ms(cameras, args.size, sizes), **render_ms(cameras, 128)}}
     config = EvalConfig(
         episodes=args.episodes,
         max_seconds=args.max_seconds,
         merge=args.merge,
         cameras=cameras,
         size=args.size,
+        sizes=sizes,
     )
     world = SimWorld(eval_world_config(config))
     if args.policy:

@@ -71,11 +71,7 @@ def world_from_args(args: argparse.Namespace) -> SimWorld:
     cameras, sizes = parse_cameras(args.cameras, args.size)
     if args.fps <= 0:
         raise EdgevlaError("--fps must be positive")
-    return SimWorld(
-        SimConfig(
-            task=args.task, cameras=cameras, width=args.size, height=args.size, sizes=sizes, fps=args.fps
-        )
-    )
+    return SimWorld(SimConfig.square(args.task, args.fps, cameras, args.size, sizes))
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -26,9 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     cameras, sizes = parse_cameras(args.cameras, args.size)
-    world = SimWorld(
-        SimConfig(task=args.task, cameras=cameras, width=args.size, height=args.size, sizes=sizes)
-    )
+    world = SimWorld(SimConfig.square(args.task, SimConfig.fps, cameras, args.size, sizes))
     episode = world.reset(args.seed)
     expert = ScriptedExpert(world.kin, episode)
     dt = 1.0 / world.config.fps

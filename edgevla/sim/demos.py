@@ -46,16 +46,7 @@ def record_demos(
     from edgevla.record.recorder import EpisodeReport, RecordConfig, Recorder
     from edgevla.sim.session import SimSession
 
-    world = SimWorld(
-        SimConfig(
-            task=config.task,
-            fps=config.fps,
-            cameras=config.cameras,
-            width=config.size,
-            height=config.size,
-            sizes=config.sizes,
-        )
-    )
+    world = SimWorld(SimConfig.square(config.task, config.fps, config.cameras, config.size, config.sizes))
     world.reset(config.seed)
     have = load_info(dataset)["total_episodes"] if is_dataset(dataset) else 0
     with (

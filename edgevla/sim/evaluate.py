@@ -107,14 +107,7 @@ def trained_cameras(source: str | Path) -> tuple[tuple[str, ...], tuple[tuple[st
 
 
 def eval_world_config(config: EvalConfig) -> SimConfig:
-    return SimConfig(
-        task=config.task,
-        fps=config.fps,
-        cameras=config.cameras,
-        width=config.size,
-        height=config.size,
-        sizes=config.sizes,
-    )
+    return SimConfig.square(config.task, config.fps, config.cameras, config.size, config.sizes)
 
 
 def evaluate(

@@ -31,6 +31,18 @@ class SimConfig:
     arm: str = "so101"
     robot: str = "so101_follower"
 
+    @classmethod
+    def square(
+        cls,
+        task: str,
+        fps: float,
+        cameras: tuple[str, ...],
+        size: int,
+        sizes: tuple[tuple[str, int], ...] = (),
+    ) -> SimConfig:
+        """Cameras of `size` x `size` pixels, or of their own square size from `sizes`."""
+        return cls(task=task, fps=fps, cameras=cameras, width=size, height=size, sizes=sizes)
+
 
 class SimWorld:
     def __init__(self, config: SimConfig = SimConfig()):

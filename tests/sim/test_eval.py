@@ -10,7 +10,7 @@ import numpy as np
 
 from edgevla.runtime.replay import ReplayPolicy
 from edgevla.sim.arms import SimRobot
-from edgevla.sim.evaluate import EvalConfig, eval_world_config, evaluate
+from edgevla.sim.evaluate import EvalConfig, eval_world_config, evaluate, trained_cameras
 from edgevla.sim.oracle import OraclePolicy
 from edgevla.sim.world import SimConfig, SimWorld
 
@@ -149,6 +149,8 @@ def test_the_shipped_demo_policy_goes_to_the_cube_its_instruction_names(capsys):
 
     shipped = demo.shipped_policy()
     assert shipped is not None and shipped.name == "onnx-int8", "make demo-train ships the demo policy"
+    # eval renders what the policy was trained on, from its manifest: the demos' two cameras
+    assert trained_cameras(shipped) == (("front", "wrist"), (("front", 96), ("wrist", 64)))
     args = ["eval", "--policy", str(shipped), "--sync", "10", "--every-target", "--episodes", "4"]
     assert cli_main([*args, "--max-seconds", "6", "--no-bus", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
