@@ -9,7 +9,7 @@ UV := $(BIN)/uv
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv test test-slow lint demo demo-data demo-train bench clean
+.PHONY: venv test test-slow lint demo demo-data demo-train demo-eval bench clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
