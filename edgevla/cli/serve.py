@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 
 from edgevla.errors import EdgevlaError
 
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("websockets").setLevel(logging.WARNING)
-    stop_on_signals()
+    interrupts = stop_on_signals()
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.token:
         logging.warning("serving on %s without --token: anyone on the network can use this policy", args.host)
     policy = load_policy(args.policy)
@@ -45,8 +46,14 @@ def run(args: argparse.Namespace) -> int:
         f"cameras: {', '.join(c.name for c in spec.cameras) or 'none'}) on {server.url}",
         flush=True,
     )
+    # The websockets loop runs in its own thread and the main thread only waits, so a Ctrl-C or
+    # SIGTERM is noted between polls instead of raised inside the server's locks, where it could
+    # hang the shutdown that follows.
+    server.start()
     try:
-        server.serve_forever()
+        with interrupts.deferred():
+            while not interrupts.stop_requested and server.serving:
+                time.sleep(0.2)
     finally:
         server.close()
     return 0

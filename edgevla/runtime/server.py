@@ -60,6 +60,11 @@ class PolicyServer:
         self._thread.start()
         return self
 
+    @property
+    def serving(self) -> bool:
+        """Whether the background thread `start` began is still serving."""
+        return self._thread is not None and self._thread.is_alive()
+
     def close(self) -> None:
         self._server.shutdown()
         if self._thread is not None:

@@ -28,18 +28,21 @@ def _start(*args: str) -> tuple[subprocess.Popen, str]:
     return proc, match.group(1)
 
 
-def test_serve_command_serves_until_interrupted(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_serve_command_serves_until_interrupted(tmp_path, signum):
     proc, url = _start("--policy", str(write_replay(tmp_path / "wave.npz")), "--port", "0", "--token", "t0k")
+    client = None
     try:
         client = open_policy(url, "remote", expect(), token="t0k")
         chunk = client.infer({"observation.state": np.zeros(6, np.float32), "task": "wave", "timestamp": 1.0})
         assert chunk.shape == (10, 6)
         with pytest.raises(Refused, match="token"):
             open_policy(url, "remote", expect(), token="guess")
-        client.close()
-    finally:
-        proc.send_signal(signal.SIGINT)
+    finally:  # stopped with a client still connected, as a service stop finds it
+        proc.send_signal(signum)
         _, err = proc.communicate(timeout=20)
+        if client is not None:
+            client.close()
     assert proc.returncode == 130
     assert "Traceback" not in err
 
