@@ -32,6 +32,16 @@ class Histogram:
         self._sum += value
         self._sum_sq += value * value
 
+    def merge(self, other: Histogram) -> None:
+        """Add `other`'s samples (same bins) to these."""
+        if other.resolution != self.resolution or len(other.counts) != len(self.counts):
+            raise ValueError("histograms with different bins cannot be merged")
+        self.counts += other.counts
+        self.n += other.n
+        self.max = max(self.max, other.max)
+        self._sum += other._sum
+        self._sum_sq += other._sum_sq
+
     def percentile(self, q: float) -> float:
         """Upper edge of the bin holding the q-th percentile (within one bin of exact)."""
         if self.n == 0:
@@ -97,6 +107,18 @@ class LoopStats:
             "queue_depth_mean": float(np.mean(depths)) if depths else 0.0,
             "queue_depth": [[round(t, 3), d] for t, d in list(self.depth)[:: max(1, len(self.depth) // 300)]],
         }
+
+    def absorb(self, other: LoopStats) -> None:
+        """Add a later run's figures to these (e.g. one per evaluation episode): counts add and
+        histograms merge; the latency estimate, the queue-depth trace and the driver's counters
+        (cumulative already) become the later run's."""
+        counts = ("ticks", "ticks_waiting", "ticks_starved", "ticks_overrun", "actions_late")
+        counts += ("actions_rejected", "chunks", "worker_failures", "bus_errors")
+        for name in counts:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.period_ms.merge(other.period_ms)
+        self.chunk_ms.merge(other.chunk_ms)
+        self.latency_ticks, self.depth, self.driver = other.latency_ticks, other.depth, dict(other.driver)
 
     def line(self) -> str:
         """One human line for the periodic print."""

@@ -61,7 +61,7 @@ class EvalReport:
     policy: str
     merge: str
     episodes: list[EpisodeResult] = field(default_factory=list)
-    runtime: dict = field(default_factory=dict)  # the last episode's loop statistics
+    runtime: dict = field(default_factory=dict)  # loop statistics of every episode together
     # control periods of every episode: (bin upper edge ms, ticks) for the non-empty bins
     period_histogram: list[tuple[float, int]] = field(default_factory=list)
     queue_depth: list = field(default_factory=list)  # (seconds, depth) trace of the last episode
@@ -120,6 +120,7 @@ def evaluate(
     a handle on the simulator, e.g. a policy that reads it (OraclePolicy)."""
     from edgevla.cameras import open_cameras, parse_camera_spec
     from edgevla.runtime.loop import ControlLoop, LoopConfig
+    from edgevla.runtime.stats import LoopStats
     from edgevla.runtime.workers import PolicyWorker
     from edgevla.sim.session import SimSession
 
@@ -132,7 +133,7 @@ def evaluate(
         with SimSession(world, path, arms.follow) as session:
             cameras = open_cameras([parse_camera_spec(f"{c}=sim:{c}?socket={path}") for c in config.cameras])
             worker = PolicyWorker(policy)
-            periods = None
+            every_episode = LoopStats(config.fps)  # the runtime figures of all episodes together
             clip: list[np.ndarray] = []  # the first episode, as the cameras saw it
             if config.gif is not None:
                 session.on_frames = lambda images: clip.append(
@@ -168,13 +169,13 @@ def evaluate(
                         went_to=world.nearest_cube(),
                     )
                     report.episodes.append(result)
-                    report.runtime = {k: v for k, v in stats.items() if k != "queue_depth"}
+                    every_episode.absorb(loop.stats)
+                    report.runtime = {k: v for k, v in every_episode.summary().items() if k != "queue_depth"}
                     report.queue_depth = stats["queue_depth"]
-                    hist = loop.stats.period_ms
-                    periods = hist.counts.copy() if periods is None else periods + hist.counts
+                    hist = every_episode.period_ms
                     report.period_histogram = [
-                        (round((i + 1) * hist.resolution, 3), int(periods[i]))
-                        for i in np.flatnonzero(periods)
+                        (round((i + 1) * hist.resolution, 3), int(hist.counts[i]))
+                        for i in np.flatnonzero(hist.counts)
                     ]
                     if on_episode is not None:
                         on_episode(result)
