@@ -24,6 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Serves until Ctrl-C or SIGTERM, which end it as interrupted (exit 130)."""
     from edgevla.runtime.loading import load_policy
     from edgevla.runtime.server import PolicyServer
     from edgevla.signals import stop_on_signals
@@ -54,6 +55,6 @@ def run(args: argparse.Namespace) -> int:
         with interrupts.deferred():
             while not interrupts.stop_requested and server.serving:
                 time.sleep(0.2)
+        raise EdgevlaError(f"the server on {server.url} stopped by itself; the log above says why")
     finally:
         server.close()
-    return 0
