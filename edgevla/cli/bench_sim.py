@@ -48,14 +48,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgevla.cli.sim_serve import policy_cameras
-    from edgevla.runtime.loading import is_remote
     from edgevla.runtime.wire import Expectation
     from edgevla.runtime.workers import open_policy
     from edgevla.sim.evaluate import EvalConfig, eval_world_config, evaluate
     from edgevla.sim.oracle import OraclePolicy
     from edgevla.sim.world import SimWorld
 
-    cameras, sizes = policy_cameras(args, args.policy if args.policy and not is_remote(args.policy) else None)
+    cameras, sizes = policy_cameras(args, args.policy)
     figures = {"render_ms": {**render_ms(cameras, args.size, sizes), **render_ms(cameras, 128)}}
     config = EvalConfig(
         episodes=args.episodes,

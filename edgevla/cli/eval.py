@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from edgevla.runtime.workers import open_policy
     from edgevla.sim.evaluate import EvalConfig, evaluate
 
-    cameras, sizes = policy_cameras(args, None if is_remote(args.policy) else args.policy)
+    cameras, sizes = policy_cameras(args, args.policy)
     if args.episodes < 1 or args.max_seconds <= 0 or args.fps <= 0:
         raise EdgevlaError("--episodes, --max-seconds and --fps must be positive")
     if args.sync is not None and (args.sync < 1 or args.gif or args.merge != "blend"):

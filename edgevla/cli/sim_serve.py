@@ -57,7 +57,8 @@ def parse_cameras(text: str, size: int) -> tuple[tuple[str, ...], tuple[tuple[st
 def policy_cameras(
     args: argparse.Namespace, policy: str | Path | None
 ) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]]:
-    """`--cameras` when given, else those the policy was trained on (its record), else front."""
+    """`--cameras` when given, else those the policy was trained on (its record), else front;
+    `policy` may be anything `--policy` takes (a remote or a file has no record)."""
     from edgevla.sim.evaluate import trained_cameras
 
     if args.cameras is not None:

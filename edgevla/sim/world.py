@@ -55,11 +55,11 @@ class SimWorld:
             )
         self.calibration = joints.sim_calibration(self.kin, self.robot)
         self.norm = NormTable.build(self.robot, self.calibration)
-        square = dict(config.sizes)
+        own_size = dict(config.sizes)
         self.renderer = Renderer(
             self.kin,
             [
-                camera_def(c, square.get(c, config.width), square.get(c, config.height))
+                camera_def(c, own_size.get(c, config.width), own_size.get(c, config.height))
                 for c in config.cameras
             ],
         )
