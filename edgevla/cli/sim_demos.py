@@ -25,6 +25,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="arms in-process instead of virtual servos on ptys + the real driver (faster, no bytes)",
     )
+    parser.add_argument(
+        "--near-miss",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="fraction of episodes (0..1) that start with the arm stopped 2-5 cm beside the named cube "
+        "(down at its top or hovering), so the demo is the expert correcting a near miss (default 0)",
+    )
     parser.add_argument("--vcodec", default="libsvtav1", choices=["libsvtav1", "libx264"])
     parser.set_defaults(handler=main)
 
@@ -36,6 +44,8 @@ def main(args: argparse.Namespace) -> int:
     world = world_from_args(args)  # validates --cameras/--size/--fps the same way as `sim serve`
     if args.episodes < 1 or args.episode_seconds <= 0 or args.fps != int(args.fps):
         raise EdgevlaError("--episodes and --episode-seconds must be positive and --fps a whole number")
+    if not 0.0 <= args.near_miss <= 1.0:
+        raise EdgevlaError(f"--near-miss is a fraction of episodes, 0..1; got {args.near_miss}")
     config = DemoConfig(
         task=args.task,
         episodes=args.episodes,
@@ -47,6 +57,7 @@ def main(args: argparse.Namespace) -> int:
         sizes=world.config.sizes,
         codec=args.vcodec,
         bus=not args.no_bus,
+        near_miss=args.near_miss,
     )
     started = time.monotonic()
     recorded = record_demos(config, args.dataset, log=print, warn=lambda line: print(line, file=sys.stderr))

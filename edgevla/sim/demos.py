@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgevla.sim.arms import open_sim_arms
@@ -33,6 +33,7 @@ class DemoConfig:
     sizes: tuple[tuple[str, int], ...] = ()  # (camera, size) for cameras not `size` square
     codec: str = "libsvtav1"
     bus: bool = True  # arms on the virtual servo firmware + real driver (False: in-process)
+    near_miss: float = 0.0  # fraction of episodes starting beside the named cube (corrections)
 
 
 def record_demos(
@@ -46,7 +47,12 @@ def record_demos(
     from edgevla.record.recorder import EpisodeReport, RecordConfig, Recorder
     from edgevla.sim.session import SimSession
 
-    world = SimWorld(SimConfig.square(config.task, config.fps, config.cameras, config.size, config.sizes))
+    world = SimWorld(
+        replace(
+            SimConfig.square(config.task, config.fps, config.cameras, config.size, config.sizes),
+            near_miss=config.near_miss,
+        )
+    )
     world.reset(config.seed)
     have = load_info(dataset)["total_episodes"] if is_dataset(dataset) else 0
     with (

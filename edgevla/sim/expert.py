@@ -13,9 +13,7 @@ import numpy as np
 
 from edgevla.errors import EdgevlaError
 from edgevla.sim.kinematics import Kinematics
-from edgevla.sim.tasks import Episode
-
-DOWN = np.array([0.0, 0.0, -1.0])
+from edgevla.sim.tasks import DOWN, Episode, facing
 
 
 @dataclass(frozen=True)
@@ -25,6 +23,7 @@ class ExpertConfig:
     reaction_s: tuple[float, float] = (0.2, 0.6)  # pause before moving, drawn per episode
     hover_height: float = 0.05  # above the cube top, before the last vertical approach
     near_xy: float = 0.015  # closer than this (horizontally) to the cube: no hover waypoint
+    slide_xy: float = 0.06  # down at the cube's top and closer than this: slide onto it
     touch_height: float = 0.0  # tool point on the cube top when touching (1.5 cm inside the radius)
     gripper_open: float = 1.0  # rad, how far the jaws open for reach_close
     gripper_close_s: float = 0.6
@@ -76,9 +75,7 @@ class ScriptedExpert:
         top = cube.center + np.array([0.0, 0.0, cube.size / 2])
         gripper = kin.joint_names.index("gripper")
 
-        seed = start.copy()
-        seed[0] = -np.arctan2(top[1], top[0])  # the pan joint's axis points down
-        hover = self._pose_at(top + [0.0, 0.0, cfg.hover_height], seed)
+        hover = self._pose_at(top + [0.0, 0.0, cfg.hover_height], facing(start, top))
         touch = self._pose_at(top + [0.0, 0.0, cfg.touch_height], hover)
         if self.episode.task.close_gripper:
             hover[gripper] = touch[gripper] = cfg.gripper_open
@@ -87,8 +84,12 @@ class ScriptedExpert:
 
         segments: list[Segment] = []
         time, pose = reaction, start
-        # already above the cube (a re-plan from close by): straight down, no detour up
-        near = np.linalg.norm(kin.tool_position(start)[:2] - top[:2]) < cfg.near_xy
+        # already above the cube, or down beside it (a re-plan from close by, a near miss):
+        # straight onto it, no detour up
+        tool = kin.tool_position(start)
+        off = np.linalg.norm(tool[:2] - top[:2])
+        down = tool[2] - (top[2] + cfg.touch_height) < 0.01
+        near = off < cfg.near_xy or (down and off < cfg.slide_xy)
         moves = [(touch, None)] if near else [(hover, None), (touch, None)]
         if self.episode.task.close_gripper:
             moves.append((closed, cfg.gripper_close_s))

@@ -3,6 +3,11 @@
 reach        "touch the red cube": the tool point comes within 2 cm of the cube's centre.
 reach_close  "reach the red cube and close the gripper": within 2 cm with the gripper
              closed, having arrived with it open (closing first and then arriving fails).
+
+Near-miss starts (`near_miss`, for correction demos): the arm starts where a policy's failed
+reach stops, 2-5 cm beside the named cube, down at its top or at hover height. Demos that only
+start from rest never show the arm settled in the wrong place, so a policy learns to hold
+whatever pose it reached (its state predicts its next action) instead of reading its camera.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import numpy as np
 
 from edgevla.errors import EdgevlaError
 from edgevla.sim.kinematics import Kinematics
-from edgevla.sim.scene import Scene, SceneConfig, random_scene
+from edgevla.sim.scene import Cube, Scene, SceneConfig, random_scene
 
 SUCCESS_RADIUS = 0.02  # metres, tool point to the named cube's centre
 APPROACH_RADIUS = 0.05  # where reach_close checks that the gripper arrives open
@@ -23,6 +28,16 @@ CLOSED_FRACTION, OPEN_FRACTION = 0.10, 0.40  # of the gripper's range, from clos
 # each episode jitters it so demonstrations do not all start from one point.
 HOME = np.array([0.0, -1.2, 0.9, 1.2, 0.0, 0.2])
 HOME_JITTER = np.array([0.15, 0.1, 0.1, 0.1, 0.2, 0.2])
+NEAR_MISS_XY = (0.02, 0.05)  # metres beside the cube's centre, horizontally
+NEAR_MISS_HEIGHTS = (0.0, 0.05)  # above the cube's top: touching down, or hovering
+DOWN = np.array([0.0, 0.0, -1.0])  # the tool's approach axis when it reaches a cube
+
+
+def facing(angles: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """`angles` with the base turned towards `point`: an IK seed (the pan joint's axis points down)."""
+    turned = np.array(angles, dtype=np.float64)
+    turned[0] = -np.arctan2(point[1], point[0])
+    return turned
 
 
 @dataclass(frozen=True)
@@ -51,6 +66,7 @@ class Episode:
     scene: Scene
     target: str  # colour name of the cube the instruction names
     start: np.ndarray  # joint angles the arm starts from (radians)
+    near_miss: bool = False  # the start is beside the named cube, not at rest
 
     @property
     def instruction(self) -> str:
@@ -61,14 +77,37 @@ class Episode:
         return self.scene.cube(self.target).center
 
 
-def make_episode(task: str, seed: int, kin: Kinematics, scene_config: SceneConfig | None = None) -> Episode:
-    """The episode `seed` of `task`: same seed, same scene, target and start pose."""
+def make_episode(
+    task: str, seed: int, kin: Kinematics, scene_config: SceneConfig | None = None, near_miss: float = 0.0
+) -> Episode:
+    """The episode `seed` of `task`: same seed, same scene, target and start pose. `near_miss`:
+    the fraction of episodes that start beside the named cube instead of at rest."""
     definition = task_def(task)
     rng = np.random.default_rng([seed, 0x5EED])
     scene = random_scene(rng, scene_config or SceneConfig())
     target = str(rng.choice(scene.color_names))
     start = np.clip(HOME + rng.uniform(-1, 1, HOME.size) * HOME_JITTER, kin.lower, kin.upper)
+    misses = np.random.default_rng([seed, 0xC0])  # its own stream: rest starts stay as they were
+    if misses.random() < near_miss:
+        beside = _beside(kin, scene.cube(target), start, misses)
+        if beside is not None:
+            if definition.close_gripper:  # a near miss of reach_close has its jaws still open
+                g = kin.joint_names.index("gripper")
+                beside[g] = kin.lower[g] + 0.8 * (kin.upper[g] - kin.lower[g])
+            return Episode(definition, seed, scene, target, beside, near_miss=True)
     return Episode(definition, seed, scene, target, start)
+
+
+def _beside(kin: Kinematics, cube: Cube, rest: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+    """Joint angles with the tool pointing down beside `cube` (None if no drawn spot is reachable)."""
+    top = cube.center + np.array([0.0, 0.0, cube.size / 2 + rng.choice(NEAR_MISS_HEIGHTS)])
+    for _ in range(8):
+        angle, radius = rng.uniform(0, 2 * np.pi), rng.uniform(*NEAR_MISS_XY)
+        spot = top + radius * np.array([np.cos(angle), np.sin(angle), 0.0])
+        angles, error = kin.solve_ik(spot, facing(rest, spot), pointing=DOWN)
+        if error <= 0.005:
+            return np.clip(angles, kin.lower, kin.upper)
+    return None
 
 
 class SuccessMonitor:

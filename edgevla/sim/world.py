@@ -30,6 +30,7 @@ class SimConfig:
     sizes: tuple[tuple[str, int], ...] = ()  # (camera, square size) for cameras not width x height
     arm: str = "so101"
     robot: str = "so101_follower"
+    near_miss: float = 0.0  # fraction of episodes starting beside the named cube (correction demos)
 
     @classmethod
     def square(
@@ -72,16 +73,20 @@ class SimWorld:
 
     def reset(self, seed: int, target: str | None = None) -> Episode:
         """The scene of `seed`; `target` names another of its cubes than the seed's own."""
-        self.episode = make_episode(self.config.task, seed, self.kin)
+        self.episode = make_episode(self.config.task, seed, self.kin, near_miss=self.config.near_miss)
         if target is not None:
             if target not in self.episode.scene.color_names:
                 cubes = ", ".join(self.episode.scene.color_names)
                 raise ValueError(f"scene {seed} has no {target} cube (it has {cubes})")
             self.episode = replace(self.episode, target=target)
         self.angles = self.episode.start.copy()
+        self.rearm()
+        return self.episode
+
+    def rearm(self) -> None:
+        """Start the success check afresh in the same scene (the task must be done again)."""
         self.monitor = SuccessMonitor(self.kin, self.episode)
         self.monitor.update(self.angles)
-        return self.episode
 
     def set_angles(self, angles: np.ndarray) -> bool:
         """Place the follower's joints (e.g. read from the virtual servos); returns success so far."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 
 from edgevla.cli import main as cli_main
@@ -44,3 +47,38 @@ def test_demos_are_a_valid_dataset_with_one_instruction_per_episode(tmp_path):
     # appending: asking for 3 episodes records only the missing one
     assert cli_main([*args[:5], "3", "--episode-seconds", "3", "--size", "64", "--fps", "15"]) == 0
     assert DatasetReader(dataset).num_episodes == 3
+
+
+def test_near_miss_demos_record_the_correction_from_beside_the_cube(tmp_path):
+    """`--near-miss 1`: each episode starts with the follower stopped beside the named cube, and
+    what is recorded is the expert's move onto it."""
+    dataset = tmp_path / "near-miss"
+    args = ["sim", "demos", "--dataset", str(dataset), "--episodes", "1", "--episode-seconds", "3"]
+    assert (
+        cli_main(
+            [*args, "--near-miss", "1", "--no-bus", "--size", "32", "--fps", "15", "--vcodec", "libx264"]
+        )
+        == 0
+    )
+    world = SimWorld(SimConfig(cameras=(), fps=15))
+    cube = world.reset(0).scene.cube(world.episode.target)
+    top = cube.center + [0.0, 0.0, cube.size / 2]
+    columns = DatasetReader(dataset).episode_columns(0)
+
+    def off(values: np.ndarray) -> float:
+        return float(np.linalg.norm(world.kin.tool_position(world.from_normalized(values))[:2] - top[:2]))
+
+    assert 0.018 < off(columns["observation.state"][0]) < 0.055  # recorded from beside the cube
+    assert off(columns["action"][-1]) < 0.01 and off(columns["observation.state"][-1]) < 0.015  # onto it
+
+
+def test_near_miss_out_of_range_is_one_clear_line(tmp_path):
+    dataset = tmp_path / "demos"
+    result = subprocess.run(
+        [sys.executable, "-m", "edgevla", "sim", "demos", "--dataset", str(dataset), "--near-miss", "1.5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0 and not dataset.exists()
+    assert result.stderr.strip().count("\n") == 0 and "--near-miss" in result.stderr

@@ -97,9 +97,10 @@ def test_episodes_are_reproducible_and_varied(kin):
     assert len(targets) >= 3  # instructions name different colours across episodes
 
 
+@pytest.mark.parametrize("near_miss", [0.0, 1.0])
 @pytest.mark.parametrize("task", ["reach", "reach_close"])
-def test_scripted_expert_solves_each_task(task):
-    world = SimWorld(SimConfig(task=task, cameras=()))
+def test_scripted_expert_solves_each_task(task, near_miss):
+    world = SimWorld(SimConfig(task=task, cameras=(), near_miss=near_miss))
     successes = 0
     for seed in range(40):
         expert = ScriptedExpert(world.kin, world.reset(seed))
@@ -118,6 +119,32 @@ def test_expert_moves_like_a_person_not_a_teleport():
     speed = np.abs(np.diff(goals, axis=0)).max(1) * 30
     assert speed.max() < 2.0  # rad/s: a hand on the leader arm, below the servo's top speed
     assert np.allclose(goals[0], expert.episode.start, atol=0.01)  # starts where the arm is
+
+
+def test_near_miss_starts_are_beside_the_named_cube_and_the_expert_slides_onto_it(kin):
+    world = SimWorld(SimConfig(task="reach", cameras=(), near_miss=1.0))
+    heights = set()
+    for seed in range(20):
+        episode = world.reset(seed)
+        assert episode.near_miss and not world.succeeded
+        # the rest start of the same seed is untouched by the option (demos stay reproducible)
+        assert np.array_equal(
+            make_episode("reach", seed, kin).start, make_episode("reach", seed, kin, near_miss=0).start
+        )
+        cube = episode.scene.cube(episode.target)
+        top = cube.center + [0.0, 0.0, cube.size / 2]
+        tool = kin.tool_position(episode.start)
+        assert 0.02 - 0.003 <= np.linalg.norm(tool[:2] - top[:2]) <= 0.05 + 0.003
+        heights.add(round(float(tool[2] - top[2]), 2))
+        expert = ScriptedExpert(world.kin, episode)
+        path = [kin.tool_position(expert.goal(t)) for t in np.arange(0, expert.duration, 1 / 30)]
+        if tool[2] - top[2] < 0.01:  # down beside it: slide across, never back up to hover height
+            assert max(p[2] for p in path) < top[2] + 0.02
+        for step in range(int(expert.duration * world.config.fps) + 1):
+            world.step_servos(expert.goal(step / world.config.fps))
+        assert world.succeeded
+    assert heights == {0.0, 0.05}  # touching down beside it, and hovering beside it
+    assert not SimWorld(SimConfig(task="reach", cameras=())).reset(0).near_miss
 
 
 def test_success_needs_the_named_cube(kin):
