@@ -52,6 +52,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="with --sync: run each scene once per cube, naming each in turn, and report how often "
         "the arm ends over the named one (does the policy read its instruction? chance is 1/3)",
     )
+    parser.add_argument(
+        "--push",
+        type=float,
+        default=0.0,
+        metavar="DEG",
+        help="with --sync: when an episode ends, push the base round by DEG degrees and give the "
+        "policy --max-seconds to touch the cube again (recovered_rate: does it read its camera or "
+        "hold whatever pose it reached?)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run)
 
@@ -69,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         raise EdgevlaError("--episodes, --max-seconds and --fps must be positive")
     if args.sync is not None and (args.sync < 1 or args.gif or args.merge != "blend"):
         raise EdgevlaError("--sync N needs N >= 1 and takes no --gif or --merge (no runtime runs)")
+    if args.push and (args.sync is None or not 0 < args.push <= 45):
+        raise EdgevlaError("--push DEG needs --sync N and 0 < DEG <= 45")
     if args.every_target and args.sync is None:
         raise EdgevlaError("--every-target needs --sync N (it replays each scene clockless)")
     transport = args.worker or ("remote" if is_remote(args.policy) else "process")
@@ -94,7 +105,12 @@ def run(args: argparse.Namespace) -> int:
             print(
                 f'  seed {result.seed}: "{result.instruction}" {outcome} '
                 f"(final distance {result.final_distance_m * 100:.1f} cm, over the {result.went_to} cube, "
-                f"chunk p50 {result.chunk_ms_p50:.0f} ms)",
+                f"chunk p50 {result.chunk_ms_p50:.0f} ms)"
+                + (
+                    ""
+                    if result.recovered is None
+                    else f"; pushed: {'recovered' if result.recovered else 'lost'}"
+                ),
                 file=sys.stderr,
                 flush=True,
             )
@@ -105,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             from edgevla.sim.rollout import evaluate_sync
 
-            report = evaluate_sync(policy, config, args.sync, show, every_target=args.every_target)
+            report = evaluate_sync(
+                policy, config, args.sync, show, every_target=args.every_target, push_deg=args.push
+            )
     finally:
         close = getattr(policy, "close", None)
         if close is not None:
@@ -121,5 +139,10 @@ def run(args: argparse.Namespace) -> int:
             f"{'n/a' if tts is None else f'{tts:.2f} s'}, chunk p50 {summary['chunk_ms_p50'] or float('nan'):.0f} ms, "
             f"starved ticks {summary['ticks_starved']}, ended over the named cube "
             f"{summary['went_to_named_cube']:.0%}"
+            + (
+                ""
+                if summary["recovered_rate"] is None
+                else f", recovered from a push {summary['recovered_rate']:.0%}"
+            )
         )
     return 0

@@ -53,6 +53,7 @@ class EpisodeResult:
     ticks_starved: int
     target: str = ""  # the colour of the named cube
     went_to: str = ""  # the cube the tool ended over (nearest in the table plane)
+    recovered: bool | None = None  # touched again after a push at the end (None: not pushed)
 
 
 @dataclass
@@ -70,6 +71,7 @@ class EvalReport:
         n = len(self.episodes)
         times = [e.time_to_success_s for e in self.episodes if e.success]
         chunk_ms = [e.chunk_ms_p50 for e in self.episodes if np.isfinite(e.chunk_ms_p50)]
+        pushed = [e for e in self.episodes if e.recovered is not None]
         return {
             "task": self.task,
             "policy": self.policy,
@@ -82,6 +84,8 @@ class EvalReport:
             "ticks_starved": int(sum(e.ticks_starved for e in self.episodes)),
             # ended over the named cube, touching or not: does the policy read the instruction?
             "went_to_named_cube": sum(e.went_to == e.target for e in self.episodes) / n if n else 0.0,
+            # after a push at the end (`--push`): does the policy read its camera or hold its pose?
+            "recovered_rate": float(np.mean([e.recovered for e in pushed])) if pushed else None,
             "per_episode": [asdict(e) for e in self.episodes],
             "runtime": self.runtime,
             "period_histogram": self.period_histogram,

@@ -27,12 +27,16 @@ def evaluate_sync(
     on_episode: Callable[[EpisodeResult], None] | None = None,
     world: SimWorld | None = None,
     every_target: bool = False,
+    push_deg: float = 0.0,
 ) -> EvalReport:
     """`config.episodes` clockless episodes; `execute` actions of each chunk are played. `world`
     (built from `config` when None): for a policy that reads the simulator (OraclePolicy).
     `every_target`: each scene once per cube in it, named in turn (the same image and start
     state, only the instruction differs), so `went_to_named_cube` measures whether the policy
-    reads its instruction (chance: 1 / cubes)."""
+    reads its instruction (chance: 1 / cubes). `push_deg`: when an episode ends, the base joint is
+    pushed round by that much, the way that moves the tool off the cube, and the policy gets
+    `max_seconds` to touch it again (`recovered`): a policy that holds whatever pose it reached,
+    instead of reading its camera, does not come back."""
     if not 1 <= execute <= policy.spec.chunk_size:
         raise EdgevlaError(
             f"--sync takes 1..{policy.spec.chunk_size} actions per chunk (its size), got {execute}"
@@ -46,31 +50,57 @@ def evaluate_sync(
     runs = [(config.seed + i, None) for i in range(config.episodes)]
     if every_target:
         runs = [(seed, c) for seed, _ in runs for c in world.reset(seed).scene.color_names]
+    pan = world.kin.joint_names.index("shoulder_pan")
     for seed, target in runs:
         episode = world.reset(seed, target)
-        tick, chunk_ms = 0, []
-        while tick < max_ticks and not world.succeeded:
-            started = time.perf_counter()
-            obs = {k: v for k, v in world.observation().items() if k not in unused}  # the wire is strict
-            chunk = np.asarray(policy.infer(obs), dtype=np.float64)
-            chunk_ms.append((time.perf_counter() - started) * 1e3)
-            for action in chunk[:execute]:
-                tick += 1
-                if world.step_servos(world.from_normalized(action)) or tick >= max_ticks:
-                    break
+        chunk_ms: list[float] = []
+        tick = _play(policy, world, execute, max_ticks, unused, chunk_ms)
+        success, distance, went_to = world.succeeded, world.monitor.distance, world.nearest_cube()
+        recovered = None
+        if push_deg:
+            # a hand pushes the base round, away from the cube; only the camera shows where it is
+            pushes = [
+                world.angles + np.eye(len(world.angles))[pan] * np.radians(d) for d in (push_deg, -push_deg)
+            ]
+            away = max(
+                pushes, key=lambda a: np.linalg.norm(world.kin.tool_position(a) - episode.target_center)
+            )
+            world.rearm()
+            world.set_angles(away)
+            _play(policy, world, execute, max_ticks, unused, chunk_ms)
+            recovered = world.succeeded
         result = EpisodeResult(
             seed=episode.seed,
             instruction=episode.instruction,
-            success=world.succeeded,
-            time_to_success_s=round(tick / config.fps, 3) if world.succeeded else None,
-            final_distance_m=round(world.monitor.distance, 4),
+            success=success,
+            time_to_success_s=round(tick / config.fps, 3) if success else None,
+            final_distance_m=round(distance, 4),
             chunks=len(chunk_ms),
             chunk_ms_p50=float(np.median(chunk_ms)),
             ticks_starved=0,
             target=episode.target,
-            went_to=world.nearest_cube(),
+            went_to=went_to,
+            recovered=recovered,
         )
         report.episodes.append(result)
         if on_episode is not None:
             on_episode(result)
     return report
+
+
+def _play(
+    policy: Policy, world: SimWorld, execute: int, max_ticks: int, unused: list[str], chunk_ms: list[float]
+) -> int:
+    """Chunks until success or `max_ticks`; appends each inference time to `chunk_ms` and returns
+    the ticks played."""
+    tick = 0
+    while tick < max_ticks and not world.succeeded:
+        started = time.perf_counter()
+        obs = {k: v for k, v in world.observation().items() if k not in unused}  # the wire is strict
+        chunk = np.asarray(policy.infer(obs), dtype=np.float64)
+        chunk_ms.append((time.perf_counter() - started) * 1e3)
+        for action in chunk[:execute]:
+            tick += 1
+            if world.step_servos(world.from_normalized(action)) or tick >= max_ticks:
+                break
+    return tick
