@@ -42,42 +42,59 @@ bench: venv
 	$(BIN)/edgevla bench all --out benchmarks/results
 
 # The demo policy's data: scripted-expert demonstrations on the simulated SO-101, four
-# LeRobotDatasets of 250 episodes (seeds 0.., 1000.., 2000.., 3000..) recorded side by side in
-# real time. A rerun appends to what is there, so an interrupted recording resumes.
+# LeRobotDatasets of 250 episodes from rest (seeds 0.., 1000.., 2000.., 3000..), then four of 250
+# that start with the arm stopped beside the named cube, so the expert corrects a near miss
+# (`--near-miss 1`, seeds 4000.., 5000.., 6000.., 7000..); each wave of four recorded side by side
+# in real time. A rerun appends to what is there, so an interrupted recording resumes.
 DEMO_DATA ?= runs/sim-reach-demos
 DEMO_PARTS := a:0 b:1000 c:2000 d:3000
-DEMO_DEMOS := $(BIN)/edgevla sim demos --task reach --episodes 250 --episode-seconds 4 --cameras front --size 96
+DEMO_NEAR_PARTS := e:4000 f:5000 g:6000 h:7000
+DEMO_DEMOS := $(BIN)/edgevla sim demos --task reach --cameras front --size 96
+DEMO_PLAIN := --episodes 250 --episode-seconds 4
+DEMO_NEAR := --episodes 250 --episode-seconds 3 --near-miss 1
 demo-data: venv
-	pids=""; for part in $(DEMO_PARTS); do \
-	  $(DEMO_DEMOS) --seed $${part#*:} --dataset $(DEMO_DATA)-$${part%%:*} \
-	    > $(DEMO_DATA)-$${part%%:*}.log & pids="$$pids $$!"; \
-	done; for pid in $$pids; do wait $$pid || exit 1; done
+	for wave in "$(DEMO_PARTS)|$(DEMO_PLAIN)" "$(DEMO_NEAR_PARTS)|$(DEMO_NEAR)"; do \
+	  pids=""; for part in $${wave%%|*}; do \
+	    $(DEMO_DEMOS) $${wave#*|} --seed $${part#*:} --dataset $(DEMO_DATA)-$${part%%:*} \
+	      > $(DEMO_DATA)-$${part%%:*}.log & pids="$$pids $$!"; \
+	  done; for pid in $$pids; do wait $$pid || exit 1; done; \
+	done
 
 # The demo policy: pretrain the small VLM to find the named cube on rendered scenes (SmolVLA starts
-# from SmolVLM2; the small preset has no such model), fine-tune its action expert on the demos
-# (6000 steps, then 5000 more at a lower rate from that policy), export (ONNX fp32), quantize
-# (int8), and ship the int8 artifact in edgevla/assets/small-reach/ (the VLM base, checkpoints
-# and fp32 stay in runs/). docs/SIM.md has the measured figures.
+# from SmolVLM2; the small preset has no such model), fine-tune its action expert on the plain
+# demos (6000 steps, then 5000 more at a lower rate from that policy), then 6000 more on those and
+# the near-miss demos together, export (ONNX fp32), quantize (int8), and ship the int8 artifact in
+# edgevla/assets/small-reach/ (the VLM base, checkpoints and fp32 stay in runs/). docs/SIM.md has
+# the measured figures.
 DEMO_VLM ?= runs/small-vlm
 DEMO_STAGE1 ?= runs/small-reach-stage1
+DEMO_STAGE2 ?= runs/small-reach-stage2
 DEMO_RUN ?= runs/small-reach
 DEMO_ASSET := edgevla/assets/small-reach
-DEMO_SETS = $(foreach part,$(DEMO_PARTS),--dataset $(DEMO_DATA)-$(firstword $(subst :, ,$(part))))
+demo_sets = $(foreach part,$(1),--dataset $(DEMO_DATA)-$(firstword $(subst :, ,$(part))))
+DEMO_SETS = $(call demo_sets,$(DEMO_PARTS))
+DEMO_ALL_SETS = $(call demo_sets,$(DEMO_PARTS) $(DEMO_NEAR_PARTS))
 demo-train: venv
 	$(BIN)/edgevla sim pretrain --recipe recipes/small-cpu.yaml --out $(DEMO_VLM) --frames 12000 --held-out 300 --steps 3000 --batch 24 --lr 6e-4
 	$(BIN)/edgevla train --recipe recipes/small-sim-reach.yaml --set base=$(DEMO_VLM) $(DEMO_SETS) --out $(DEMO_STAGE1)
 	$(BIN)/edgevla train --recipe recipes/small-sim-reach.yaml --set base=$(DEMO_STAGE1)/policy \
 	  --set steps=5000 --set optim.decay_steps=5000 --set optim.lr=3e-4 --set optim.warmup_steps=100 \
-	  --set oversample_start.repeat=1 --set seed=2000 $(DEMO_SETS) --out $(DEMO_RUN)
+	  --set oversample_start.repeat=1 --set seed=2000 $(DEMO_SETS) --out $(DEMO_STAGE2)
+	$(BIN)/edgevla train --recipe recipes/small-sim-reach.yaml --set base=$(DEMO_STAGE2)/policy \
+	  --set steps=6000 --set optim.decay_steps=6000 --set optim.lr=3e-4 --set optim.warmup_steps=100 \
+	  --set oversample_start.repeat=1 --set seed=4000 $(DEMO_ALL_SETS) --out $(DEMO_RUN)
 	$(BIN)/edgevla export onnx --policy $(DEMO_RUN)/policy --out $(DEMO_RUN)/onnx-fp32
 	$(BIN)/edgevla quantize --policy $(DEMO_RUN)/onnx-fp32 --method int8-dynamic --out $(DEMO_RUN)/onnx-int8
 	rm -rf $(DEMO_ASSET)/onnx-int8 && mkdir -p $(DEMO_ASSET) && cp -r $(DEMO_RUN)/onnx-int8 $(DEMO_ASSET)/onnx-int8
 	$(BIN)/edgevla eval --policy $(DEMO_ASSET)/onnx-int8 --task reach --episodes 10
 
-# fp32 (torch) vs fp32 ONNX vs int8 ONNX, and blend vs rtc vs latest merging, same 50 seeds.
+# fp32 (torch) vs fp32 ONNX vs int8 ONNX, and blend vs rtc vs latest merging, same 50 seeds; then
+# int8 clockless with a push at the end of each episode (does it come back to the cube?).
 demo-eval: venv
 	for p in $(DEMO_RUN)/policy $(DEMO_RUN)/onnx-fp32 $(DEMO_RUN)/onnx-int8; do \
 	  $(BIN)/edgevla eval --policy $$p --task reach --episodes 50 --json > $$p.eval.json || exit 1; done
 	for m in blend rtc latest; do \
 	  $(BIN)/edgevla eval --policy $(DEMO_RUN)/onnx-int8 --task reach --episodes 50 --merge $$m --json \
 	    > $(DEMO_RUN)/merge-$$m.eval.json || exit 1; done
+	$(BIN)/edgevla eval --policy $(DEMO_RUN)/onnx-int8 --task reach --episodes 50 --sync 10 --no-bus --push 8 \
+	  --json > $(DEMO_RUN)/sync-push.eval.json
