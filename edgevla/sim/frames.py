@@ -29,8 +29,8 @@ from edgevla.errors import EdgevlaError
 
 MAX_MESSAGE = 64 << 20  # bytes; a 4K RGB frame is 25 MB
 # A request with no newer frame in this time gets an error reply. Rendering pauses while a scene
-# changes (the arms are placed over the bus); with 2 s here, two 50-episode evals on a 2-core host
-# with half its CPU stolen ended on this reply, so a simulator counts as stalled only after 10 s.
+# changes (the world is held still while the arms are reset); with 2 s here, two 50-episode evals
+# on a 2-core host with half its CPU stolen ended on this reply; a simulator counts as stalled after 10 s.
 WAIT_S = 10.0
 
 
