@@ -174,15 +174,17 @@ def evaluate(
                     )
                     report.episodes.append(result)
                     every_episode.absorb(loop.stats)
-                    report.runtime = {k: v for k, v in every_episode.summary().items() if k != "queue_depth"}
-                    report.queue_depth = stats["queue_depth"]
+                    if on_episode is not None:
+                        on_episode(result)
+                if report.episodes:  # the runtime figures, once, over every episode
+                    runtime = every_episode.summary()
+                    report.queue_depth = runtime.pop("queue_depth")  # the last episode's trace
+                    report.runtime = runtime
                     hist = every_episode.period_ms
                     report.period_histogram = [
                         (round((i + 1) * hist.resolution, 3), int(hist.counts[i]))
                         for i in np.flatnonzero(hist.counts)
                     ]
-                    if on_episode is not None:
-                        on_episode(result)
             finally:
                 worker.close()
                 for camera in cameras:

@@ -59,14 +59,12 @@ def evaluate_sync(
         recovered = None
         if push_deg:
             # a hand pushes the base round, away from the cube; only the camera shows where it is
-            pushes = [
-                world.angles + np.eye(len(world.angles))[pan] * np.radians(d) for d in (push_deg, -push_deg)
-            ]
-            away = max(
-                pushes, key=lambda a: np.linalg.norm(world.kin.tool_position(a) - episode.target_center)
-            )
+            pushes = [world.angles.copy(), world.angles.copy()]
+            pushes[0][pan] += np.radians(push_deg)
+            pushes[1][pan] -= np.radians(push_deg)
             world.rearm()
-            world.set_angles(away)
+            cube = episode.target_center
+            world.set_angles(max(pushes, key=lambda a: np.linalg.norm(world.kin.tool_position(a) - cube)))
             _play(policy, world, execute, max_ticks, unused, chunk_ms)
             recovered = world.succeeded
         result = EpisodeResult(
