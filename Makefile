@@ -92,7 +92,8 @@ demo-train: venv
 # int8 clockless with a push at the end of each episode (does it come back to the cube?).
 demo-eval: venv
 	for p in $(DEMO_RUN)/policy $(DEMO_RUN)/onnx-fp32 $(DEMO_RUN)/onnx-int8; do \
-	  $(BIN)/edgevla eval --policy $$p --task reach --episodes 50 --json > $$p.eval.json || exit 1; done
+	  $(BIN)/edgevla eval --policy $$p --task reach --episodes 50 --json --episodes-out $$p.episodes.jsonl \
+	    > $$p.eval.json || exit 1; done
 	for m in blend rtc latest; do \
 	  $(BIN)/edgevla eval --policy $(DEMO_RUN)/onnx-int8 --task reach --episodes 50 --merge $$m --json \
 	    > $(DEMO_RUN)/merge-$$m.eval.json || exit 1; done

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
+from typing import TextIO
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +63,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "policy --max-seconds to touch the cube again (recovered_rate: does it read its camera or "
         "hold whatever pose it reached?)",
     )
+    parser.add_argument(
+        "--episodes-out",
+        type=Path,
+        metavar="FILE.jsonl",
+        help="append each episode's result to FILE as one JSON line the moment it ends, so a run "
+        "that fails or is stopped part-way keeps the episodes it finished",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run)
 
@@ -82,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         raise EdgevlaError("--push DEG needs --sync N and 0 < DEG <= 45")
     if args.every_target and args.sync is None:
         raise EdgevlaError("--every-target needs --sync N (it replays each scene clockless)")
+    episodes_out = _open_episodes_out(args.episodes_out)
     transport = args.worker or ("remote" if is_remote(args.policy) else "process")
     expect = Expectation(state_dim=6, action_dim=6, cameras=cameras, fps=args.fps)
     policy = open_policy(args.policy, transport, expect, token=args.token)
@@ -99,21 +109,26 @@ def run(args: argparse.Namespace) -> int:
         bus=not args.no_bus,
     )
 
+    finished = 0
+
     def show(result) -> None:
-        if not args.json:
-            outcome = f"success in {result.time_to_success_s:.2f} s" if result.success else "fail"
-            print(
-                f'  seed {result.seed}: "{result.instruction}" {outcome} '
-                f"(final distance {result.final_distance_m * 100:.1f} cm, over the {result.went_to} cube, "
-                f"chunk p50 {result.chunk_ms_p50:.0f} ms)"
-                + (
-                    ""
-                    if result.recovered is None
-                    else f"; pushed: {'recovered' if result.recovered else 'lost'}"
-                ),
-                file=sys.stderr,
-                flush=True,
-            )
+        nonlocal finished
+        finished += 1
+        if episodes_out is not None:
+            episodes_out.write(json.dumps(asdict(result)) + "\n")
+            episodes_out.flush()
+        # progress on stderr, also with --json (whose one object goes to stdout)
+        outcome = f"success in {result.time_to_success_s:.2f} s" if result.success else "fail"
+        print(
+            f'  seed {result.seed}: "{result.instruction}" {outcome} '
+            f"(final distance {result.final_distance_m * 100:.1f} cm, over the {result.went_to} cube, "
+            f"chunk p50 {result.chunk_ms_p50:.0f} ms)"
+            + (
+                "" if result.recovered is None else f"; pushed: {'recovered' if result.recovered else 'lost'}"
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
 
     try:
         if args.sync is None:
@@ -124,10 +139,15 @@ def run(args: argparse.Namespace) -> int:
             report = evaluate_sync(
                 policy, config, args.sync, show, every_target=args.every_target, push_deg=args.push
             )
+    except (EdgevlaError, OSError) as error:
+        kept = f"; they are in {args.episodes_out}" if episodes_out and finished else ""
+        raise EdgevlaError(f"eval stopped ({finished} episodes finished): {error}{kept}") from error
     finally:
         close = getattr(policy, "close", None)
         if close is not None:
             close()
+        if episodes_out is not None:
+            episodes_out.close()
     summary = report.summary()
     if args.json:
         print(json.dumps(summary))
@@ -146,3 +166,18 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     return 0
+
+
+def _open_episodes_out(path: Path | None) -> TextIO | None:
+    """The --episodes-out file, opened to append before any episode runs (a bad path fails now,
+    not after an hour of episodes)."""
+    from edgevla.errors import EdgevlaError
+
+    if path is None:
+        return None
+    try:
+        return path.open("a", encoding="utf-8")
+    except OSError as error:
+        raise EdgevlaError(
+            f"--episodes-out {path}: cannot write there ({error.strerror}); give a writable path"
+        ) from error

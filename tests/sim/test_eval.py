@@ -22,12 +22,17 @@ def test_eval_of_a_policy_that_does_nothing_reports_zero(tmp_path):
         [
             sys.executable, "-m", "edgevla", "eval", "--policy", str(tmp_path / "hold.npz"),
             "--episodes", "2", "--max-seconds", "1.5", "--worker", "thread", "--json",
+            "--episodes-out", str(tmp_path / "episodes.jsonl"),
         ],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["success_rate"] == 0.0 and report["episodes"] == 2 and report["time_to_success_s"] is None
+    # each episode was also written the moment it ended, as the summary lists it
+    lines = (tmp_path / "episodes.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == report["per_episode"]
+    assert "seed 100001" in result.stderr  # progress on stderr while --json keeps stdout to one object
     assert all(e["final_distance_m"] > 0.02 for e in report["per_episode"])
     assert report["runtime"]["chunks"] >= 2  # the policy really ran in the loop
     # the runtime figures cover every episode, not the last one
@@ -141,6 +146,11 @@ def test_a_push_at_the_end_tells_a_policy_that_reads_its_camera_from_one_that_ho
     assert json.loads(result.stdout)["recovered_rate"] == 0.0
     bad = subprocess.run([*command, "--push", "10"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--push DEG needs --sync N" in bad.stderr
+    nowhere = tmp_path / "missing-dir" / "episodes.jsonl"
+    bad = subprocess.run(
+        [*command, "--episodes-out", str(nowhere)], capture_output=True, text=True, timeout=120
+    )
+    assert bad.returncode == 2 and f"--episodes-out {nowhere}: cannot write there" in bad.stderr
 
 
 def test_every_target_tells_a_policy_that_reads_its_instruction_from_one_that_does_not(tmp_path):
