@@ -61,13 +61,59 @@ def check_codec(codec: str) -> None:
         raise DatasetFormatError(f"video codec '{codec}' is not available in this PyAV build; try libx264")
 
 
-def _lower_priority_of_this_thread(niceness: int = 10) -> None:
+ENCODER_NICENESS = 10
+_REAL_TIME = {getattr(os, "SCHED_FIFO", -1), getattr(os, "SCHED_RR", -1)}
+
+
+def _lower_priority_of_this_thread() -> None:
     """Let the control loop win the CPU over encoding: on Linux a thread has its own nice value,
     and the codec's worker threads (created when the codec opens, from this thread) inherit it.
-    Encoding that falls behind catches up from its queue, e.g. during the reset period."""
+    A real-time policy inherited from the thread that made the encoder (a `--realtime` loop) is
+    dropped first: nice values mean nothing to a real-time thread. Encoding that falls behind
+    catches up from its queue, e.g. during the reset period."""
     if hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
-        with contextlib.suppress(OSError):  # not permitted here: encode at normal priority
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+        _make_normal(threading.get_native_id())
+
+
+def _make_normal(tid: int) -> None:
+    with contextlib.suppress(OSError):  # gone, or not permitted here: leave it as it is
+        if hasattr(os, "sched_setscheduler") and os.sched_getscheduler(tid) in _REAL_TIME:
+            os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
+        os.setpriority(os.PRIO_PROCESS, tid, ENCODER_NICENESS)
+
+
+class _CodecThreads:
+    """Keeps the codec's threads from running at real-time priority.
+
+    SVT-AV1, run as root (a Docker container on a Jetson, this dev box), starts its threads as
+    SCHED_FIFO priority 99, when it opens and again later, some from its own threads: on a
+    2-core computer they would pre-empt the control loop that the encoding is meant to yield to.
+    `demote()`, called after the codec opens and after each frame, makes every thread that did
+    not exist when this object was made and is real-time, and the encoding thread itself (SVT
+    raises it too), a normal one at the encoder's nice value. (A real-time thread of your own
+    started while recording would be taken for the codec's; edgevla's `--realtime` loop is
+    `edgevla run`, which does not record.) Linux only; elsewhere it does nothing."""
+
+    def __init__(self) -> None:
+        self._seen = _thread_ids()
+        self._encoding = threading.get_native_id()
+
+    def demote(self) -> None:
+        if not self._seen:
+            return
+        current = _thread_ids()
+        for tid in (current - self._seen) | {self._encoding}:
+            with contextlib.suppress(OSError):  # it ended already
+                if os.sched_getscheduler(tid) in _REAL_TIME:
+                    _make_normal(tid)
+        self._seen = current
+
+
+def _thread_ids() -> set[int]:
+    try:
+        return {int(tid) for tid in os.listdir("/proc/self/task")}
+    except OSError:  # not Linux
+        return set()
 
 
 class VideoEncoder:
@@ -112,7 +158,9 @@ class VideoEncoder:
             stream.width, stream.height, stream.pix_fmt = self.width, self.height, self.config.pix_fmt
             # Open the codec now (SVT-AV1 takes ~20 ms holding the GIL) rather than at the first
             # frame, so a writer can prepare the next episode's encoders while nothing is recorded.
+            codec_threads = _CodecThreads()
             stream.codec_context.open()
+            codec_threads.demote()
             self.ready.set()
             time_base = Fraction(1, self.fps)
             while True:
@@ -125,6 +173,7 @@ class VideoEncoder:
                 frame = av.VideoFrame.from_ndarray(image, format="rgb24")
                 frame.pts, frame.time_base = self.frames, time_base
                 container.mux(stream.encode(frame))
+                codec_threads.demote()
                 self.image_stats.add(image)
                 self.frames += 1
         except BaseException as err:
