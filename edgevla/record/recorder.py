@@ -10,6 +10,7 @@ requires. Late and dropped frames are counted per episode in the episodes metada
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,7 +92,7 @@ class Recorder:
         follower: RobotIO,
         cameras: list[CameraReader],
         log: Callable[[str], None] = print,
-        warn: Callable[[str], None] = print,
+        warn: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
         episode_task: Callable[[int], str] | None = None,
         on_saved: Callable[[EpisodeReport], None] | None = None,
         interrupted: Callable[[], bool] = lambda: False,
