@@ -63,12 +63,14 @@ demo-data: venv
 # The demo policy: pretrain the small VLM to find the named cube on rendered scenes (SmolVLA starts
 # from SmolVLM2; the small preset has no such model), fine-tune its action expert on the plain
 # demos (6000 steps, then 5000 more at a lower rate from that policy), then 6000 more on those and
-# the near-miss demos together, export (ONNX fp32), quantize (int8), and ship the int8 artifact in
-# edgevla/assets/small-reach/ (the VLM base, checkpoints and fp32 stay in runs/). docs/SIM.md has
-# the measured figures.
+# the near-miss demos together; last, 4000 steps of the whole network (VLM unfrozen, mode=full) at
+# a third of that rate, from the trained expert. Export (ONNX fp32), quantize (int8), and ship the
+# int8 artifact in edgevla/assets/small-reach/ (the VLM base, checkpoints and fp32 stay in runs/).
+# docs/SIM.md has the measured figures.
 DEMO_VLM ?= runs/small-vlm
 DEMO_STAGE1 ?= runs/small-reach-stage1
 DEMO_STAGE2 ?= runs/small-reach-stage2
+DEMO_STAGE3 ?= runs/small-reach-stage3
 DEMO_RUN ?= runs/small-reach
 DEMO_ASSET := edgevla/assets/small-reach
 demo_sets = $(foreach part,$(1),--dataset $(DEMO_DATA)-$(firstword $(subst :, ,$(part))))
@@ -82,7 +84,10 @@ demo-train: venv
 	  --set oversample_start.repeat=1 --set seed=2000 $(DEMO_SETS) --out $(DEMO_STAGE2)
 	$(BIN)/edgevla train --recipe recipes/small-sim-reach.yaml --set base=$(DEMO_STAGE2)/policy \
 	  --set steps=6000 --set optim.decay_steps=6000 --set optim.lr=3e-4 --set optim.warmup_steps=100 \
-	  --set oversample_start.repeat=1 --set seed=4000 $(DEMO_ALL_SETS) --out $(DEMO_RUN)
+	  --set oversample_start.repeat=1 --set seed=4000 $(DEMO_ALL_SETS) --out $(DEMO_STAGE3)
+	$(BIN)/edgevla train --recipe recipes/small-sim-reach.yaml --set base=$(DEMO_STAGE3)/policy --set mode=full \
+	  --set steps=4000 --set optim.decay_steps=4000 --set optim.lr=1e-4 --set optim.warmup_steps=100 \
+	  --set oversample_start.repeat=1 --set seed=5000 --set frame_cache_mb=7000 $(DEMO_ALL_SETS) --out $(DEMO_RUN)
 	$(BIN)/edgevla export onnx --policy $(DEMO_RUN)/policy --out $(DEMO_RUN)/onnx-fp32
 	$(BIN)/edgevla quantize --policy $(DEMO_RUN)/onnx-fp32 --method int8-dynamic --out $(DEMO_RUN)/onnx-int8
 	rm -rf $(DEMO_ASSET)/onnx-int8 && mkdir -p $(DEMO_ASSET) && cp -r $(DEMO_RUN)/onnx-int8 $(DEMO_ASSET)/onnx-int8
@@ -96,6 +101,6 @@ demo-eval: venv
 	    > $$p.eval.json || exit 1; done
 	for m in blend rtc latest; do \
 	  $(BIN)/edgevla eval --policy $(DEMO_RUN)/onnx-int8 --task reach --episodes 50 --merge $$m --json \
-	    > $(DEMO_RUN)/merge-$$m.eval.json || exit 1; done
+	    --episodes-out $(DEMO_RUN)/merge-$$m.episodes.jsonl > $(DEMO_RUN)/merge-$$m.eval.json || exit 1; done
 	$(BIN)/edgevla eval --policy $(DEMO_RUN)/onnx-int8 --task reach --episodes 50 --sync 10 --no-bus --push 8 \
-	  --json > $(DEMO_RUN)/sync-push.eval.json
+	  --json --episodes-out $(DEMO_RUN)/sync-push.episodes.jsonl > $(DEMO_RUN)/sync-push.eval.json
