@@ -105,7 +105,6 @@ def run(args: argparse.Namespace) -> int:
                 follower,
                 cameras,
                 log=_say,
-                warn=_warn,
                 interrupted=lambda: interrupts.stop_requested,
             )
             if config.keyboard and sys.stdin.isatty():
@@ -123,7 +122,3 @@ def run(args: argparse.Namespace) -> int:
 
 def _say(line: str) -> None:
     print(line, flush=True)
-
-
-def _warn(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -60,6 +59,6 @@ def main(args: argparse.Namespace) -> int:
         near_miss=args.near_miss,
     )
     started = time.monotonic()
-    recorded = record_demos(config, args.dataset, log=print, warn=lambda line: print(line, file=sys.stderr))
+    recorded = record_demos(config, args.dataset, log=print)
     print(f"{args.dataset}: {recorded} episode(s) recorded in {time.monotonic() - started:.0f} s")
     return 0

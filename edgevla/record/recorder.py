@@ -80,6 +80,11 @@ def dataset_features(joint_names: tuple[str, ...], cameras: list[CameraReader]) 
     return features
 
 
+def warn_on_stderr(line: str) -> None:
+    """Where live recording warnings go by default: stderr, so stdout stays the command's output."""
+    print(line, file=sys.stderr, flush=True)
+
+
 class Recorder:
     """`episode_task(index)`, if given, is called before each episode (again for a re-recorded
     one): it sets up the episode (a simulator scene) and returns its instruction, replacing
@@ -92,7 +97,7 @@ class Recorder:
         follower: RobotIO,
         cameras: list[CameraReader],
         log: Callable[[str], None] = print,
-        warn: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+        warn: Callable[[str], None] = warn_on_stderr,
         episode_task: Callable[[int], str] | None = None,
         on_saved: Callable[[EpisodeReport], None] | None = None,
         interrupted: Callable[[], bool] = lambda: False,

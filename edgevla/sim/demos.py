@@ -36,9 +36,7 @@ class DemoConfig:
     near_miss: float = 0.0  # fraction of episodes starting beside the named cube (corrections)
 
 
-def record_demos(
-    config: DemoConfig, dataset: Path, log: Callable[[str], None] = print, warn: Callable[[str], None] = print
-) -> int:
+def record_demos(config: DemoConfig, dataset: Path, log: Callable[[str], None] = print) -> int:
     """Record until `dataset` holds `config.episodes` episodes (appends to an existing one).
     Returns the number of episodes recorded by this call."""
     from edgevla.cameras import open_cameras, parse_camera_spec
@@ -94,7 +92,6 @@ def record_demos(
                 follower,
                 cameras,
                 log=lambda _line: None,
-                warn=warn,
                 episode_task=start_episode,
                 on_saved=saved,
             )
