@@ -1,27 +1,44 @@
-"""Where edgevla finds its data folders (hardware definitions, calibration profiles, recipes).
+"""Where edgevla finds the data it ships (hardware definitions, calibration defaults, recipes).
 
-A source checkout keeps them at the repository root; environment variables override each one
-so an installed package or a robot with a read-only image can point elsewhere.
+The repository keeps `hardware/`, `calibration/` and `recipes/` at its top level; the wheel
+installs them inside the package (`edgevla/hardware`, ... see setup.py). Both layouts are looked
+up from this file's place, so any working directory works. Environment variables override each
+folder, so a robot with a read-only image can point elsewhere (docs/HARDWARE.md lists them).
 """
 
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+# A source checkout (editable install or tests run from the repository); None when installed.
+REPO_ROOT: Path | None = PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "pyproject.toml").is_file() else None
 
 
-def _folder(env_var: str, default: Path) -> Path:
+def shipped(name: str) -> Path:
+    """A data folder the package ships: inside the installed package, else the checkout's."""
+    installed = PACKAGE_DIR / name
+    if installed.is_dir() or REPO_ROOT is None:
+        return installed
+    return REPO_ROOT / name
+
+
+def _folder(env_var: str, name: str) -> Path:
     value = os.environ.get(env_var)
-    return Path(value).expanduser() if value else default
+    return Path(value).expanduser() if value else shipped(name)
 
 
 def hardware_dir() -> Path:
-    return _folder("EDGEVLA_HARDWARE_DIR", REPO_ROOT / "hardware")
+    return _folder("EDGEVLA_HARDWARE_DIR", "hardware")
 
 
 def calibration_dir() -> Path:
-    return _folder("EDGEVLA_CALIBRATION_DIR", REPO_ROOT / "calibration")
+    """The shipped calibration defaults (virtual and simulated arms); read-only."""
+    return _folder("EDGEVLA_CALIBRATION_DIR", "calibration")
 
 
 def recipes_dir() -> Path:
-    return _folder("EDGEVLA_RECIPES_DIR", REPO_ROOT / "recipes")
+    return _folder("EDGEVLA_RECIPES_DIR", "recipes")
+
+
+def assets_dir() -> Path:
+    return PACKAGE_DIR / "assets"

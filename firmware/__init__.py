@@ -1,6 +1,6 @@
 """Virtual servo firmware: Feetech STS/SCS and Dynamixel X (protocol 2.0) servos on a pseudo-terminal.
 
-    from firmware import serve_robot, Faults, Sweep
+    from edgevla.firmware import serve_robot, Faults, Sweep
 
     with serve_robot("so101_follower", faults=Faults(corrupt=0.01, seed=0)) as arm:
         ...open arm.port with scservo_sdk / dynamixel_sdk / edgevla.drivers...
@@ -9,11 +9,11 @@
 See docs/FIRMWARE.md.
 """
 
-from firmware.bus import VirtualBus
-from firmware.faults import Faults
-from firmware.motion import Hold, MotionSource, Replay, Sweep
-from firmware.robot import ServedRobot, build_bus, serve_robot
-from firmware.servo import Condition, VirtualServo
+from edgevla.firmware.bus import VirtualBus
+from edgevla.firmware.faults import Faults
+from edgevla.firmware.motion import Hold, MotionSource, Replay, Sweep
+from edgevla.firmware.robot import ServedRobot, build_bus, serve_robot
+from edgevla.firmware.servo import Condition, VirtualServo
 
 __all__ = [
     "Condition",

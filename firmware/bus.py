@@ -17,11 +17,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from edgevla.errors import EdgevlaError
-from firmware import dynamixel, feetech
-from firmware.faults import FaultInjector, Faults
-from firmware.motion import Hold, MotionSource
-from firmware.servo import VirtualServo
-from firmware.wire import Reply
+from edgevla.firmware import dynamixel, feetech
+from edgevla.firmware.faults import FaultInjector, Faults
+from edgevla.firmware.motion import Hold, MotionSource
+from edgevla.firmware.servo import VirtualServo
+from edgevla.firmware.wire import Reply
 
 PROTOCOLS = {"feetech": feetech, "dynamixel": dynamixel}
 # A pause this long mid-packet makes it line noise: real servos reset their receiver on a gap.

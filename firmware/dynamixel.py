@@ -10,8 +10,8 @@ is latched (Hardware_Error_Status says which).
 
 from __future__ import annotations
 
-from firmware.servo import VirtualServo, WriteResult
-from firmware.wire import BusView, Instruction, Reply
+from edgevla.firmware.servo import VirtualServo, WriteResult
+from edgevla.firmware.wire import BusView, Instruction, Reply
 
 BROADCAST_ID = 0xFE
 SENDER_AT = 4  # index of the id byte in a status packet

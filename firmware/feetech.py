@@ -9,8 +9,8 @@ Feetech's FTServo SDK; the scservo_sdk Python package only sends 0x01..0x05, 0x8
 
 from __future__ import annotations
 
-from firmware.servo import VirtualServo, WriteResult
-from firmware.wire import BusView, Instruction, Reply
+from edgevla.firmware.servo import VirtualServo, WriteResult
+from edgevla.firmware.wire import BusView, Instruction, Reply
 
 BROADCAST_ID = 0xFE
 SENDER_AT = 2  # index of the id byte in a status packet

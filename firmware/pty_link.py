@@ -20,7 +20,7 @@ import tty
 from pathlib import Path
 
 from edgevla.errors import EdgevlaError
-from firmware.bus import VirtualBus
+from edgevla.firmware.bus import VirtualBus
 
 # _IOR('T', 0x2A, struct termios2): the same number on x86_64 and aarch64 Linux.
 TCGETS2 = 0x802C542A

@@ -9,13 +9,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgevla.firmware.bus import VirtualBus
+from edgevla.firmware.faults import Faults
+from edgevla.firmware.motion import MotionSource
+from edgevla.firmware.pty_link import PtyServer
+from edgevla.firmware.servo import VirtualServo
+from edgevla.firmware.tcp_link import TcpServer
 from edgevla.hardware import RobotDef, load_robot
-from firmware.bus import VirtualBus
-from firmware.faults import Faults
-from firmware.motion import MotionSource
-from firmware.pty_link import PtyServer
-from firmware.servo import VirtualServo
-from firmware.tcp_link import TcpServer
 
 SWITCH_INTERVAL_S = 0.0005
 

@@ -13,7 +13,7 @@ import socket
 import threading
 
 from edgevla.errors import EdgevlaError
-from firmware.bus import VirtualBus
+from edgevla.firmware.bus import VirtualBus
 
 
 class TcpServer:

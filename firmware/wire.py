@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from firmware.servo import VirtualServo
+from edgevla.firmware.servo import VirtualServo
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from firmware import Sweep, serve_robot
-from tui.app import EdgevlaApp
-from tui.calibration_session import Phase
+from edgevla.firmware import Sweep, serve_robot
+from edgevla.tui.app import EdgevlaApp
+from edgevla.tui.calibration_session import Phase
 
 SIZE = (132, 30)
 

@@ -10,11 +10,11 @@ from textual.binding import Binding
 from edgevla.drivers.bus import BusConfig
 from edgevla.drivers.calibration import calibration_path
 from edgevla.hardware import load_robot, load_robot_pair
-from tui.commands import ScreenCommands
-from tui.inventory import Inventory
-from tui.screens.calibration import CalibrationScreen
-from tui.screens.help import HelpScreen
-from tui.screens.start import StartScreen
+from edgevla.tui.commands import ScreenCommands
+from edgevla.tui.inventory import Inventory
+from edgevla.tui.screens.calibration import CalibrationScreen
+from edgevla.tui.screens.help import HelpScreen
+from edgevla.tui.screens.start import StartScreen
 
 STYLES = Path(__file__).parent / "styles"
 
@@ -63,18 +63,18 @@ class EdgevlaApp(App):
         self.push_screen(CalibrationScreen(robot, port, out, auto=self.auto, bus_config=self.bus_config))
 
     def open_compare(self, pair: str, leader_port: str, follower_port: str) -> None:
-        from tui.screens.compare import CompareScreen
+        from edgevla.tui.screens.compare import CompareScreen
 
         leader, follower = load_robot_pair(pair)
         self.push_screen(CompareScreen(leader, leader_port, follower, follower_port, self.bus_config))
 
     def open_motors(self, port: str, robot_name: str | None) -> None:
-        from tui.screens.motors import MotorsScreen
+        from edgevla.tui.screens.motors import MotorsScreen
 
         self.push_screen(MotorsScreen(port, load_robot(robot_name or "so101_follower"), self.bus_config))
 
     def open_recipes(self) -> None:
-        from tui.screens.recipes import RecipesScreen
+        from edgevla.tui.screens.recipes import RecipesScreen
 
         self.push_screen(RecipesScreen())
 

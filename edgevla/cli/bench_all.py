@@ -20,7 +20,9 @@ from edgevla.cli.bench import BENCHES
 from edgevla.errors import EdgevlaError
 from edgevla.paths import REPO_ROOT
 
-PLAN = REPO_ROOT / "benchmarks" / "plan.yaml"
+# The plan and the artifacts it names live in a source checkout; installed, run it from one.
+ROOT = REPO_ROOT or Path.cwd()
+PLAN = ROOT / "benchmarks" / "plan.yaml"
 
 
 def load_plan(path: Path) -> list[dict]:
@@ -47,7 +49,7 @@ def run_one(run: dict, gpu: bool, timeout_s: float) -> dict:
         return {**row, "status": "not available", "reason": f"bench '{run['bench']}' is not registered yet"}
     if run.get("needs") == "gpu" and not gpu:
         return {**row, "status": "skipped", "reason": "needs a CUDA GPU"}
-    missing = [p for p in run.get("requires", []) if not (REPO_ROOT / p).exists()]
+    missing = [p for p in run.get("requires", []) if not (ROOT / p).exists()]
     if missing:
         return {**row, "status": "skipped", "reason": f"needs {', '.join(missing)} (make demo-train)"}
     command = [sys.executable, "-m", "edgevla", "bench", run["bench"], *row["args"], "--json"]

@@ -33,7 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def sync_read_request(bus) -> tuple[bytes, int]:
     """The sync read packet for Present_Position of all joints, and the reply size to expect."""
-    from firmware import dynamixel, feetech
+    from edgevla.firmware import dynamixel, feetech
 
     reg = bus.servos[0].model.register("Present_Position")
     ids = bytes(s.id for s in bus.servos)
@@ -50,7 +50,7 @@ def sync_read_request(bus) -> tuple[bytes, int]:
 
 def device_time(robot: str, seconds: float) -> list[float]:
     """Microseconds per sync read inside the firmware (parse, execute, status packets)."""
-    from firmware import build_bus
+    from edgevla.firmware import build_bus
 
     bus = build_bus(robot)
     request, _ = sync_read_request(bus)
@@ -65,8 +65,8 @@ def device_time(robot: str, seconds: float) -> list[float]:
 
 def pty_round_trip(robot: str, seconds: float) -> list[float]:
     """Milliseconds from writing a sync read to the pty until the last status byte is read."""
+    from edgevla.firmware import build_bus
     from edgevla.hardware import load_robot
-    from firmware import build_bus
 
     robot_def = load_robot(robot)
     request, reply_size = sync_read_request(build_bus(robot_def))
@@ -106,7 +106,7 @@ def pty_round_trip(robot: str, seconds: float) -> list[float]:
 
 
 def _zero_register(fd: int, bus, name: str) -> None:
-    from firmware import dynamixel, feetech
+    from edgevla.firmware import dynamixel, feetech
 
     reg = bus.servos[0].model.register(name)
     if bus.vendor == "feetech":

@@ -9,9 +9,9 @@ import json
 import time
 from pathlib import Path
 
-from edgevla.paths import REPO_ROOT
+from edgevla.paths import assets_dir
 
-ASSET = REPO_ROOT / "edgevla" / "assets" / "small-reach"
+ASSET = assets_dir() / "small-reach"
 # Preferred first: the torch-free int8 ONNX artifact, then fp32 ONNX, then the torch checkpoint.
 VARIANTS = ("onnx-int8", "onnx-fp32", "checkpoint")
 

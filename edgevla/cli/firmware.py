@@ -55,10 +55,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def serve_command(args: argparse.Namespace) -> int:
+    from edgevla.firmware.faults import Faults, parse_ids
+    from edgevla.firmware.motion import motion_from_args
+    from edgevla.firmware.robot import serve_robot
     from edgevla.hardware import load_robot
-    from firmware.faults import Faults, parse_ids
-    from firmware.motion import motion_from_args
-    from firmware.robot import serve_robot
 
     robot = load_robot(args.robot)
     if args.motors is not None and not 1 <= args.motors <= len(robot.motors):

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         load_robot(args.robot)  # a wrong name is a one-line error before the screen opens
     if args.compare:
         load_robot_pair(args.compare[0])
-    from tui.app import EdgevlaApp
+    from edgevla.tui.app import EdgevlaApp
 
     app = EdgevlaApp(
         args.robot, args.port, Path(args.out) if args.out else None, auto=args.auto, compare=args.compare

@@ -91,7 +91,7 @@ def serve_arms(
     world: SimWorld, leader: bool = True, follower_link=None, leader_link=None
 ) -> Iterator[VirtualArms]:
     """Serve `<arm>_follower` (and `<arm>_leader` moved by the expert) for the `with` block."""
-    from firmware import serve_robot
+    from edgevla.firmware import serve_robot
 
     follower_name = world.robot.name
     with ExitStack() as stack:

@@ -14,13 +14,13 @@ import numpy as np
 
 from edgevla.drivers.calibration import Calibration, MotorCalibration, save_calibration
 from edgevla.hardware import RobotDef
-from edgevla.paths import REPO_ROOT
+from edgevla.paths import shipped
 from edgevla.sim.kinematics import Kinematics
 
 CENTER_COUNT = 2047  # what a centred joint reads after half-turn homing
 # The simulated arms' calibration profiles, for the driver (EDGEVLA_CALIBRATION_DIR=<this>);
 # regenerate with `edgevla sim calibration` when hardware/kinematics changes.
-SIM_CALIBRATION_DIR = REPO_ROOT / "calibration" / "sim"
+SIM_CALIBRATION_DIR = shipped("calibration") / "sim"
 
 
 def counts_per_radian(robot: RobotDef) -> np.ndarray:

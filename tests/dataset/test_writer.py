@@ -72,7 +72,7 @@ CRASHER = textwrap.dedent(
     """
     import os, signal, sys
     sys.path.insert(0, {tests!r})
-    from dataset.helpers import add_frames, features, FPS
+    from tests.dataset.helpers import add_frames, features, FPS
     from edgevla.dataset import DatasetWriter, VideoConfig
     writer = DatasetWriter.open({root!r}, FPS, features(), video=VideoConfig(codec="libx264"))
     for episode in range(2):
@@ -87,7 +87,7 @@ CRASHER = textwrap.dedent(
 
 def test_sigkill_mid_episode_then_resume(tmp_path):
     root = tmp_path / "ds"
-    tests = str(os.path.dirname(os.path.dirname(__file__)))
+    tests = str(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     result = subprocess.run([sys.executable, "-c", CRASHER.format(tests=tests, root=str(root))], timeout=120)
     assert result.returncode == -signal.SIGKILL
     ds = DatasetReader(root)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import dynamixel_sdk as dxl
 import pytest
 import scservo_sdk as scs
-from drv_helpers import PATIENT
 
 from edgevla.drivers.bus import MotorBus
+from edgevla.firmware import serve_robot
 from edgevla.hardware import load_robot
-from firmware import serve_robot
+
+from .helpers import PATIENT
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "model"))
-from smolvla_golden import GOLDEN, VLM_DIR  # noqa: E402
+from tests.model.smolvla_golden import GOLDEN, VLM_DIR
 
 LONG_CASE = "cams3_allcross_halfexpert_long"  # golden lerobot checkpoint, tokenizer max length 12
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dynamixel_sdk as dxl
 import pytest
 import scservo_sdk as scs
-from fw_helpers import open_port
 
-from firmware import serve_robot
+from edgevla.firmware import serve_robot
+
+from .helpers import open_port
 
 
 @pytest.fixture(autouse=True)

@@ -6,9 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
-from smolvla_golden import CASES, GOLDEN, VLM_DIR, load_obs
 
 from edgevla.model.checkpoint import load_policy
+
+from .smolvla_golden import CASES, GOLDEN, VLM_DIR, load_obs
 
 
 @pytest.mark.parametrize("case", CASES)

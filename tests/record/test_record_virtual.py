@@ -12,7 +12,7 @@ import pytest
 
 # The driver layer and the virtual firmware land from another branch; until then, skip.
 pytest.importorskip("edgevla.drivers.robot")
-pytest.importorskip("firmware.robot")
+pytest.importorskip("edgevla.firmware.robot")
 
 from edgevla.cameras import open_cameras, parse_camera_spec
 from edgevla.cameras.synthetic import decode_counter

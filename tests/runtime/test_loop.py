@@ -9,12 +9,13 @@ import time
 
 import numpy as np
 import pytest
-from runtime_helpers import expect, wave_actions, write_replay
 
 from edgevla.errors import EdgevlaError
 from edgevla.runtime.loop import ControlLoop, LoopConfig, budget_warning
 from edgevla.runtime.replay import ReplayPolicy
 from edgevla.runtime.workers import PolicyWorker, open_policy
+
+from .helpers import expect, wave_actions, write_replay
 
 
 class Recorder:

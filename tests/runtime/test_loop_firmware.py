@@ -13,18 +13,19 @@ import time
 
 import numpy as np
 import pytest
-from runtime_helpers import wave_actions, write_replay
+
+from .helpers import wave_actions, write_replay
 
 pytest.importorskip("edgevla.drivers.robot", reason="servo drivers (#2) not merged yet")
 
 from edgevla.drivers.calibration import normalize  # noqa: E402
 from edgevla.drivers.robot import Robot  # noqa: E402
+from edgevla.firmware.faults import Faults  # noqa: E402
+from edgevla.firmware.robot import serve_robot  # noqa: E402
 from edgevla.runtime.loop import ControlLoop, LoopConfig  # noqa: E402
 from edgevla.runtime.server import PolicyServer  # noqa: E402
 from edgevla.runtime.wire import Expectation  # noqa: E402
 from edgevla.runtime.workers import PolicyWorker, open_policy  # noqa: E402
-from firmware.faults import Faults  # noqa: E402
-from firmware.robot import serve_robot  # noqa: E402
 
 ROBOT = "so101_follower"
 

@@ -7,10 +7,11 @@ import sys
 
 import numpy as np
 import pytest
-from runtime_helpers import expect, write_replay
 
 from edgevla.runtime.wire import Refused
 from edgevla.runtime.workers import open_policy
+
+from .helpers import expect, write_replay
 
 
 def _start(*args: str) -> tuple[subprocess.Popen, str]:

@@ -5,7 +5,6 @@ import threading
 import msgpack
 import numpy as np
 import pytest
-from runtime_helpers import expect, wave_actions
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -14,6 +13,8 @@ from edgevla.runtime.replay import ReplayPolicy
 from edgevla.runtime.server import PolicyServer
 from edgevla.runtime.wire import ErrorMessage, Expectation, Hello, Refused, Welcome, decode, encode
 from edgevla.runtime.workers import connect_websocket, open_policy
+
+from .helpers import expect, wave_actions
 
 TOKEN = "correct horse battery staple"
 OBS = {"observation.state": np.zeros(6, np.float32), "task": "wave"}

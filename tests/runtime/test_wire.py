@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from runtime_helpers import SPEC, expect, observation
 
 from edgevla.runtime.policy import Guidance
 from edgevla.runtime.wire import (
@@ -19,6 +18,8 @@ from edgevla.runtime.wire import (
     decode,
     encode,
 )
+
+from .helpers import SPEC, expect, observation
 
 
 def _infer(**kw):

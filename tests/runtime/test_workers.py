@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from runtime_helpers import expect, wave_actions, write_replay
 
 from edgevla.runtime.link import LinkClosed
 from edgevla.runtime.wire import Refused
 from edgevla.runtime.workers import PolicyWorker, open_policy
+
+from .helpers import expect, wave_actions, write_replay
 
 OBS = {"observation.state": np.zeros(6, np.float32), "task": "wave"}
 

@@ -18,8 +18,8 @@ from textual.widgets import Footer, Header, Static
 
 from edgevla.drivers.bus import BusConfig
 from edgevla.hardware import RobotDef
-from tui.calibration_session import CalibrationSession, Phase, PhaseChanged, Sample
-from tui.widgets.joint_bar import HEADER, JointBar
+from edgevla.tui.calibration_session import CalibrationSession, Phase, PhaseChanged, Sample
+from edgevla.tui.widgets.joint_bar import HEADER, JointBar
 
 STEPS = (
     (Phase.CENTRE, "Torque off, centre pose"),

@@ -18,7 +18,7 @@ from textual.widgets import Footer, Header, Static
 from edgevla.drivers.bus import BusConfig
 from edgevla.drivers.robot import Robot
 from edgevla.hardware import RobotDef
-from tui.calibration_session import BUS_FAILURES
+from edgevla.tui.calibration_session import BUS_FAILURES
 
 AGREE = 5.0  # normalised units (of -100..100): more apart than this is flagged
 PERIOD_S = 0.05

@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from edgevla.drivers.bus import BusConfig
 from edgevla.errors import EdgevlaError
 from edgevla.hardware import RobotDef
-from tui import motor_ops
+from edgevla.tui import motor_ops
 
 COLUMNS = ("id", "model", "firmware", "baud", "voltage", "temp °C", "torque", "errors")
 

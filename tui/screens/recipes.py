@@ -16,10 +16,10 @@ from textual.timer import Timer
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static, TextArea
 
 from edgevla.errors import EdgevlaError
-from tui.inventory import RecipeInfo, find_recipes
-from tui.recipe_text import check_recipe_text, save_recipe_text
-from tui.training_run import Progress, TrainingRun, command
-from tui.widgets.loss_plot import LossPlot
+from edgevla.tui.inventory import RecipeInfo, find_recipes
+from edgevla.tui.recipe_text import check_recipe_text, save_recipe_text
+from edgevla.tui.training_run import Progress, TrainingRun, command
+from edgevla.tui.widgets.loss_plot import LossPlot
 
 POLL_S = 0.5
 

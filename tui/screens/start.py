@@ -8,7 +8,7 @@ from textual.containers import Grid, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static
 
-from tui.inventory import Inventory, take_inventory
+from edgevla.tui.inventory import Inventory, take_inventory
 
 
 class StartScreen(Screen):

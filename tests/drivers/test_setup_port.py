@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 
 import pytest
-from drv_helpers import PATIENT
 
 from edgevla.drivers.bus import MotorBus
 from edgevla.drivers.errors import MotorNotFoundError, PortError
@@ -15,8 +14,10 @@ from edgevla.drivers.latency import check_latency
 from edgevla.drivers.port import open_port
 from edgevla.drivers.setup import assign_id_and_baud
 from edgevla.errors import EdgevlaError
+from edgevla.firmware import serve_robot
 from edgevla.hardware import load_robot
-from firmware import serve_robot
+
+from .helpers import PATIENT
 
 
 @pytest.mark.parametrize("robot_name", ["so101_follower", "koch_follower"])

@@ -11,9 +11,10 @@ import sys
 import dynamixel_sdk as dxl
 import pytest
 import scservo_sdk as scs
-from fw_helpers import open_port, sdk_call
 
 from edgevla.cli import main
+
+from .helpers import open_port, sdk_call
 
 
 def start(*args: str, stdin=subprocess.DEVNULL) -> subprocess.Popen:

@@ -8,9 +8,10 @@ import sys
 
 import numpy as np
 import pytest
-from smolvla_golden import CASES, GOLDEN, VLM_DIR, load_obs
 
 from edgevla.runtime.preprocess import TaskTokenizer, letterbox, resize_bilinear
+
+from .smolvla_golden import CASES, GOLDEN, VLM_DIR, load_obs
 
 LEROBOT_CASES = [c for c in CASES if c != "legacy_layout"]
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from tui_helpers import wait_for
+from edgevla.tui.app import EdgevlaApp
+from edgevla.tui.calibration_session import Phase
+from edgevla.tui.inventory import Inventory, PortInfo, find_robots
+from edgevla.tui.screens.calibration import CalibrationScreen
+from edgevla.tui.screens.recipes import RecipesScreen
 
-from tui.app import EdgevlaApp
-from tui.calibration_session import Phase
-from tui.inventory import Inventory, PortInfo, find_robots
-from tui.screens.calibration import CalibrationScreen
-from tui.screens.recipes import RecipesScreen
+from .helpers import wait_for
 
 MISSING = "/dev/ttyEDGEVLA-unplugged"
 

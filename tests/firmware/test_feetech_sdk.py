@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 
 import scservo_sdk as scs
-from fw_helpers import open_port, sdk_call, wait_until
 
+from edgevla.firmware import Sweep, serve_robot
 from edgevla.hardware import load_servo
-from firmware import Sweep, serve_robot
+
+from .helpers import open_port, sdk_call, wait_until
 
 STS = load_servo("sts3215")
 ADDR = {name: reg.address for name, reg in STS.registers.items()}

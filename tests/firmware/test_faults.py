@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import scservo_sdk as scs
-from fw_helpers import sdk_call
 
 from edgevla.errors import EdgevlaError
-from firmware import Faults, build_bus, dynamixel, feetech, serve_robot
+from edgevla.firmware import Faults, build_bus, dynamixel, feetech, serve_robot
+
+from .helpers import sdk_call
 
 N = 2000
 

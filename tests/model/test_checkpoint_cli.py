@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import torch
 from safetensors.numpy import load_file, save_file
-from smolvla_golden import GOLDEN, VLM_DIR, load_obs
 
 from edgevla.cli import main
 from edgevla.errors import EdgevlaError
 from edgevla.model.checkpoint import build_preset, load_policy, save_policy
 from edgevla.runtime.policy import Policy
+
+from .smolvla_golden import GOLDEN, VLM_DIR, load_obs
 
 CASE = "cams2_empty_nonsquare"
 

@@ -8,9 +8,9 @@ import pytest
 
 from edgevla.drivers.calibration import MotorCalibration
 from edgevla.train.recipe import RecipeError
-from tui.calibration_session import review_ranges
-from tui.recipe_text import check_recipe_text
-from tui.training_run import TrainingRun
+from edgevla.tui.calibration_session import review_ranges
+from edgevla.tui.recipe_text import check_recipe_text
+from edgevla.tui.training_run import TrainingRun
 
 
 def cal(low: int, high: int) -> MotorCalibration:

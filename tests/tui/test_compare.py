@@ -6,12 +6,12 @@ import asyncio
 import shutil
 from pathlib import Path
 
-from tui_helpers import PATIENT, wait_for
+from edgevla.firmware import serve_robot
+from edgevla.tui.app import EdgevlaApp
+from edgevla.tui.inventory import Inventory
+from edgevla.tui.screens.compare import CompareScreen
 
-from firmware import serve_robot
-from tui.app import EdgevlaApp
-from tui.inventory import Inventory
-from tui.screens.compare import CompareScreen
+from .helpers import PATIENT, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 

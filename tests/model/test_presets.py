@@ -8,12 +8,13 @@ import time
 import numpy as np
 import pytest
 import torch
-from smolvla_golden import GOLDEN
 
 from edgevla.errors import EdgevlaError
 from edgevla.model.config import ModelConfig, preset
 from edgevla.model.flow import apply_freezing
 from edgevla.model.network import SmolVLANet
+
+from .smolvla_golden import GOLDEN
 
 
 def meta_net(name: str) -> SmolVLANet:

@@ -9,15 +9,16 @@ import subprocess
 import sys
 
 import numpy as np
-from tui_helpers import PATIENT, wait_for
 
 from edgevla.drivers.calibration import load_calibration
 from edgevla.drivers.robot import Robot
+from edgevla.firmware import Faults, Sweep, serve_robot
 from edgevla.hardware import load_robot
-from firmware import Faults, Sweep, serve_robot
-from tui.app import EdgevlaApp
-from tui.calibration_session import Phase
-from tui.screens.calibration import CalibrationScreen
+from edgevla.tui.app import EdgevlaApp
+from edgevla.tui.calibration_session import Phase
+from edgevla.tui.screens.calibration import CalibrationScreen
+
+from .helpers import PATIENT, wait_for
 
 JOINTS = load_robot("so101_leader").joint_names
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from firmware import Condition, build_bus, dynamixel, feetech, serve_robot
+from edgevla.firmware import Condition, build_bus, dynamixel, feetech, serve_robot
 
 
 def bus_for(robot: str, **kwargs):
@@ -230,8 +230,8 @@ def test_a_host_that_stops_reading_does_not_stall_the_firmware():
 
 
 def test_scs0009_protocol_1_is_big_endian_and_has_no_sync_read():
+    from edgevla.firmware import VirtualBus, VirtualServo
     from edgevla.hardware import load_servo
-    from firmware import VirtualBus, VirtualServo
 
     bus = VirtualBus("feetech", [VirtualServo(load_servo("scs0009"), 0.0)], clock=lambda: 0.0)
     read = feetech.instruction_packet(1, feetech.READ, bytes([56, 2]))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dynamixel_sdk as dxl
-from fw_helpers import open_port, sdk_call, wait_until
 
+from edgevla.firmware import serve_robot
+from edgevla.firmware.dynamixel import ACCESS_ERROR, ALERT, DATA_LIMIT_ERROR
 from edgevla.hardware import load_servo
-from firmware import serve_robot
-from firmware.dynamixel import ACCESS_ERROR, ALERT, DATA_LIMIT_ERROR
+
+from .helpers import open_port, sdk_call, wait_until
 
 XL330 = load_servo("xl330-m288")
 ADDR = {name: reg.address for name, reg in XL330.registers.items()}

@@ -6,13 +6,14 @@ from __future__ import annotations
 import time
 
 import pytest
-from drv_helpers import PATIENT
 
 from edgevla.drivers.bus import BusConfig, MotorBus
 from edgevla.drivers.errors import MotorCommError, MotorRefusedError, PortError
 from edgevla.errors import EdgevlaError
+from edgevla.firmware import Condition, Faults, serve_robot
 from edgevla.hardware import load_robot
-from firmware import Condition, Faults, serve_robot
+
+from .helpers import PATIENT
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from edgevla.errors import EdgevlaError
-from firmware import Replay, Sweep, build_bus, feetech
-from firmware.motion import motion_from_args
+from edgevla.firmware import Replay, Sweep, build_bus, feetech
+from edgevla.firmware.motion import motion_from_args
 
 
 class FakeClock:

@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 
 from textual.widgets import DataTable
-from tui_helpers import PATIENT, firmware_process, wait_for
 
 from edgevla.drivers.bus import MotorBus
 from edgevla.hardware import load_robot
-from tui.app import EdgevlaApp
-from tui.inventory import Inventory
-from tui.screens.motors import MotorsScreen
+from edgevla.tui.app import EdgevlaApp
+from edgevla.tui.inventory import Inventory
+from edgevla.tui.screens.motors import MotorsScreen
+
+from .helpers import PATIENT, firmware_process, wait_for
 
 EMPTY = Inventory([], [], [], [])
 

@@ -7,14 +7,15 @@ import time
 
 import numpy as np
 import pytest
-from drv_helpers import PATIENT, wait_until
 
 from edgevla.drivers.bus import MotorBus
 from edgevla.drivers.errors import MotorNotFoundError
 from edgevla.drivers.interface import RobotIO
 from edgevla.drivers.robot import Robot
 from edgevla.errors import EdgevlaError
-from firmware import Faults, serve_robot
+from edgevla.firmware import Faults, serve_robot
+
+from .helpers import PATIENT, wait_until
 
 
 @pytest.fixture(params=["so101_follower", "koch_follower"])

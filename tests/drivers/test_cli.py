@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from firmware import Sweep, serve_robot
+from edgevla.firmware import Sweep, serve_robot
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -69,7 +69,7 @@ def test_bad_input_is_one_clear_line(tmp_path):
 
 
 def test_silent_motor_is_named_by_the_cli():
-    from firmware import Faults
+    from edgevla.firmware import Faults
 
     with serve_robot("so101_follower", faults=Faults(silent_ids={2})) as arm:
         result = edgevla("motors", "read", "--robot", "so101_follower", "--port", arm.port)

@@ -1,6 +1,6 @@
 """Snapshot tests (pytest-textual-snapshot) of every screen, on fixed data.
 
-Update after an intended change of the look: pytest tests/tui/test_tui_snapshots.py --snapshot-update
+Update after an intended change of the look: pytest tests/tui/test_snapshots.py --snapshot-update
 """
 
 from __future__ import annotations
@@ -9,13 +9,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tui_helpers import PATIENT, wait_for
 
-from firmware import serve_robot
-from tui.app import EdgevlaApp
-from tui.calibration_session import Phase
-from tui.inventory import Inventory, PortInfo, ProfileInfo, RecipeInfo, RobotInfo
-from tui.screens.recipes import RecipesScreen
+from edgevla.firmware import serve_robot
+from edgevla.tui.app import EdgevlaApp
+from edgevla.tui.calibration_session import Phase
+from edgevla.tui.inventory import Inventory, PortInfo, ProfileInfo, RecipeInfo, RobotInfo
+from edgevla.tui.screens.recipes import RecipesScreen
+
+from .helpers import PATIENT, wait_for
 
 SIZE = (130, 36)
 INVENTORY = Inventory(

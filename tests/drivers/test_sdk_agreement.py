@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dynamixel_sdk as dxl
 import scservo_sdk as scs
-from drv_helpers import open_sdk_port, sdk_read, sdk_write, wait_until
+
+from .helpers import open_sdk_port, sdk_read, sdk_write, wait_until
 
 REGISTERS = [
     "Model_Number",

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 from textual.widgets import DataTable, Input, TextArea
-from tui_helpers import wait_for
 
 from edgevla.train.synthetic import write_reaching_dataset
-from tui.app import EdgevlaApp
-from tui.screens.recipes import RecipesScreen
+from edgevla.tui.app import EdgevlaApp
+from edgevla.tui.screens.recipes import RecipesScreen
+
+from .helpers import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL_CPU = REPO / "recipes" / "small-cpu.yaml"

@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 import pytest
-from drv_helpers import PATIENT
 
 from edgevla.drivers import homing
 from edgevla.drivers.bus import MotorBus
@@ -25,9 +24,11 @@ from edgevla.drivers.dynamixel import Dynamixel
 from edgevla.drivers.errors import CalibrationError
 from edgevla.drivers.feetech import Feetech
 from edgevla.drivers.robot import Robot
+from edgevla.firmware import Sweep, serve_robot
 from edgevla.hardware import load_robot
 from edgevla.paths import calibration_dir
-from firmware import Sweep, serve_robot
+
+from .helpers import PATIENT
 
 SO101 = load_robot("so101_follower")
 
