@@ -4,7 +4,9 @@ Per step: the simulator renders the observation, the policy returns a chunk, the
 `execute` actions are played through the in-process servo model (each joint slews at its
 servo's top speed), in simulated time. No inference latency, no machine load, no bus: when a
 policy succeeds here and fails through the async runtime (`edgevla eval`), look at latency,
-merging and the loop; when it fails here too, the model itself is the problem.
+merging and the loop; when it fails here too, the model itself is the problem. The sampling
+noise is drawn from each episode's seed, so a run repeats exactly (an unseeded policy made the
+same 12 episodes score 6/12 to 12/12 to the named cube).
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ def evaluate_sync(
     for seed, target in runs:
         episode = world.reset(seed, target)
         chunk_ms: list[float] = []
-        tick = _play(policy, world, execute, max_ticks, unused, chunk_ms)
+        noise = np.random.default_rng(seed)
+        tick = _play(policy, world, execute, max_ticks, unused, chunk_ms, noise)
         success, distance, went_to = world.succeeded, world.monitor.distance, world.nearest_cube()
         recovered = None
         if push_deg:
@@ -65,7 +68,7 @@ def evaluate_sync(
             world.rearm()
             cube = episode.target_center
             world.set_angles(max(pushes, key=lambda a: np.linalg.norm(world.kin.tool_position(a) - cube)))
-            _play(policy, world, execute, max_ticks, unused, chunk_ms)
+            _play(policy, world, execute, max_ticks, unused, chunk_ms, noise)
             recovered = world.succeeded
         result = EpisodeResult(
             seed=episode.seed,
@@ -87,15 +90,24 @@ def evaluate_sync(
 
 
 def _play(
-    policy: Policy, world: SimWorld, execute: int, max_ticks: int, unused: list[str], chunk_ms: list[float]
+    policy: Policy,
+    world: SimWorld,
+    execute: int,
+    max_ticks: int,
+    unused: list[str],
+    chunk_ms: list[float],
+    noise: np.random.Generator,
 ) -> int:
     """Chunks until success or `max_ticks`; appends each inference time to `chunk_ms` and returns
-    the ticks played."""
+    the ticks played. Each chunk's sampling noise comes from `noise`."""
+    shape = (policy.spec.chunk_size, policy.spec.max_action_dim)
     tick = 0
     while tick < max_ticks and not world.succeeded:
         started = time.perf_counter()
         obs = {k: v for k, v in world.observation().items() if k not in unused}  # the wire is strict
-        chunk = np.asarray(policy.infer(obs), dtype=np.float64)
+        chunk = np.asarray(
+            policy.infer(obs, noise.standard_normal(shape, dtype=np.float32)), dtype=np.float64
+        )
         chunk_ms.append((time.perf_counter() - started) * 1e3)
         for action in chunk[:execute]:
             tick += 1

@@ -50,22 +50,30 @@ def test_tui_in_tmux_shows_six_joints_with_changing_values(tmp_path):
                 [*tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=True
             ).stdout
 
-        deadline, first = time.monotonic() + 30, {}
-        while len(first) < len(JOINTS) and time.monotonic() < deadline:
-            time.sleep(0.5)
-            first = raw_values(capture())
-        assert len(first) == len(JOINTS), capture()
+        def pane_when(ready, what: str) -> str:
+            """The pane once `ready(pane)` holds; a loaded machine can take seconds to redraw."""
+            deadline = time.monotonic() + 30
+            while True:
+                pane = capture()
+                if ready(pane):
+                    return pane
+                assert time.monotonic() < deadline, f"no {what} within 30 s:\n{pane}"
+                time.sleep(0.25)
+
+        first = raw_values(pane_when(lambda p: len(raw_values(p)) == len(JOINTS), "six joint bars"))
         subprocess.run([*tmux, "send-keys", "-t", session, "-l", "?"], check=True)  # help opens over it
-        time.sleep(1.0)
-        assert "edgevla TUI" in capture()
+        pane_when(lambda p: "edgevla TUI" in p, "help screen")
         subprocess.run([*tmux, "send-keys", "-t", session, "Escape"], check=True)
-        time.sleep(1.0)
-        pane = capture()
-        second = raw_values(pane)
-        assert "Hold the arm at the MIDDLE" in pane
-        assert len(second) == len(JOINTS), pane
-        moved = [joint for joint in JOINTS if first[joint] != second[joint]]
-        assert len(moved) >= 5, (first, second)  # the sweeping leader moves every joint
+
+        def moved_on(pane: str) -> bool:
+            values = raw_values(pane)
+            return (
+                "Hold the arm at the MIDDLE" in pane
+                and len(values) == len(JOINTS)
+                and (sum(values[joint] != first[joint] for joint in JOINTS) >= 5)
+            )
+
+        pane_when(moved_on, "calibration screen with every joint moved by the sweeping leader")
         subprocess.run([*tmux, "send-keys", "-t", session, "q"], check=True)
         time.sleep(1.0)
     finally:
