@@ -1,4 +1,6 @@
-"""`edgevla bench ...`: each benchmark prints human-readable figures, or one JSON object with --json."""
+"""`edgevla bench ...`: each benchmark prints human-readable figures, or one JSON object with --json.
+
+One module per benchmark in this package, imported only when it runs."""
 
 from __future__ import annotations
 
@@ -7,23 +9,23 @@ import argparse
 from edgevla.cli.dispatch import Command, dispatch
 
 BENCHES: dict[str, Command] = {
-    "policy": Command("edgevla.cli.bench_policy", "action-chunk latency p50/p90 and peak memory of a policy"),
+    "policy": Command("edgevla.cli.bench.policy", "action-chunk latency p50/p90 and peak memory of a policy"),
     "train": Command(
-        "edgevla.cli.bench_train", "training samples/s of a recipe (default small-cpu, synthetic data)"
+        "edgevla.cli.bench.train", "training samples/s of a recipe (default small-cpu, synthetic data)"
     ),
     "bus": Command(
-        "edgevla.cli.bench_bus", "servo bus loop: sync read + sync write cycles/s, p50/p99 (--json)"
+        "edgevla.cli.bench.bus", "servo bus loop: sync read + sync write cycles/s, p50/p99 (--json)"
     ),
     "firmware": Command(
-        "edgevla.cli.bench_firmware", "virtual servo firmware cost per sync read (in-process, pty)"
+        "edgevla.cli.bench.firmware", "virtual servo firmware cost per sync read (in-process, pty)"
     ),
-    "record": Command("edgevla.cli.bench_record", "recording loop: late/dropped frames, episode save cost"),
+    "record": Command("edgevla.cli.bench.record", "recording loop: late/dropped frames, episode save cost"),
     "async": Command(
-        "edgevla.cli.bench_async", "control period p50/p99 and starvation of edgevla run on a virtual arm"
+        "edgevla.cli.bench.async_run", "control period p50/p99 and starvation of edgevla run on a virtual arm"
     ),
-    "all": Command("edgevla.cli.bench_all", "run benchmarks/plan.yaml: report.md + report.json + PNG plots"),
+    "all": Command("edgevla.cli.bench.all", "run benchmarks/plan.yaml: report.md + report.json + PNG plots"),
     "sim": Command(
-        "edgevla.cli.bench_sim", "sim render time; control-loop jitter/starvation on the simulated arm"
+        "edgevla.cli.bench.sim", "sim render time; control-loop jitter/starvation on the simulated arm"
     ),
 }
 

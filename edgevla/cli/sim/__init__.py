@@ -1,4 +1,6 @@
-"""`edgevla sim ...`: the simulated SO-101 (show an episode, check the scripted expert, serve it)."""
+"""`edgevla sim ...`: the simulated SO-101 (show an episode, check the scripted expert, serve it).
+
+One module per command in this package, imported only when it runs."""
 
 from __future__ import annotations
 
@@ -8,17 +10,17 @@ from edgevla.cli.dispatch import Command, dispatch
 
 SIM_COMMANDS: dict[str, Command] = {
     "show": Command(
-        "edgevla.cli.sim_show", "play the scripted expert on one episode, save a PNG strip / GIF"
+        "edgevla.cli.sim.show", "play the scripted expert on one episode, save a PNG strip / GIF"
     ),
     "expert": Command(
-        "edgevla.cli.sim_expert", "success rate of the scripted expert over N episodes (--json)"
+        "edgevla.cli.sim.expert", "success rate of the scripted expert over N episodes (--json)"
     ),
-    "calibration": Command("edgevla.cli.sim_calibration", "write the simulated arms' calibration profiles"),
-    "demos": Command("edgevla.cli.sim_demos", "record scripted-expert demonstrations into a LeRobotDataset"),
+    "calibration": Command("edgevla.cli.sim.calibration", "write the simulated arms' calibration profiles"),
+    "demos": Command("edgevla.cli.sim.demos", "record scripted-expert demonstrations into a LeRobotDataset"),
     "pretrain": Command(
-        "edgevla.cli.sim_pretrain", "grounding pretraining of a from-scratch VLM on rendered scenes"
+        "edgevla.cli.sim.pretrain", "grounding pretraining of a from-scratch VLM on rendered scenes"
     ),
-    "serve": Command("edgevla.cli.sim_serve", "run the simulator, publish its cameras for sim:NAME sources"),
+    "serve": Command("edgevla.cli.sim.serve", "run the simulator, publish its cameras for sim:NAME sources"),
 }
 
 

@@ -6,82 +6,19 @@ import argparse
 import time
 from pathlib import Path
 
-from edgevla.errors import EdgevlaError
+from edgevla.cli.args import add_duration, add_sim_world, sim_world
+from edgevla.sim.clock import ExpertDriven, WorldClock
 from edgevla.sim.frames import default_socket
-from edgevla.sim.render import CAMERAS
-from edgevla.sim.session import ExpertDriven, SimSession
-from edgevla.sim.tasks import TASKS
-from edgevla.sim.world import SimConfig, SimWorld
-
-
-def add_world_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", default="reach", choices=sorted(TASKS))
-    add_camera_arguments(parser)
-    parser.add_argument("--fps", type=float, default=30.0, help="simulation and camera rate (default 30)")
-
-
-def add_camera_arguments(parser: argparse.ArgumentParser, default: str | None = "front") -> None:
-    parser.add_argument(
-        "--cameras",
-        default=default,
-        help=f"comma list of {', '.join(CAMERAS)}, each NAME or NAME:SIZE (default "
-        + (default or "the cameras the policy was trained on, at its demos' size; else front")
-        + ")",
-    )
-    parser.add_argument("--size", type=int, default=96, help="camera image width and height (default 96)")
-
-
-def parse_cameras(text: str, size: int) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]]:
-    """`--cameras front,wrist:64` -> the camera names and the (name, size) of those given a size
-    of their own (a near camera costs more to render per pixel: see docs/SIM.md)."""
-    names, sizes = [], []
-    for item in (c for c in text.split(",") if c):
-        name, _, own = item.partition(":")
-        names.append(name)
-        if own:
-            if not own.isdigit() or int(own) < 16:
-                raise EdgevlaError(f"--cameras: '{item}' needs a whole size >= 16 after the colon")
-            sizes.append((name, int(own)))
-    unknown = [c for c in names if c not in CAMERAS]
-    if unknown or not names:
-        raise EdgevlaError(
-            f"--cameras: unknown {', '.join(unknown) or '(none)'}; known: {', '.join(CAMERAS)}"
-        )
-    if len(set(names)) != len(names):
-        raise EdgevlaError(f"--cameras: '{text}' names a camera twice")
-    if size < 16:
-        raise EdgevlaError("--size must be >= 16")
-    return tuple(names), tuple(sizes)
-
-
-def policy_cameras(
-    args: argparse.Namespace, policy: str | Path | None
-) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]]:
-    """`--cameras` when given, else those the policy was trained on (its record), else front;
-    `policy` may be anything `--policy` takes (a remote or a file has no record)."""
-    from edgevla.sim.evaluate import trained_cameras
-
-    if args.cameras is not None:
-        return parse_cameras(args.cameras, args.size)
-    if args.size < 16:
-        raise EdgevlaError("--size must be >= 16")
-    return (policy is not None and trained_cameras(policy)) or (("front",), ())
-
-
-def world_from_args(args: argparse.Namespace) -> SimWorld:
-    cameras, sizes = parse_cameras(args.cameras, args.size)
-    if args.fps <= 0:
-        raise EdgevlaError("--fps must be positive")
-    return SimWorld(SimConfig.square(args.task, args.fps, cameras, args.size, sizes))
+from edgevla.sim.world import SimWorld
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_world_arguments(parser)
+    add_sim_world(parser)
     parser.add_argument("--seed", type=int, default=0, help="first episode seed")
     parser.add_argument(
         "--socket", type=Path, default=None, help=f"frame socket (default {default_socket()})"
     )
-    parser.add_argument("--duration", type=float, default=None, help="stop after S seconds (default: Ctrl-C)")
+    add_duration(parser)
     parser.add_argument(
         "--bus",
         action="store_true",
@@ -97,18 +34,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    world = world_from_args(args)
+    world = sim_world(args)
     socket_path = args.socket or default_socket()
     if args.bus:
         return _serve_bus(args, world, socket_path)
-    with SimSession(world, socket_path, ExpertDriven(world, args.seed)) as session:
+    with WorldClock(world, socket_path, ExpertDriven(world, args.seed)) as clock:
         print(f"ready {socket_path}", flush=True)
         started = time.monotonic()
         while args.duration is None or time.monotonic() - started < args.duration:
             time.sleep(0.2)
-    print(
-        f"served {session.ticks} ticks, render {1000 * session.render_s / max(1, session.ticks):.1f} ms/tick"
-    )
+    print(f"served {clock.ticks} ticks, render {1000 * clock.render_s / max(1, clock.ticks):.1f} ms/tick")
     return 0
 
 
@@ -119,14 +54,14 @@ def _serve_bus(args: argparse.Namespace, world: SimWorld, socket_path: Path) -> 
 
     with (
         serve_arms(world, follower_link=args.follower_link, leader_link=args.leader_link) as arms,
-        SimSession(world, socket_path, arms.follow) as session,
+        WorldClock(world, socket_path, arms.follow) as clock,
     ):
         print(f"ready frames {socket_path}", flush=True)
         print(f"follower {arms.follower_port}  leader {arms.leader_port}", flush=True)
         print(f"calibration: EDGEVLA_CALIBRATION_DIR={SIM_CALIBRATION_DIR}", flush=True)
         started, seed = time.monotonic(), args.seed
         while args.duration is None or time.monotonic() - started < args.duration:
-            episode = session.change_scene(lambda s=seed: arms.start_episode(s), cameras=())
+            episode = clock.change_scene(lambda s=seed: arms.start_episode(s), cameras=())
             print(f"episode {seed}: {episode.instruction}", flush=True)
             began, success_at = time.monotonic(), None
             while time.monotonic() - began < args.episode_seconds:
