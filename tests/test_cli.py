@@ -21,3 +21,29 @@ def test_unknown_command_is_one_line_and_nonzero():
     assert result.stderr.strip().count("\n") == 0
     assert "unknown command 'frobnicate'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_no_command_module_imports_another():
+    """Commands share arguments through edgevla.cli.args and logic through the library; a group
+    package's modules may read the group's own table (bench all lists the benches)."""
+    import ast
+    from pathlib import Path
+
+    import edgevla.cli
+
+    root = Path(edgevla.cli.__file__).parent
+    shared = {"edgevla.cli", "edgevla.cli.args", "edgevla.cli.dispatch"}
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        module = ".".join(("edgevla", *path.relative_to(root.parent).with_suffix("").parts))
+        module = module.removesuffix(".__init__")
+        group = module.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            found += [
+                f"{module} imports {name}"
+                for name in names
+                if name.startswith("edgevla.cli") and name not in shared and name != group
+            ]
+    assert found == []

@@ -4,6 +4,10 @@ Each subcommand lives in its own module and is imported only when it runs, so `e
 and the robot-side commands never load torch. A command module provides
 `configure(parser: argparse.ArgumentParser) -> None`, which adds its arguments and sets
 `handler=<callable(args) -> int>` with `parser.set_defaults`.
+
+A command group (`bench`, `sim`) is a package: its `__init__` lists its commands and dispatches
+to one module each. Arguments several commands take come from `edgevla.cli.args`; a command
+module never imports another one (what they share is library code).
 """
 
 from __future__ import annotations

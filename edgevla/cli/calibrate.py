@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 
-from edgevla.cli.bus_args import add_robot_port, warn_latency
+from edgevla.cli.args import add_robot_port, warn_latency
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

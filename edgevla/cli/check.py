@@ -37,18 +37,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgevla.cli.bench_policy import synthetic_observation
     from edgevla.export.calibration import observations
     from edgevla.export.parity import assumed_degrees_per_unit, compare, degrees_per_unit
     from edgevla.model.checkpoint import load_policy
     from edgevla.runtime.loader import open_policy
+    from edgevla.runtime.synthetic import synthetic_observation
 
     reference = load_policy(args.policy, vlm_dir=args.vlm_dir)
     candidate = open_policy(args.art, vlm_dir=args.vlm_dir)
     if args.obs:
         obs = observations(args.obs, args.frames)
     else:
-        obs = (synthetic_observation(reference, seed) for seed in range(args.frames))
+        obs = (synthetic_observation(reference.spec, seed) for seed in range(args.frames))
     if bool(args.robot) != bool(args.calibration):
         raise EdgevlaError("--robot and --calibration go together (exact degrees per joint)")
     if args.robot:

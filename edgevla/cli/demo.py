@@ -9,6 +9,7 @@ import json
 import time
 from pathlib import Path
 
+from edgevla.cli.args import add_policy_worker, add_sim_cameras, policy_choice, sim_cameras
 from edgevla.paths import assets_dir
 
 ASSET = assets_dir() / "small-reach"
@@ -25,34 +26,28 @@ def shipped_policy(asset: Path | None = None) -> Path | None:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from edgevla.cli.sim_serve import add_camera_arguments
-
-    parser.add_argument("--policy", type=Path, help=f"policy to run (default: the one shipped in {ASSET})")
+    add_policy_worker(parser, without_policy=f"the one shipped in {ASSET}")
     parser.add_argument("--episodes", type=int, default=5)
     parser.add_argument("--max-seconds", type=float, default=10.0, help="time limit of an episode")
     parser.add_argument(
         "--gif", type=Path, default=Path("edgevla-demo.gif"), help="first episode's camera view"
     )
-    add_camera_arguments(parser, default=None)
-    parser.add_argument("--worker", default="process", choices=["thread", "process"])
+    add_sim_cameras(parser, default=None)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgevla.cli.sim_serve import policy_cameras
     from edgevla.errors import EdgevlaError
-    from edgevla.runtime.wire import Expectation
-    from edgevla.runtime.workers import open_policy
-    from edgevla.sim.evaluate import EvalConfig, eval_world_config, evaluate
-    from edgevla.sim.oracle import OraclePolicy
+    from edgevla.evaluation.evaluate import EvalConfig, eval_world_config, evaluate, open_eval_policy
+    from edgevla.evaluation.oracle import OraclePolicy
     from edgevla.sim.world import SimWorld
 
     if args.episodes < 1:
         raise EdgevlaError("--episodes must be >= 1")
     source = args.policy or shipped_policy()
     say = (lambda *_: None) if args.json else print
-    cameras, sizes = policy_cameras(args, source)
+    cameras, sizes = sim_cameras(args, source)
     config = EvalConfig(
         episodes=args.episodes, max_seconds=args.max_seconds, cameras=cameras, sizes=sizes, gif=args.gif
     )
@@ -67,15 +62,17 @@ def run(args: argparse.Namespace) -> int:
         policy = OraclePolicy(world)
     else:
         say(f"edgevla demo: policy {source}")
-        policy = open_policy(str(source), args.worker, Expectation(6, 6, cameras, 30.0))
+        choice = policy_choice(args, source)
+        policy = open_eval_policy(choice, config)
         say(
-            f"  policy '{policy.spec.name}' ready in {time.monotonic() - started:.1f} s ({args.worker} worker)"
+            f"  policy '{policy.spec.name}' ready in {time.monotonic() - started:.1f} s "
+            f"({choice.transport} worker)"
         )
     square = dict(sizes)
     views = ", ".join(f"{c} camera {square.get(c, config.size)} px" for c in cameras)
     say(
         "  simulated SO-101 follower on virtual servos (real driver over a pty), task 'reach' "
-        f"(touch the named cube), {views}, 30 fps"
+        f"(touch the named cube), {views}, {config.fps:g} fps"
     )
 
     def show(result) -> None:

@@ -1,4 +1,4 @@
-"""Lazy subcommand dispatch shared by `edgevla` and its command groups (`bench`, `export`...)."""
+"""Lazy subcommand dispatch shared by `edgevla` and its command groups (`bench`, `sim`)."""
 
 from __future__ import annotations
 

@@ -9,32 +9,30 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 
+from edgevla.cli.args import (
+    add_fps,
+    add_merge,
+    add_policy_worker,
+    add_sim_cameras,
+    policy_choice,
+    sim_cameras,
+)
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from edgevla.cli.sim_serve import add_camera_arguments
-    from edgevla.runtime.merging import STRATEGIES
-    from edgevla.runtime.workers import TRANSPORTS
-    from edgevla.sim.evaluate import EVAL_SEED
+    from edgevla.evaluation.evaluate import EVAL_SEED
     from edgevla.sim.tasks import TASKS
 
-    parser.add_argument(
-        "--policy", required=True, help="checkpoint dir, exported artifact, replay .npz, or ws://HOST:PORT"
-    )
+    add_policy_worker(parser)
     parser.add_argument("--task", default="reach", choices=sorted(TASKS))
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument(
         "--seed", type=int, default=EVAL_SEED, help=f"first episode seed (default {EVAL_SEED})"
     )
     parser.add_argument("--max-seconds", type=float, default=10.0, help="time limit of an episode")
-    parser.add_argument("--fps", type=float, default=30.0, help="control and simulation rate (default 30)")
-    parser.add_argument(
-        "--merge", choices=STRATEGIES, default="blend", help="how chunks join (default blend)"
-    )
-    add_camera_arguments(parser, default=None)
-    parser.add_argument(
-        "--worker", choices=TRANSPORTS, help="where a local policy runs (default: process; ws:// is remote)"
-    )
-    parser.add_argument("--token", help="token of the policy server")
+    add_fps(parser, "control and simulation rate")
+    add_merge(parser)
+    add_sim_cameras(parser, default=None)
     parser.add_argument(
         "--no-bus",
         action="store_true",
@@ -75,14 +73,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgevla.cli.sim_serve import policy_cameras
     from edgevla.errors import EdgevlaError
-    from edgevla.runtime.loading import is_remote
-    from edgevla.runtime.wire import Expectation
-    from edgevla.runtime.workers import open_policy
-    from edgevla.sim.evaluate import EvalConfig, evaluate
+    from edgevla.evaluation.evaluate import EvalConfig, evaluate, open_eval_policy
 
-    cameras, sizes = policy_cameras(args, args.policy)
+    cameras, sizes = sim_cameras(args, args.policy)
     if args.episodes < 1 or args.max_seconds <= 0 or args.fps <= 0:
         raise EdgevlaError("--episodes, --max-seconds and --fps must be positive")
     if args.sync is not None and (args.sync < 1 or args.gif or args.merge != "blend"):
@@ -92,9 +86,6 @@ def run(args: argparse.Namespace) -> int:
     if args.every_target and args.sync is None:
         raise EdgevlaError("--every-target needs --sync N (it replays each scene clockless)")
     episodes_out = _open_episodes_out(args.episodes_out)
-    transport = args.worker or ("remote" if is_remote(args.policy) else "process")
-    expect = Expectation(state_dim=6, action_dim=6, cameras=cameras, fps=args.fps)
-    policy = open_policy(args.policy, transport, expect, token=args.token)
     config = EvalConfig(
         task=args.task,
         episodes=args.episodes,
@@ -108,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         gif=args.gif,
         bus=not args.no_bus,
     )
+    policy = open_eval_policy(policy_choice(args), config)
 
     finished = 0
 
@@ -134,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         if args.sync is None:
             report = evaluate(policy, config, show)
         else:
-            from edgevla.sim.rollout import evaluate_sync
+            from edgevla.evaluation.rollout import evaluate_sync
 
             report = evaluate_sync(
                 policy, config, args.sync, show, every_target=args.every_target, push_deg=args.push

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from edgevla.cli.bus_args import add_robot_port, warn_latency
+from edgevla.cli.args import add_robot_port, warn_latency
 from edgevla.errors import EdgevlaError
 
 

@@ -7,19 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-from edgevla.cli.teleop import add_arm_arguments
+from edgevla.cli.args import add_arm_pair, add_cameras, add_fps
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_arm_arguments(parser)
-    parser.add_argument(
-        "--camera",
-        action="append",
-        default=[],
-        metavar="NAME=SOURCE",
-        help="camera to record as observation.images.NAME: synthetic, /dev/videoN, N, opencv:PATH "
-        "(options ?width=W&height=H&fps=F); repeatable",
-    )
+    add_arm_pair(parser)
+    add_cameras(parser)
     parser.add_argument(
         "--dataset",
         type=Path,
@@ -41,7 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=10.0,
         help="unrecorded teleoperation between episodes (default 10)",
     )
-    parser.add_argument("--fps", type=int, default=30, help="frames per second (default 30)")
+    add_fps(parser, "frames per second", 30, whole=True)
     parser.add_argument(
         "--resume", action="store_true", help="repair an interrupted dataset and append to it"
     )

@@ -11,6 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
+from edgevla.cli.args import (
+    add_cameras,
+    add_duration,
+    add_fps,
+    add_merge,
+    add_policy_worker,
+    add_robot_port,
+    policy_choice,
+)
 from edgevla.errors import EdgevlaError
 from edgevla.signals import Interrupts, stop_on_signals
 
@@ -18,50 +27,22 @@ log = logging.getLogger("edgevla.runtime")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from edgevla.runtime.merging import STRATEGIES
-    from edgevla.runtime.workers import TRANSPORTS
-
-    parser.add_argument("--robot", required=True, help="robot definition, e.g. so101_follower")
-    parser.add_argument(
-        "--port", required=True, help="serial port of the servo bus (or a virtual firmware pty)"
-    )
-    parser.add_argument(
-        "--policy",
-        required=True,
-        help="checkpoint, exported artifact, replay .npz, or ws://HOST:PORT of `edgevla serve`",
-    )
+    add_robot_port(parser)
+    add_policy_worker(parser)
     parser.add_argument("--task", default="", help="the instruction given to the policy")
-    parser.add_argument(
-        "--camera",
-        action="append",
-        default=[],
-        metavar="NAME=SOURCE",
-        help="camera: device index/path or synthetic",
-    )
-    parser.add_argument("--fps", type=float, default=30.0, help="control rate (default 30)")
-    parser.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    add_cameras(parser)
+    add_fps(parser)
+    add_duration(parser)
     parser.add_argument("--stats-json", type=Path, help="write the run's statistics here at the end")
     parser.add_argument(
         "--plot", type=Path, help="save a PNG of the control periods and queue depth at the end"
     )
-    parser.add_argument(
-        "--worker",
-        choices=TRANSPORTS,
-        help="where a local policy runs: thread, or process (default: keeps the model off the loop's GIL)",
-    )
-    parser.add_argument(
-        "--merge", choices=STRATEGIES, default="blend", help="how chunks join (default blend)"
-    )
+    add_merge(parser)
     parser.add_argument(
         "--request-at",
         type=int,
         help="ask for the next chunk at this queue depth (default: adapts to latency)",
     )
-    parser.add_argument(
-        "--worker-threads", type=int, help="compute threads of a worker process (default: all cores but one)"
-    )
-    parser.add_argument("--token", help="token of the policy server")
-    parser.add_argument("--jpeg", action="store_true", help="send camera images JPEG-compressed (remote)")
     parser.add_argument(
         "--realtime", action="store_true", help="run the control loop thread with real-time priority (Linux)"
     )
@@ -71,41 +52,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run)
 
 
-def _open_cameras(specs: list[str]) -> list:
-    if not specs:
-        return []
-    from edgevla.cameras import open_cameras, parse_camera_spec
-
-    return open_cameras([parse_camera_spec(text) for text in specs])
-
-
 def run(args: argparse.Namespace) -> int:
     from edgevla.drivers.robot import Robot
-    from edgevla.runtime.loading import is_remote
-    from edgevla.runtime.loop import ControlLoop, LoopConfig
-    from edgevla.runtime.wire import Expectation
-    from edgevla.runtime.workers import PolicyWorker, open_policy
+    from edgevla.hosting.control import control
+    from edgevla.runtime.loop import LoopConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     interrupts = stop_on_signals()
     if args.duration is not None and args.duration <= 0:
         raise EdgevlaError(f"--duration must be positive, got {args.duration}")
-    transport = args.worker or ("remote" if is_remote(args.policy) else "process")
-    robot = Robot(args.robot, args.port)
-    cameras, worker, loop = [], None, None
-    robot.connect()
-    try:
-        cameras = _open_cameras(args.camera)
-        expect = Expectation(
-            state_dim=len(robot.joint_names),
-            action_dim=len(robot.joint_names),
-            cameras=tuple(c.name for c in cameras),
-            fps=args.fps,
-        )
-        policy = open_policy(
-            args.policy, transport, expect, token=args.token, jpeg=args.jpeg, threads=args.worker_threads
-        )
-        spec = policy.spec
+    choice = policy_choice(args)
+    config = LoopConfig(
+        fps=args.fps, task=args.task, merge=args.merge, request_at=args.request_at, realtime=args.realtime
+    )
+    # leaving the block stops the loop, the worker and the cameras, then the robot as its
+    # definition says (torque off by default)
+    with (
+        Robot(args.robot, args.port, baudrate=args.baud) as robot,
+        control(robot, args.camera, choice, config) as hosted,
+    ):
+        spec = hosted.policy.spec
         if spec.fps and abs(spec.fps - args.fps) > 1e-6:
             log.warning(
                 "policy '%s' was trained at %g fps, running at %g: its motions play %.2fx as fast",
@@ -114,25 +80,13 @@ def run(args: argparse.Namespace) -> int:
                 args.fps,
                 args.fps / spec.fps,
             )
-        worker = PolicyWorker(policy)
-        config = LoopConfig(
-            fps=args.fps, task=args.task, merge=args.merge, request_at=args.request_at, realtime=args.realtime
-        )
-        loop = ControlLoop(robot, worker, spec, config, tuple(cameras)).start()
+        loop = hosted.start()
         print(
-            f"running '{spec.name}' on {args.robot} at {args.fps:g} fps ({transport} worker, {args.merge}); "
-            "Ctrl-C stops",
+            f"running '{spec.name}' on {args.robot} at {args.fps:g} fps "
+            f"({choice.transport} worker, {args.merge}); Ctrl-C stops",
             file=sys.stderr,
         )
         _report_until_done(loop, robot, args.duration, args.stats_every, interrupts)
-    finally:
-        if loop is not None:
-            loop.stop()
-        if worker is not None:
-            worker.close()
-        for camera in cameras:
-            camera.stop()
-        robot.disconnect()  # torque as the robot definition says
     loop.stats.driver = _driver_counters(robot)
     summary = loop.stats.summary()
     if args.stats_json:

@@ -5,23 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
-
-def add_arm_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--robot", default="so101", help="arm pair: so101 (so101_leader + so101_follower), koch, ..."
-    )
-    parser.add_argument(
-        "--leader-port", required=True, help="serial port of the leader arm, e.g. /dev/ttyACM0"
-    )
-    parser.add_argument(
-        "--follower-port", required=True, help="serial port of the follower arm, e.g. /dev/ttyACM1"
-    )
+from edgevla.cli.args import add_arm_pair, add_duration, add_fps
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_arm_arguments(parser)
-    parser.add_argument("--fps", type=float, default=60.0, help="loop rate (default 60)")
-    parser.add_argument("--duration", type=float, help="stop after S seconds (default: until Ctrl-C)")
+    add_arm_pair(parser)
+    add_fps(parser, "loop rate", 60.0)
+    add_duration(parser)
     parser.add_argument("--json", action="store_true", help="print the final figures as JSON")
     parser.set_defaults(handler=run)
 

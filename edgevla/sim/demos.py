@@ -43,7 +43,7 @@ def record_demos(config: DemoConfig, dataset: Path, log: Callable[[str], None] =
     from edgevla.dataset import VideoConfig
     from edgevla.dataset.meta import is_dataset, load_info
     from edgevla.record.recorder import EpisodeReport, RecordConfig, Recorder
-    from edgevla.sim.session import SimSession
+    from edgevla.sim.clock import WorldClock
 
     world = SimWorld(
         replace(
@@ -59,11 +59,11 @@ def record_demos(config: DemoConfig, dataset: Path, log: Callable[[str], None] =
     ):
         path = Path(tmp) / "sim.sock"
         follower, leader = arms.follower, arms.leader
-        with SimSession(world, path, arms.follow) as session:
-            cameras = open_cameras([parse_camera_spec(f"{c}=sim:{c}?socket={path}") for c in config.cameras])
+        with WorldClock(world, path, arms.follow) as clock:
+            cameras = open_cameras([parse_camera_spec(spec) for spec in clock.camera_specs()])
 
             def start_episode(index: int) -> str:
-                return session.change_scene(
+                return clock.change_scene(
                     lambda: arms.start_episode(config.seed + index), cameras
                 ).instruction
 

@@ -144,7 +144,7 @@ def test_drivers_import_without_torch():
     code = (
         "import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
         "import edgevla.drivers.robot, edgevla.drivers.homing, edgevla.drivers.setup, edgevla.cli.motors\n"
-        "import edgevla.cli.calibrate, edgevla.cli.bench_bus"
+        "import edgevla.cli.calibrate, edgevla.cli.bench.bus"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

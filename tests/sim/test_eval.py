@@ -8,10 +8,10 @@ import sys
 
 import numpy as np
 
+from edgevla.evaluation.evaluate import EvalConfig, eval_world_config, evaluate, trained_cameras
+from edgevla.evaluation.oracle import OraclePolicy
 from edgevla.runtime.replay import ReplayPolicy
 from edgevla.sim.arms import SimRobot
-from edgevla.sim.evaluate import EvalConfig, eval_world_config, evaluate, trained_cameras
-from edgevla.sim.oracle import OraclePolicy
 from edgevla.sim.world import SimConfig, SimWorld
 
 
@@ -104,7 +104,7 @@ def test_sync_eval_separates_the_model_from_the_runtime(tmp_path):
     """Clockless: the oracle's whole chunks, played in simulated time, solve every episode (it
     replans a min-jerk move from rest each chunk, so it needs whole chunks to get anywhere);
     a policy that holds still solves none; a bad --sync is one clear error."""
-    from edgevla.sim.rollout import evaluate_sync
+    from edgevla.evaluation.rollout import evaluate_sync
 
     config = EvalConfig(episodes=3, max_seconds=8.0, cameras=("front",), size=32)
     world = SimWorld(eval_world_config(config))
@@ -124,7 +124,7 @@ def test_sync_eval_separates_the_model_from_the_runtime(tmp_path):
 def test_a_push_at_the_end_tells_a_policy_that_reads_its_camera_from_one_that_holds_its_pose(tmp_path):
     """`--push DEG`: the oracle (which looks at the scene) comes back to the cube; a policy that
     holds its pose does not; --push without --sync is one clear error."""
-    from edgevla.sim.rollout import evaluate_sync
+    from edgevla.evaluation.rollout import evaluate_sync
 
     config = EvalConfig(episodes=2, max_seconds=6.0, cameras=("front",), size=32)
     world = SimWorld(eval_world_config(config))
@@ -156,7 +156,7 @@ def test_a_push_at_the_end_tells_a_policy_that_reads_its_camera_from_one_that_ho
 def test_every_target_tells_a_policy_that_reads_its_instruction_from_one_that_does_not(tmp_path):
     """Each scene once per cube: the oracle ends over every named cube; a policy that ignores the
     instruction ends over the same cube whichever is named, i.e. exactly chance (1 of 3)."""
-    from edgevla.sim.rollout import evaluate_sync
+    from edgevla.evaluation.rollout import evaluate_sync
 
     config = EvalConfig(episodes=2, max_seconds=6.0, cameras=("front",), size=32)
     world = SimWorld(eval_world_config(config))

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from edgevla.cameras import CameraError, open_cameras, parse_camera_spec
+from edgevla.sim.clock import ExpertDriven, WorldClock
 from edgevla.sim.frames import FrameClient, FrameServer
-from edgevla.sim.session import ExpertDriven, SimSession
 from edgevla.sim.world import SimConfig, SimWorld
 
 
@@ -58,7 +58,7 @@ def test_garbage_on_the_socket_does_not_kill_the_server(sock_path):
 
 def test_sim_camera_source_reads_a_running_simulator(sock_path):
     world = SimWorld(SimConfig(cameras=("front", "wrist"), width=48, height=32, fps=30))
-    with SimSession(world, sock_path, ExpertDriven(world)):
+    with WorldClock(world, sock_path, ExpertDriven(world)):
         readers = open_cameras(
             [
                 parse_camera_spec(f"front=sim?socket={sock_path}"),
@@ -84,7 +84,7 @@ def test_sim_camera_without_simulator_says_how_to_start_one(sock_path):
 def test_unknown_sim_camera_is_an_error(sock_path):
     world = SimWorld(SimConfig(cameras=("front",), width=32, height=32))
     with (
-        SimSession(world, sock_path, ExpertDriven(world)),
+        WorldClock(world, sock_path, ExpertDriven(world)),
         pytest.raises(CameraError, match="cameras: front"),
     ):
         open_cameras([parse_camera_spec(f"top=sim:top?socket={sock_path}")])

@@ -19,16 +19,12 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from edgevla.cli.bus_args import warn_latency
+from edgevla.cli.args import add_robot_port, warn_latency
 from edgevla.errors import EdgevlaError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--robot", default="so101_follower", help="robot definition (default so101_follower)")
-    parser.add_argument(
-        "--port", help="serial device or URL (default: serve the virtual arm in a subprocess)"
-    )
-    parser.add_argument("--baud", type=int, help="bus baud rate (default: the robot definition's)")
+    add_robot_port(parser, without_port="serve the virtual arm in a subprocess")
     parser.add_argument("--seconds", type=float, default=5.0, help="how long to run the loop")
     parser.add_argument(
         "--no-configure", action="store_true", help="keep the servos' settings (return delay...)"

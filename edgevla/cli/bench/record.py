@@ -8,11 +8,13 @@ import json
 import tempfile
 from pathlib import Path
 
+from edgevla.cli.args import add_fps
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="total recording time (default 60)")
     parser.add_argument("--episode-seconds", type=float, default=20.0, help="episode length (default 20)")
-    parser.add_argument("--fps", type=int, default=30)
+    add_fps(parser, "frames per second", 30, whole=True)
     parser.add_argument("--cameras", type=int, default=2, help="synthetic cameras (default 2)")
     parser.add_argument("--size", default="640x480", help="camera WxH (default 640x480)")
     parser.add_argument("--vcodec", default="libsvtav1", choices=["libsvtav1", "libx264"])

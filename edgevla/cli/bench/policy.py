@@ -19,6 +19,7 @@ import numpy as np
 
 from edgevla.errors import EdgevlaError
 from edgevla.runtime.policy import Policy
+from edgevla.runtime.synthetic import synthetic_observation
 
 
 def torch_backend(args: argparse.Namespace) -> Policy:
@@ -95,23 +96,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run)
 
 
-def synthetic_observation(policy: Policy, seed: int = 0) -> dict:
-    """Random camera frames at the policy's size, a random state and a fixed instruction."""
-    rng = np.random.default_rng(seed)
-    spec = policy.spec
-    obs = {
-        f"observation.images.{c.name}": rng.integers(0, 256, (c.height, c.width, 3), np.uint8)
-        for c in spec.cameras
-    }
-    obs["observation.state"] = rng.normal(size=spec.state_dim).astype(np.float32)
-    obs["task"] = "pick up the red cube and place it in the bowl"
-    return obs
-
-
 def measure(policy: Policy, runs: int, warmup: int) -> dict:
     if runs < 1 or warmup < 0:
         raise EdgevlaError("--runs must be >= 1 and --warmup >= 0")
-    obs = synthetic_observation(policy)
+    obs = synthetic_observation(policy.spec)
     for _ in range(warmup):
         policy.infer(obs)
     latencies = []

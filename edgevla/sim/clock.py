@@ -1,5 +1,6 @@
-"""A running simulator: a thread that, every tick, reads where the follower's joints are, updates
-the world, renders the cameras and publishes them on the frame socket.
+"""The world's clock: a thread that, every tick at the world's fps, reads where the follower's
+joints are, updates the world, renders the cameras and publishes them on the frame socket. It is
+what makes the simulator run in real time for `sim serve`, `sim demos` and the evaluation harness.
 
 Where the joints come from is pluggable (`follow`): the virtual servos of the firmware in a bus
 session, or the scripted expert through the in-process servo model (`ExpertDriven`) when only the
@@ -46,11 +47,11 @@ class ExpertDriven:
         return self.world.angles
 
 
-class SimSession:
+class WorldClock:
     """Renders `world` at its fps from `follow()` angles and publishes frames on `socket_path`."""
 
     def __init__(self, world: SimWorld, socket_path: Path, follow: Callable[[], np.ndarray]):
-        self.world, self.follow = world, follow
+        self.world, self.follow, self.socket_path = world, follow, socket_path
         self.frames = FrameServer(socket_path)
         self.lock = threading.Lock()  # held while the world changes; take it to reset episodes
         self.ticks = 0
@@ -74,7 +75,11 @@ class SimSession:
                 seq = camera.wait_frame(seq).seq
         return result
 
-    def start(self) -> SimSession:
+    def camera_specs(self) -> list[str]:
+        """`NAME=sim:NAME?socket=...` for each of the world's cameras: how a reader opens them."""
+        return [f"{c}=sim:{c}?socket={self.socket_path}" for c in self.world.config.cameras]
+
+    def start(self) -> WorldClock:
         self._tick()  # the first frames exist before anyone connects
         self._thread.start()
         return self
@@ -85,7 +90,7 @@ class SimSession:
             self._thread.join(timeout=2.0)
         self.frames.close()
 
-    def __enter__(self) -> SimSession:
+    def __enter__(self) -> WorldClock:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -6,11 +6,11 @@ import argparse
 import time
 from pathlib import Path
 
-from edgevla.cli.sim_serve import add_world_arguments, world_from_args
+from edgevla.cli.args import add_sim_world, sim_world
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_world_arguments(parser)
+    add_sim_world(parser)
     parser.add_argument(
         "--dataset", type=Path, required=True, help="dataset directory (appended to if it exists)"
     )
@@ -40,7 +40,7 @@ def main(args: argparse.Namespace) -> int:
     from edgevla.errors import EdgevlaError
     from edgevla.sim.demos import DemoConfig, record_demos
 
-    world = world_from_args(args)  # validates --cameras/--size/--fps the same way as `sim serve`
+    world = sim_world(args)  # validates --cameras/--size/--fps the same way as `sim serve`
     if args.episodes < 1 or args.episode_seconds <= 0 or args.fps != int(args.fps):
         raise EdgevlaError("--episodes and --episode-seconds must be positive and --fps a whole number")
     if not 0.0 <= args.near_miss <= 1.0:

@@ -10,6 +10,8 @@ import time
 
 import numpy as np
 
+from edgevla.cli.args import add_merge, add_policy_worker, add_sim_cameras, policy_choice, sim_cameras
+
 
 def render_ms(
     cameras: tuple[str, ...], size: int, sizes: tuple[tuple[str, int], ...] = (), frames: int = 20
@@ -32,29 +34,21 @@ def render_ms(
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from edgevla.cli.sim_serve import add_camera_arguments
-    from edgevla.runtime.merging import STRATEGIES
-
-    parser.add_argument(
-        "--policy", help="policy source like `edgevla eval` (default: the oracle, in-process)"
-    )
+    add_policy_worker(parser, without_policy="the oracle, in-process")
     parser.add_argument("--episodes", type=int, default=3)
     parser.add_argument("--max-seconds", type=float, default=8.0)
-    parser.add_argument("--merge", choices=STRATEGIES, default="blend")
-    add_camera_arguments(parser, default=None)
+    add_merge(parser)
+    add_sim_cameras(parser, default=None)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgevla.cli.sim_serve import policy_cameras
-    from edgevla.runtime.wire import Expectation
-    from edgevla.runtime.workers import open_policy
-    from edgevla.sim.evaluate import EvalConfig, eval_world_config, evaluate
-    from edgevla.sim.oracle import OraclePolicy
+    from edgevla.evaluation.evaluate import EvalConfig, eval_world_config, evaluate, open_eval_policy
+    from edgevla.evaluation.oracle import OraclePolicy
     from edgevla.sim.world import SimWorld
 
-    cameras, sizes = policy_cameras(args, args.policy)
+    cameras, sizes = sim_cameras(args, args.policy)
     figures = {"render_ms": {**render_ms(cameras, args.size, sizes), **render_ms(cameras, 128)}}
     config = EvalConfig(
         episodes=args.episodes,
@@ -65,11 +59,7 @@ def run(args: argparse.Namespace) -> int:
         sizes=sizes,
     )
     world = SimWorld(eval_world_config(config))
-    if args.policy:
-        expect = Expectation(state_dim=6, action_dim=6, cameras=cameras, fps=config.fps)
-        policy = open_policy(args.policy, "process", expect)
-    else:
-        policy = OraclePolicy(world)
+    policy = open_eval_policy(policy_choice(args), config) if args.policy else OraclePolicy(world)
     try:
         summary = evaluate(policy, config, world=world).summary()
     finally:

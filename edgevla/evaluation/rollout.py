@@ -17,8 +17,8 @@ from collections.abc import Callable
 import numpy as np
 
 from edgevla.errors import EdgevlaError
+from edgevla.evaluation.evaluate import EpisodeResult, EvalConfig, EvalReport, eval_world_config
 from edgevla.runtime.policy import Policy
-from edgevla.sim.evaluate import EpisodeResult, EvalConfig, EvalReport, eval_world_config
 from edgevla.sim.world import SimWorld
 
 

@@ -1,9 +1,9 @@
 """Closed-loop evaluation: a policy drives the simulated arm through the async runtime.
 
 Per episode: the scene of seed `seed + i` is set up, the follower is put at the episode's start
-pose, a fresh `ControlLoop` (edgevla.runtime) runs the policy with the episode's instruction and
-the simulator's cameras (read through `sim:NAME` sources, as `edgevla run` would), until the
-task succeeds or time runs out. One `PolicyWorker` serves every episode.
+pose, a fresh control loop (edgevla.hosting.control) runs the policy with the episode's
+instruction and the simulator's cameras (read through `sim:NAME` sources, as `edgevla run`
+would), until the task succeeds or time runs out. One policy worker serves every episode.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgevla.hardware import load_robot
+from edgevla.hosting.control import PolicyChoice, control, open_for_robot
 from edgevla.runtime.policy import Policy
 from edgevla.sim.arms import open_sim_arms
 from edgevla.sim.clip import save_frames, stack_views
@@ -114,6 +116,13 @@ def eval_world_config(config: EvalConfig) -> SimConfig:
     return SimConfig.square(config.task, config.fps, config.cameras, config.size, config.sizes)
 
 
+def open_eval_policy(choice: PolicyChoice, config: EvalConfig) -> Policy:
+    """The chosen policy, opened to fit what an episode gives it: the simulated follower's joints
+    (its robot definition), `config`'s cameras and rate."""
+    follower = load_robot(eval_world_config(config).robot)
+    return open_for_robot(choice, follower.joint_names, config.cameras, config.fps)
+
+
 def evaluate(
     policy: Policy,
     config: EvalConfig,
@@ -122,42 +131,34 @@ def evaluate(
 ) -> EvalReport:
     """Run `config.episodes` episodes; `world` (built from `config` when None) lets a caller keep
     a handle on the simulator, e.g. a policy that reads it (OraclePolicy)."""
-    from edgevla.cameras import open_cameras, parse_camera_spec
-    from edgevla.runtime.loop import ControlLoop, LoopConfig
+    from edgevla.runtime.loop import LoopConfig
     from edgevla.runtime.stats import LoopStats
-    from edgevla.runtime.workers import PolicyWorker
-    from edgevla.sim.session import SimSession
+    from edgevla.sim.clock import WorldClock
 
     world = world or SimWorld(eval_world_config(config))
     world.reset(config.seed)
     report = EvalReport(config.task, policy.spec.name, config.merge)
+    loop_config = LoopConfig(fps=config.fps, merge=config.merge)
     with tempfile.TemporaryDirectory(prefix="edgevla-eval-") as tmp, open_sim_arms(world, config.bus) as arms:
         path = Path(tmp) / "sim.sock"
-        robot = arms.follower
-        with SimSession(world, path, arms.follow) as session:
-            cameras = open_cameras([parse_camera_spec(f"{c}=sim:{c}?socket={path}") for c in config.cameras])
-            worker = PolicyWorker(policy)
+        with WorldClock(world, path, arms.follow) as clock:
             every_episode = LoopStats(config.fps)  # the runtime figures of all episodes together
             clip: list[np.ndarray] = []  # the first episode, as the cameras saw it
             if config.gif is not None:
-                session.on_frames = lambda images: clip.append(
-                    stack_views([images[c] for c in config.cameras])
-                )
-            try:
+                clock.on_frames = lambda images: clip.append(stack_views([images[c] for c in config.cameras]))
+            with control(arms.follower, clock.camera_specs(), policy, loop_config) as hosted:
                 for index in range(config.episodes):
-                    episode = session.change_scene(
-                        lambda i=index: arms.start_episode(config.seed + i), cameras
+                    episode = clock.change_scene(
+                        lambda i=index: arms.start_episode(config.seed + i), hosted.cameras
                     )
-                    loop_config = LoopConfig(fps=config.fps, task=episode.instruction, merge=config.merge)
-                    loop = ControlLoop(robot, worker, policy.spec, loop_config, tuple(cameras)).start()
+                    loop = hosted.start(episode.instruction)
                     started = time.monotonic()
                     while not world.succeeded and time.monotonic() - started < config.max_seconds:
                         time.sleep(0.02)
                     elapsed = time.monotonic() - started
-                    loop.stop()
-                    _drain(worker)
-                    if clip and session.on_frames is not None:
-                        session.on_frames = None
+                    hosted.stop()
+                    if clip and clock.on_frames is not None:
+                        clock.on_frames = None
                         save_frames(clip, config.gif, config.fps)
                     stats = loop.stats.summary()
                     result = EpisodeResult(
@@ -185,17 +186,4 @@ def evaluate(
                         (round((i + 1) * hist.resolution, 3), int(hist.counts[i]))
                         for i in np.flatnonzero(hist.counts)
                     ]
-            finally:
-                worker.close()
-                for camera in cameras:
-                    camera.stop()
     return report
-
-
-def _drain(worker, timeout_s: float = 30.0) -> None:
-    """Let an inference of the finished episode end so its chunk never reaches the next one."""
-    deadline = time.monotonic() + timeout_s
-    while worker.busy and time.monotonic() < deadline:
-        worker.poll()
-        time.sleep(0.01)
-    worker.poll()

@@ -18,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from edgevla.cli.args import add_cameras, add_fps, add_merge
 from edgevla.errors import EdgevlaError
 
 FIGURES = (
@@ -43,11 +44,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--policy", help="checkpoint, artifact, replay .npz or ws:// server")
     source.add_argument("--preset", help="a random-weight model preset (tiny, small), cameras synthetic")
     parser.add_argument("--robot", default="so101_follower")
-    parser.add_argument("--camera", action="append", default=[], metavar="NAME=SOURCE")
-    parser.add_argument("--fps", type=float, default=50.0)
+    add_cameras(parser)
+    add_fps(parser, default=50.0)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--task", default="pick the cube")
-    parser.add_argument("--merge", default="blend")
+    add_merge(parser)
     parser.add_argument("--worker", default="process", choices=["thread", "process", "remote"])
     parser.add_argument("--realtime", action="store_true", help="real-time priority for the loop thread")
     parser.add_argument(

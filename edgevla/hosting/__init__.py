@@ -1,0 +1,1 @@
+"""Hosting a policy: where a policy source is opened and put to work on a robot."""

@@ -1,0 +1,94 @@
+"""A policy driving a robot: the robot, its cameras, the policy opened to fit them, the worker
+that runs it and the control loops that move the arm, wired in one place.
+
+`edgevla run` hosts a policy on a real (or virtual-firmware) arm with `control`; the evaluation
+harness (`eval`, `demo`, `bench sim`) on the simulated follower, one loop per episode. What the
+policy must fit comes from the robot: its definition's joints, the cameras opened, the loop's rate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+from edgevla.cameras import CameraReader, open_cameras, parse_camera_spec
+from edgevla.drivers.interface import RobotIO
+from edgevla.runtime.loading import is_remote
+from edgevla.runtime.loop import ControlLoop, LoopConfig
+from edgevla.runtime.policy import Policy
+from edgevla.runtime.wire import Expectation
+from edgevla.runtime.workers import PolicyWorker, open_policy
+
+
+@dataclass(frozen=True)
+class PolicyChoice:
+    """A policy as a command names it: `--policy`, `--worker`, `--token`, `--jpeg`, `--worker-threads`."""
+
+    source: str
+    worker: str | None = None  # thread, process or remote; None: remote for ws://, else process
+    token: str | None = None
+    jpeg: bool = False
+    threads: int | None = None  # compute threads of a worker process (None: all cores but one)
+
+    @property
+    def transport(self) -> str:
+        return self.worker or ("remote" if is_remote(self.source) else "process")
+
+
+def open_for_robot(choice: PolicyChoice, joints: Sequence[str], cameras: Sequence[str], fps: float) -> Policy:
+    """The chosen policy on its transport, refused unless it takes and returns one value per
+    joint of `joints` (the robot definition's), reads `cameras` and runs at `fps`."""
+    expect = Expectation(state_dim=len(joints), action_dim=len(joints), cameras=tuple(cameras), fps=fps)
+    return open_policy(
+        choice.source, choice.transport, expect, token=choice.token, jpeg=choice.jpeg, threads=choice.threads
+    )
+
+
+class Control:
+    """One policy worker driving one robot with its cameras, through one control loop at a time."""
+
+    def __init__(self, robot: RobotIO, cameras: tuple[CameraReader, ...], policy: Policy, config: LoopConfig):
+        self.robot, self.cameras, self.policy, self.config = robot, cameras, policy, config
+        self.worker = PolicyWorker(policy)
+        self.loop: ControlLoop | None = None
+
+    def start(self, task: str | None = None) -> ControlLoop:
+        """A control loop on the robot, with `task` as the instruction when given (an episode's)."""
+        config = self.config if task is None else replace(self.config, task=task)
+        self.loop = ControlLoop(self.robot, self.worker, self.policy.spec, config, self.cameras).start()
+        return self.loop
+
+    def stop(self, drain_s: float = 30.0) -> None:
+        """Stop the loop and let an inference it started end, so that chunk never reaches the next loop."""
+        if self.loop is not None:
+            self.loop.stop()
+        deadline = time.monotonic() + drain_s
+        while self.worker.busy and time.monotonic() < deadline:
+            self.worker.poll()
+            time.sleep(0.01)
+        self.worker.poll()
+
+
+@contextmanager
+def control(
+    robot: RobotIO, cameras: Sequence[str], policy: Policy | PolicyChoice, config: LoopConfig
+) -> Iterator[Control]:
+    """`robot` (connected by the caller) with the cameras of `cameras` (NAME=SOURCE) opened and the
+    policy served by a worker; a PolicyChoice is opened to fit the robot, the cameras and
+    `config.fps`. On exit the loop stops and the worker, the policy and the cameras close."""
+    readers = tuple(open_cameras([parse_camera_spec(text) for text in cameras]))
+    try:
+        if isinstance(policy, PolicyChoice):
+            policy = open_for_robot(policy, robot.joint_names, [c.name for c in readers], config.fps)
+        hosted = Control(robot, readers, policy, config)
+        try:
+            yield hosted
+        finally:
+            if hosted.loop is not None:
+                hosted.loop.stop()
+            hosted.worker.close()  # closes the policy too
+    finally:
+        for camera in readers:
+            camera.stop()
