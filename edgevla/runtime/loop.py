@@ -205,13 +205,14 @@ class ControlLoop:
 
     def _worker_state(self) -> str:
         """What the worker is doing while the arm starves, for the message that stops the run."""
-        if self.worker.busy and self._submitted_at is not None:
-            return (
-                f"the policy worker has not answered a request sent {time.perf_counter() - self._submitted_at:.1f} s "
-                f"ago (hung, or far too slow for {self.config.fps:g} fps)"
-            )
-        if self._last_failure is not None:
+        if self._last_failure is not None:  # failed since the last chunk: being respawned or reconnected
             return f"inference fails ({self.stats.worker_failures} time(s), last: {self._last_failure})"
+        if self.worker.busy and self._submitted_at is not None:
+            waited = time.perf_counter() - self._submitted_at
+            return (
+                f"the policy worker has not answered a request sent {waited:.1f} s ago "
+                f"(hung, or far too slow for {self.config.fps:g} fps)"
+            )
         return f"chunks arrive too late for {self.config.fps:g} fps: lower --fps or use a faster backend"
 
     def _observation(self, tick: int) -> Observation | None:
@@ -241,6 +242,7 @@ class ControlLoop:
             self.events.put("policy returned a chunk of the wrong shape or with NaN/inf: ignored, holding")
             return
         self.stats.chunks += 1
+        self._last_failure = None
         self.stats.chunk_ms.add(result.elapsed_ms)
         self.stats.actions_late += self.queue.add_chunk(result.request.tick, tick, result.actions, self._hold)
         self.stats.latency_ticks = self.queue.latency_ticks

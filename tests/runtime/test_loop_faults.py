@@ -8,6 +8,7 @@ their limit, with the arm holding its last goal.
 import os
 import signal
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -57,25 +58,34 @@ def replay(tmp_path):
     return write_replay(tmp_path / "wave.npz", chunk_size=20, fps=30.0, frames=3000)
 
 
-def test_a_servo_falling_silent_is_warned_at_once_then_stops_the_loop(replay, caplog):
-    with serve_robot(ROBOT) as served:
+@contextmanager
+def running(replay, transport: str, limits: FaultLimits, faults=None, worker_type=PolicyWorker):
+    """A 30 fps loop started on a connected arm served by the firmware; yields (loop, firmware)
+    and closes the worker and disconnects the arm after, whatever the test did with them."""
+    with serve_robot(ROBOT, faults=faults) as served:
         robot = Robot(ROBOT, served.port)
         robot.connect()
+        worker = None
         try:
-            policy = open_policy(str(replay), "thread", expect(fps=30.0))
-            worker = SubmitLog(policy)
-            config = LoopConfig(fps=30.0, limits=FaultLimits(failed_ticks=3))
-            loop = ControlLoop(robot, worker, policy.spec, config).start()
-            _wait_for(lambda: loop.stats.chunks >= 2)
-            served.bus.faults = Faults(silent_ids=frozenset({SILENT_ID}))  # its cable comes loose
-            _wait_for(lambda: not loop.running, timeout=30)
-            worker.close()
-            events = _events(loop)
-            silent = robot.silent_motors()
-            robot.disconnect(unreachable=silent)
+            policy = open_policy(str(replay), transport, expect(fps=30.0))
+            worker = worker_type(policy)
+            config = LoopConfig(fps=30.0, limits=limits)
+            yield ControlLoop(robot, worker, policy.spec, config).start(), served
         finally:
+            if worker is not None:
+                worker.close()
             robot.disconnect()
-        torque = {name: served.bus.servo(name).torque for name in robot.joint_names}
+
+
+def test_a_servo_falling_silent_is_warned_at_once_then_stops_the_loop(replay, caplog):
+    with running(replay, "thread", FaultLimits(failed_ticks=3), worker_type=SubmitLog) as (loop, served):
+        _wait_for(lambda: loop.stats.chunks >= 2)
+        served.bus.faults = Faults(silent_ids=frozenset({SILENT_ID}))  # its cable comes loose
+        _wait_for(lambda: not loop.running, timeout=30)
+        events = _events(loop)
+        silent = loop.robot.silent_motors()
+        loop.robot.disconnect(unreachable=silent)
+        torque = {name: served.bus.servo(name).torque for name in loop.robot.joint_names}
     fault = loop.fault
     assert fault is not None and fault.kind == "bus", events
     assert "3 ticks in a row" in fault.message and SILENT_JOINT in fault.message
@@ -83,7 +93,7 @@ def test_a_servo_falling_silent_is_warned_at_once_then_stops_the_loop(replay, ca
     assert events[0].startswith("servo bus read failed") and SILENT_JOINT in events[0], events
     assert loop.stats.bus_errors == 3  # a failed read sends nothing: no second, doomed transaction
     # no observation built on the stale state went to the policy after the servo fell silent
-    assert all(tick < fault.first_tick for tick in worker.ticks)
+    assert all(tick < fault.first_tick for tick in loop.worker.ticks)
     assert silent == [SILENT_JOINT]
     assert torque.pop(SILENT_JOINT)  # it heard nothing: still on, as it was
     assert not any(torque.values()), torque  # the others were turned off
@@ -92,18 +102,8 @@ def test_a_servo_falling_silent_is_warned_at_once_then_stops_the_loop(replay, ca
 
 def test_a_bus_too_slow_for_the_rate_is_warned_with_the_rate_then_stops(replay):
     # 8 ms before each status packet: a sync read of 6 servos takes ~50 ms, a 30 fps tick 33 ms
-    with serve_robot(ROBOT, faults=Faults(delay_ms=8)) as served:
-        robot = Robot(ROBOT, served.port)
-        robot.connect()
-        try:
-            policy = open_policy(str(replay), "thread", expect(fps=30.0))
-            worker = PolicyWorker(policy)
-            config = LoopConfig(fps=30.0, limits=FaultLimits(slow_s=1.0))
-            loop = ControlLoop(robot, worker, policy.spec, config).start()
-            _wait_for(lambda: not loop.running, timeout=30)
-            worker.close()
-        finally:
-            robot.disconnect()
+    with running(replay, "thread", FaultLimits(slow_s=1.0), faults=Faults(delay_ms=8)) as (loop, _):
+        _wait_for(lambda: not loop.running, timeout=30)
     events = _events(loop)
     warnings = [e for e in events if "30 asked" in e]
     assert warnings, events
@@ -114,25 +114,16 @@ def test_a_bus_too_slow_for_the_rate_is_warned_with_the_rate_then_stops(replay):
 
 
 def test_a_hung_worker_process_is_reported_and_stops_the_loop(replay):
-    with serve_robot(ROBOT) as served:
-        robot = Robot(ROBOT, served.port)
-        robot.connect()
-        try:
-            policy = open_policy(str(replay), "process", expect(fps=30.0))
-            worker = PolicyWorker(policy)
-            config = LoopConfig(fps=30.0, limits=FaultLimits(starved_s=0.5))
-            loop = ControlLoop(robot, worker, policy.spec, config).start()
-            _wait_for(lambda: loop.stats.chunks >= 3)
-            process = policy._link.proc
-            os.kill(process.pid, signal.SIGSTOP)
-            hung_at = time.monotonic()
-            _wait_for(lambda: not loop.running, timeout=30)
-            stopped_after = time.monotonic() - hung_at
-            closing = time.monotonic()
-            worker.close()  # ends the stopped process too
-            closed_in = time.monotonic() - closing
-        finally:
-            robot.disconnect()
+    with running(replay, "process", FaultLimits(starved_s=0.5)) as (loop, _):
+        _wait_for(lambda: loop.stats.chunks >= 3)
+        process = loop.worker.policy._link.proc
+        os.kill(process.pid, signal.SIGSTOP)
+        hung_at = time.monotonic()
+        _wait_for(lambda: not loop.running, timeout=30)
+        stopped_after = time.monotonic() - hung_at
+        closing = time.monotonic()
+        loop.worker.close()  # ends the stopped process too
+        closed_in = time.monotonic() - closing
     fault = loop.fault
     assert fault is not None and fault.kind == "starved", _events(loop)
     assert "has not answered" in fault.message
