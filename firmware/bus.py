@@ -148,12 +148,12 @@ class VirtualBus:
         return out
 
     def _hearing(self) -> list[VirtualServo]:
+        # a silent servo sends nothing at all, as one whose cable came loose
+        silent = self.faults.silent_ids if self.now - self.t0 >= self.faults.silent_after_s else frozenset()
         return [
             s
             for s, plugged in zip(self.servos, self.plugged, strict=True)
-            if plugged
-            and s.id not in self.faults.silent_ids
-            and (self._host_baud is None or s.baudrate == self._host_baud)
+            if plugged and s.id not in silent and (self._host_baud is None or s.baudrate == self._host_baud)
         ]
 
     # BusView, used by the protocol modules while the lock is held.

@@ -14,6 +14,7 @@ class Faults:
     corrupt: float = 0.0  # probability that one byte of a status packet is flipped
     delay_ms: float = 0.0  # extra latency before every status packet
     silent_ids: frozenset[int] = field(default_factory=frozenset)  # servos that neither act nor answer
+    silent_after_s: float = 0.0  # ...from this many seconds after the bus started (a cable coming loose)
     seed: int | None = None  # same seed + same traffic = same faults
 
     def __post_init__(self):
@@ -21,8 +22,10 @@ class Faults:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise EdgevlaError(f"fault '{name}' must be a probability in 0..1, got {value}")
-        if self.delay_ms < 0:
-            raise EdgevlaError(f"fault 'delay_ms' must be >= 0, got {self.delay_ms}")
+        for name in ("delay_ms", "silent_after_s"):
+            value = getattr(self, name)
+            if not 0 <= value < float("inf"):
+                raise EdgevlaError(f"fault '{name}' must be a finite number >= 0, got {value}")
         object.__setattr__(self, "silent_ids", frozenset(int(i) for i in self.silent_ids))
 
     @property

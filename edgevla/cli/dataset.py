@@ -10,6 +10,7 @@ from pathlib import Path
 
 def _info(args: argparse.Namespace) -> int:
     from edgevla.dataset.meta import load_episodes, load_info, load_tasks
+    from edgevla.printable import printable
 
     info = load_info(args.dir)
     episodes = load_episodes(args.dir, info["features"])
@@ -37,9 +38,10 @@ def _info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
         return 0
-    print(f"{summary['dir']}: LeRobotDataset {summary['codebase_version']}, robot {summary['robot_type']}")
+    robot = printable(str(summary["robot_type"]))
+    print(f"{printable(summary['dir'])}: LeRobotDataset {summary['codebase_version']}, robot {robot}")
     print(f"  {len(episodes)} episodes, {frames} frames, {summary['duration_s']} s at {info['fps']} fps")
-    print(f"  tasks: {'; '.join(summary['tasks']) or '-'}")
+    print(f"  tasks: {'; '.join(printable(task) for task in summary['tasks']) or '-'}")
     for key, ft in summary["features"].items():
         codec = f" {ft['codec']}" if "codec" in ft else ""
         print(f"  {key:<32} {ft['dtype']:<8} {ft['shape']}{codec}")

@@ -73,12 +73,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgevla.cli.ranges import check_number
     from edgevla.errors import EdgevlaError
     from edgevla.evaluation.evaluate import EvalConfig, evaluate, open_eval_policy
 
+    if args.episodes < 1:
+        raise EdgevlaError("--episodes must be positive")
+    check_number("--max-seconds", args.max_seconds, above=0)
+    check_number("--fps", args.fps, above=0, maximum=1000)
+    check_number("--push", args.push, minimum=0, maximum=45)
     cameras, sizes = sim_cameras(args, args.policy)
-    if args.episodes < 1 or args.max_seconds <= 0 or args.fps <= 0:
-        raise EdgevlaError("--episodes, --max-seconds and --fps must be positive")
     if args.sync is not None and (args.sync < 1 or args.gif or args.merge != "blend"):
         raise EdgevlaError("--sync N needs N >= 1 and takes no --gif or --merge (no runtime runs)")
     if args.push and (args.sync is None or not 0 < args.push <= 45):

@@ -43,6 +43,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     serve.add_argument("--delay-ms", type=float, default=0.0, help="extra delay before every status packet")
     serve.add_argument("--silent-ids", default="", help="ids that never answer, e.g. 3,5")
+    serve.add_argument(
+        "--silent-after",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="--silent-ids answer for this long after the firmware starts, then fall silent",
+    )
     serve.add_argument("--seed", type=int, help="seed of the fault injection")
     serve.add_argument("--tcp", metavar="HOST:PORT", help="also serve on TCP, for socket://HOST:PORT URLs")
     serve.add_argument(
@@ -72,6 +79,7 @@ def serve_command(args: argparse.Namespace) -> int:
         corrupt=args.corrupt,
         delay_ms=args.delay_ms,
         silent_ids=parse_ids(args.silent_ids),
+        silent_after_s=args.silent_after,
         seed=args.seed,
     )
     motion = motion_from_args(args.motion, robot.joint_names)

@@ -36,6 +36,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add_fps(parser, "frames per second", 30, whole=True)
     parser.add_argument(
+        "--camera-timeout",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="stop recording when a camera gives no new image this long (default 1); finished "
+        "episodes are kept",
+    )
+    parser.add_argument(
         "--resume", action="store_true", help="repair an interrupted dataset and append to it"
     )
     parser.add_argument("--no-keyboard", action="store_true", help="no raw-tty episode keys (for scripts)")
@@ -53,10 +61,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _validate(args: argparse.Namespace) -> tuple[int, int]:
+    from edgevla.cli.ranges import check_number
     from edgevla.errors import EdgevlaError
 
-    if args.episodes < 1 or args.fps < 1 or args.episode_seconds <= 0 or args.reset_seconds < 0:
-        raise EdgevlaError("--episodes, --fps and --episode-seconds must be positive, --reset-seconds >= 0")
+    if args.episodes < 1 or args.fps < 1:
+        raise EdgevlaError("--episodes and --fps must be positive")
+    check_number("--episode-seconds", args.episode_seconds, above=0)
+    check_number("--reset-seconds", args.reset_seconds, minimum=0)
+    check_number("--camera-timeout", args.camera_timeout, above=0)
     try:
         width, height = (int(v) for v in args.camera_size.lower().split("x"))
     except ValueError:
@@ -87,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         keyboard=not args.no_keyboard,
         video=VideoConfig(codec=args.vcodec),
+        camera_timeout_s=args.camera_timeout,
     )
     cameras = open_cameras(specs)
     try:
@@ -110,6 +123,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"episodes": [vars(e) for e in report.episodes], "save_ms": report.save_ms}))
     _say(f"{args.dataset}: {len(report.episodes)} episode(s) recorded this session")
+    if report.fault is not None:
+        from edgevla.errors import EdgevlaError
+
+        kept = len(report.episodes)
+        raise EdgevlaError(
+            f"{report.fault}; the {kept} episode(s) finished before it are saved in {args.dataset}"
+        )
     return 0
 
 

@@ -49,52 +49,120 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stats-every", type=float, default=2.0, help="seconds between live statistics lines"
     )
+    parser.add_argument(
+        "--max-failed-ticks",
+        type=int,
+        default=5,
+        help="stop the arm after this many ticks in a row whose servo read failed (default 5)",
+    )
+    parser.add_argument(
+        "--max-slow-seconds",
+        type=float,
+        default=3.0,
+        help="stop the arm after the loop ran below 90%% of --fps this long (default 3)",
+    )
+    parser.add_argument(
+        "--max-starved-seconds",
+        type=float,
+        default=1.0,
+        help="stop the arm after this long without an action from the policy (default 1)",
+    )
     parser.set_defaults(handler=run)
+
+
+def _validate(args: argparse.Namespace) -> None:
+    from edgevla.cli.ranges import check_number
+
+    check_number("--fps", args.fps, above=0, maximum=1000)
+    check_number("--duration", args.duration, above=0)
+    check_number("--stats-every", args.stats_every, above=0)
+    check_number("--max-failed-ticks", args.max_failed_ticks, minimum=1)
+    check_number("--max-slow-seconds", args.max_slow_seconds, above=0)
+    check_number("--max-starved-seconds", args.max_starved_seconds, above=0)
+    check_number("--worker-threads", args.worker_threads, minimum=1)
 
 
 def run(args: argparse.Namespace) -> int:
     from edgevla.drivers.robot import Robot
     from edgevla.hosting.control import control
     from edgevla.runtime.loop import LoopConfig
+    from edgevla.runtime.task import check_task
+    from edgevla.runtime.watchdog import FaultLimits
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    _validate(args)
     interrupts = stop_on_signals()
-    if args.duration is not None and args.duration <= 0:
-        raise EdgevlaError(f"--duration must be positive, got {args.duration}")
     choice = policy_choice(args)
+    limits = FaultLimits(args.max_failed_ticks, args.max_slow_seconds, args.max_starved_seconds)
     config = LoopConfig(
-        fps=args.fps, task=args.task, merge=args.merge, request_at=args.request_at, realtime=args.realtime
+        fps=args.fps,
+        task=args.task,
+        merge=args.merge,
+        request_at=args.request_at,
+        realtime=args.realtime,
+        limits=limits,
     )
-    # leaving the block stops the loop, the worker and the cameras, then the robot as its
-    # definition says (torque off by default)
-    with (
-        Robot(args.robot, args.port, baudrate=args.baud) as robot,
-        control(robot, args.camera, choice, config) as hosted,
-    ):
-        spec = hosted.policy.spec
-        if spec.fps and abs(spec.fps - args.fps) > 1e-6:
-            log.warning(
-                "policy '%s' was trained at %g fps, running at %g: its motions play %.2fx as fast",
-                spec.name,
-                spec.fps,
-                args.fps,
-                args.fps / spec.fps,
+    silent: list[str] = []
+    # leaving the inner block stops the loop, the worker and the cameras; the outer one then stops
+    # the robot as its definition says (torque off by default)
+    with Robot(args.robot, args.port, baudrate=args.baud) as robot:
+        with control(robot, args.camera, choice, config) as hosted:
+            spec = hosted.policy.spec
+            check_task(args.task, spec, args.policy)
+            if spec.fps and abs(spec.fps - args.fps) > 1e-6:
+                log.warning(
+                    "policy '%s' was trained at %g fps, running at %g: its motions play %.2fx as fast",
+                    spec.name,
+                    spec.fps,
+                    args.fps,
+                    args.fps / spec.fps,
+                )
+            loop = hosted.start()
+            print(
+                f"running '{spec.name}' on {args.robot} at {args.fps:g} fps "
+                f"({choice.transport} worker, {args.merge}); Ctrl-C stops",
+                file=sys.stderr,
             )
-        loop = hosted.start()
-        print(
-            f"running '{spec.name}' on {args.robot} at {args.fps:g} fps "
-            f"({choice.transport} worker, {args.merge}); Ctrl-C stops",
-            file=sys.stderr,
-        )
-        _report_until_done(loop, robot, args.duration, args.stats_every, interrupts)
+            _report_until_done(loop, robot, args.duration, args.stats_every, interrupts)
+        if loop.fault is not None and loop.fault.kind == "bus":
+            silent = _silent_motors(robot)
+            robot.disconnect(unreachable=silent)  # torque off only where a servo still answers
     loop.stats.driver = _driver_counters(robot)
     summary = loop.stats.summary()
+    if loop.fault is not None:
+        summary["fault"] = loop.fault.as_dict()
     if args.stats_json:
         args.stats_json.write_text(json.dumps(summary, indent=2))
     if args.plot:
         _plot(loop.stats, args.plot)
     print(loop.stats.line(), file=sys.stderr)
+    if loop.fault is not None:
+        raise EdgevlaError(_safe_stop_message(loop.fault, robot, silent))
     return 0
+
+
+def _silent_motors(robot) -> list[str]:
+    try:
+        return robot.silent_motors()
+    except EdgevlaError:  # the port itself is gone: nothing answers, nothing to spare
+        return list(robot.joint_names)
+
+
+def _safe_stop_message(fault, robot, silent: list[str]) -> str:
+    """The one line that ends a run stopped by a fault: what failed and what the arm did."""
+    ids = {m.name: m.id for m in robot.definition.motors}
+    what = fault.message
+    if silent:
+        names = ", ".join(f"{name} (id {ids[name]})" for name in silent)
+        what = f"servo {names} stopped answering: {fault.message}"
+    answering = len(robot.joint_names) - len(silent)
+    if robot.definition.on_disconnect != "torque_off":
+        torque = "torque stays on (on_disconnect: hold)"
+    elif silent:
+        torque = f"torque is off on the {answering} servo(s) that answer"
+    else:
+        torque = "torque is off"
+    return f"{what}; stopped: the arm held its last goal, {torque}"
 
 
 def _report_until_done(loop, robot, duration: float | None, every: float, interrupts: Interrupts) -> None:
@@ -106,9 +174,12 @@ def _report_until_done(loop, robot, duration: float | None, every: float, interr
     with interrupts.deferred(reraise=False):
         while (end is None or time.monotonic() < end) and not interrupts.stop_requested:
             time.sleep(0.05 if end is None else max(0.0, min(0.05, end - time.monotonic())))
+            running = loop.running  # read first: the events of a loop that just stopped are all queued
             while not loop.events.empty():
                 log.warning(loop.events.get())
-            if not loop.running:
+            if not running:
+                if loop.fault is not None:
+                    return  # the caller stops the arm and says why
                 raise EdgevlaError("the control loop stopped unexpectedly; see the log above")
             if time.monotonic() >= next_line:
                 loop.stats.driver = _driver_counters(robot)

@@ -20,13 +20,13 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.live import Live
 
-    from edgevla.errors import EdgevlaError
+    from edgevla.cli.ranges import check_number
     from edgevla.record.arms import open_arm_pair
     from edgevla.record.teleop import run_teleop
     from edgevla.signals import stop_on_signals
 
-    if args.fps <= 0 or (args.duration is not None and args.duration <= 0):
-        raise EdgevlaError("--fps and --duration must be positive")
+    check_number("--fps", args.fps, above=0, maximum=1000)
+    check_number("--duration", args.duration, above=0)
     interrupts = stop_on_signals()
     console = Console(stderr=True)
     with open_arm_pair(args.robot, args.leader_port, args.follower_port) as (leader, follower):

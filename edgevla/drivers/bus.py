@@ -10,6 +10,7 @@ what to do. Alarm bits in status packets (overheat, overload, ...) are counted a
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -101,6 +102,7 @@ class MotorBus:
         self.backend = backend_for(servo)
         self.stats = BusStats()
         self.alarms: dict[str, str] = {}  # motor -> latest alarm text
+        self.reply_ms: float | None = None  # round trip of recent one-servo transactions (moving average)
         self.port = None
 
     @classmethod
@@ -173,6 +175,29 @@ class MotorBus:
                 log.warning("motor '%s' reports: %s", motor, alarm)
             self.alarms[motor] = alarm
 
+    def _timed(self, transaction) -> Reply:
+        start = time.perf_counter()
+        reply = transaction()
+        if reply.ok:
+            ms = (time.perf_counter() - start) * 1e3
+            self.reply_ms = ms if self.reply_ms is None else 0.8 * self.reply_ms + 0.2 * ms
+        return reply
+
+    def _timeout_hint(self, kind: str, replies: int) -> str:
+        """For a timeout: how long the bus waits and how long replies take here, so a bus that is
+        merely slow (a servo's return delay, a hub, a network link) can be told from a dead servo."""
+        if kind != TIMEOUT:
+            return ""
+        waits = f"all {replies} replies of a sync read" if replies > 1 else "a reply"
+        hint = f"the bus waits {self.config.timeout_ms:g} ms for {waits} ({TIMEOUT_ENV})"
+        if self.reply_ms is None:
+            return hint
+        hint += f"; one reply takes {self.reply_ms:.1f} ms here"
+        needed = 2 * replies * self.reply_ms
+        if needed > self.config.timeout_ms:
+            hint += f": if the servos are only slow, set {TIMEOUT_ENV}={math.ceil(needed)}"
+        return hint
+
     def _backoff(self, attempt: int) -> None:
         self.stats.retries += 1
         time.sleep(self.config.backoff_ms * 2 ** (attempt - 1) / 1000)
@@ -182,21 +207,21 @@ class MotorBus:
         for attempt in range(self.config.retries + 1):
             if attempt:
                 self._backoff(attempt)
-            reply = transaction()
+            reply = self._timed(transaction)
             self._count(reply)
             if reply.ok:
                 self._check_status(motor, what, reply.error)
                 return reply
             kind = reply.kind
         self.stats.failures += 1
-        raise MotorCommError(motor, what, kind, self.config.retries + 1)
+        raise MotorCommError(motor, what, kind, self.config.retries + 1, self._timeout_hint(kind, 1))
 
     # --- by id (scan, setup) ----------------------------------------------------------------
 
     def ping_id(self, motor_id: int, attempts: int = 1) -> bool:
         port = self._port()
         for _ in range(attempts):
-            reply = self.backend.ping(port, motor_id)
+            reply = self._timed(lambda: self.backend.ping(port, motor_id))
             self._count(reply)
             if reply.ok:
                 return True
@@ -307,7 +332,8 @@ class MotorBus:
             if not pending:
                 return values
         self.stats.failures += 1
-        raise MotorCommError(by_id[pending[0]][0], register, kind, self.config.retries + 1)
+        hint = self._timeout_hint(kind, len(by_id))
+        raise MotorCommError(by_id[pending[0]][0], register, kind, self.config.retries + 1, hint)
 
     def sync_write(self, register: str, values: Mapping[str, int]) -> None:
         """Write `register` on several motors in one SYNC WRITE (no status packets come back)."""

@@ -20,11 +20,11 @@ class MotorNotFoundError(BusError):
 class MotorCommError(BusError):
     """A transaction with one motor still failed after every retry."""
 
-    def __init__(self, motor: str, register: str, kind: str, attempts: int):
+    def __init__(self, motor: str, register: str, kind: str, attempts: int, hint: str = ""):
         self.motor, self.register, self.kind, self.attempts = motor, register, kind, attempts
         super().__init__(
             f"motor '{motor}': {register} failed after {attempts} attempt(s) ({kind}); "
-            "check its cable, power and id (edgevla motors scan)"
+            "check its cable, power and id (edgevla motors scan)" + (f"; {hint}" if hint else "")
         )
 
 

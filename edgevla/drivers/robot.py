@@ -11,6 +11,7 @@ Implements `edgevla.drivers.interface.RobotIO`: values are normalised joint unit
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -109,11 +110,16 @@ class Robot:
         self.bus.sync_write("Goal_Position", dict(zip(self.joint_names, raw.tolist(), strict=True)))
         return sent.astype(np.float32)
 
-    def disconnect(self) -> None:
+    def disconnect(self, unreachable: Collection[str] = ()) -> None:
+        """`unreachable`: motors known not to answer (see `silent_motors`), left alone."""
         if self.bus.port is None:
             return
-        self._stop()
+        self._stop(unreachable)
         self.connected = False
+
+    def silent_motors(self) -> list[str]:
+        """The motors that do not answer a ping now: after a bus fault, which servo went quiet."""
+        return [m.name for m in self.definition.motors if not self.bus.ping_id(m.id, attempts=2)]
 
     # --- safety -----------------------------------------------------------------------------
 
@@ -133,11 +139,12 @@ class Robot:
                 "check power and cables, or run: edgevla motors scan --port PORT"
             )
 
-    def _stop(self) -> None:
+    def _stop(self, unreachable: Collection[str] = ()) -> None:
         """Torque off (unless the robot definition says hold), then close the port, whatever fails."""
+        answering = [name for name in self.joint_names if name not in unreachable]
         try:
-            if self.definition.on_disconnect == "torque_off":
-                disable_torque(self.bus)
+            if self.definition.on_disconnect == "torque_off" and answering:
+                disable_torque(self.bus, answering)
         except BusError as err:
             log.error("'%s': could not turn torque off: %s", self.name, err)
         finally:

@@ -5,7 +5,10 @@ latest frame of each camera thread), `action` (the goal the follower's driver ac
 after its clamp), `leader.action` (the leader's raw command), and real times: `timing.tick`
 (when the loop ran the frame) and `timing.camera.<cam>` (when the image was captured), both in
 seconds since the episode started. `timestamp` stays frame_index / fps as LeRobotDataset
-requires. Late and dropped frames are counted per episode in the episodes metadata.
+requires. Late and dropped frames are counted per episode in the episodes metadata, and so are
+frames whose camera image had gone stale (a camera whose read blocks keeps handing out its last
+image): the first is warned about at once, and a camera silent for `camera_timeout_s` stops the
+recording, keeping the finished episodes and dropping the one it froze in.
 """
 
 from __future__ import annotations
@@ -20,15 +23,22 @@ from edgevla.cameras import CameraReader
 from edgevla.dataset import DatasetWriter, VideoConfig
 from edgevla.dataset.format import joint_feature, video_feature
 from edgevla.drivers.interface import RobotIO
+from edgevla.printable import printable
 from edgevla.record.keyboard import INTERRUPT, NEXT, RERECORD, STOP, KeyboardControls
 from edgevla.record.teleop import Mirror
 from edgevla.record.ticker import Ticker
+
+FROZEN = "frozen"  # a camera stopped delivering: stop, drop the unfinished episode
+# An image older than this was not refreshed for several frames: the camera stalled. A live
+# camera's latest image is at most a frame period old, a few on a loaded machine.
+STALE_IMAGE_S = 0.25
 
 # Extra episodes-metadata columns (lerobot ignores columns it does not know).
 EPISODE_COUNTERS = {
     "recording/late_frames": "int64",  # frames whose tick started > half a period late
     "recording/dropped_frames": "int64",  # frame slots skipped because the loop fell behind
     "recording/repeated_camera_frames": "int64",  # camera images reused because no new one came
+    "recording/frozen_camera_frames": "int64",  # ...of which the image was older than STALE_IMAGE_S
     "recording/max_lateness_ms": "float64",
 }
 
@@ -45,6 +55,7 @@ class RecordConfig:
     keyboard: bool = True
     video: VideoConfig = field(default_factory=VideoConfig)
     robot_type: str | None = None
+    camera_timeout_s: float = 1.0  # a camera with no new image for this long stops the recording
 
 
 @dataclass
@@ -54,6 +65,7 @@ class EpisodeReport:
     late: int
     dropped: int
     repeated_camera_frames: int
+    frozen_camera_frames: int
     max_lateness_ms: float
     handoff_ms: float  # loop time spent handing the episode to the saver
 
@@ -63,6 +75,7 @@ class RecordReport:
     episodes: list[EpisodeReport] = field(default_factory=list)
     save_ms: list[float] = field(default_factory=list)  # saver time until each episode was durable
     stopped_early: bool = False
+    fault: str | None = None  # why the recording stopped itself (a frozen camera)
 
 
 def dataset_features(joint_names: tuple[str, ...], cameras: list[CameraReader]) -> dict[str, dict]:
@@ -127,9 +140,13 @@ class Recorder:
                 while writer.num_episodes < config.episodes:
                     number = writer.num_episodes + 1
                     task = self.episode_task(writer.num_episodes) if self.episode_task else config.task
-                    self.log(f"recording episode {number}/{config.episodes}: {task}")
+                    self.log(f"recording episode {number}/{config.episodes}: {printable(task)}")
                     writer.prepare_episode()
                     outcome, report = self._record_episode(keys, task)
+                    if outcome == FROZEN:
+                        writer.discard_episode()
+                        self.report.stopped_early = True
+                        break
                     if outcome == RERECORD:
                         writer.discard_episode()
                         self.log(f"episode {number} dropped; recording it again after the reset")
@@ -162,7 +179,7 @@ class Recorder:
     def _record_episode(self, keys: KeyboardControls, task: str) -> tuple[str | None, EpisodeReport]:
         config, writer = self.config, self.writer
         ticker = Ticker(config.fps)
-        report = EpisodeReport(writer.num_episodes, 0, 0, 0, 0, 0.0, 0.0)
+        report = EpisodeReport(writer.num_episodes, 0, 0, 0, 0, 0, 0.0, 0.0)
         last_seq = {camera.name: -1 for camera in self.cameras}
         frames_wanted = round(config.episode_seconds * config.fps)
         last_warning = 0.0
@@ -177,12 +194,31 @@ class Recorder:
             # Images first: each camera thread already holds its newest frame, so this is instant
             # and the image is never newer than the joint state read next.
             frame = {"timing.tick": tick.started - ticker.start}
+            stale = []
             for camera in self.cameras:
                 latest = camera.latest()
                 frame[f"observation.images.{camera.name}"] = latest.image
                 frame[f"timing.camera.{camera.name}"] = latest.capture_time - ticker.start
                 report.repeated_camera_frames += int(latest.seq == last_seq[camera.name])
                 last_seq[camera.name] = latest.seq
+                age = tick.started - latest.capture_time
+                if age > STALE_IMAGE_S:
+                    stale.append(f"'{camera.name}' ({age:.2f} s)")
+                if age > config.camera_timeout_s:
+                    self.report.fault = (
+                        f"camera '{camera.name}' gave no new image for {age:.1f} s (frozen or unplugged): "
+                        f"recording stopped, episode {report.index + 1} dropped"
+                    )
+                    return FROZEN, report
+            if stale:
+                report.frozen_camera_frames += 1
+                if report.frozen_camera_frames == 1 or tick.started - last_warning > 1.0:
+                    last_warning = tick.started
+                    self.warn(
+                        f"warning: no new image from camera {', '.join(stale)}: recording its last image "
+                        f"again ({report.frozen_camera_frames} frame(s) so far in this episode; the "
+                        f"recording stops at {config.camera_timeout_s:g} s)"
+                    )
             step = self.mirror.step()
             frame |= {"observation.state": step.state, "action": step.sent, "leader.action": step.command}
             writer.add_frame(frame, task)
@@ -235,6 +271,7 @@ class Recorder:
             "recording/late_frames": report.late,
             "recording/dropped_frames": report.dropped,
             "recording/repeated_camera_frames": report.repeated_camera_frames,
+            "recording/frozen_camera_frames": report.frozen_camera_frames,
             "recording/max_lateness_ms": round(report.max_lateness_ms, 3),
         }
 

@@ -5,7 +5,9 @@ tick, send it (the driver clamps it to joint limits and max_relative_target), an
 observation to the worker when the queue runs low. Inference, cameras and logging all happen in
 other threads; the loop only touches non-blocking calls. With nothing queued the arm holds the
 last commanded position. Bus faults that survive the driver's retries are counted and the loop
-goes on.
+goes on; a tick whose read failed sends nothing (the servos keep their goal) and asks the model
+nothing (the state is stale). `FaultWatch` reports a failing bus, a rate the bus cannot hold and
+a worker that delivers nothing at once, and stops the loop (`fault`) once one outlasts its limit.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from edgevla.errors import EdgevlaError
 from edgevla.runtime.policy import Observation, PolicySpec
 from edgevla.runtime.scheduler import ActionQueue, ScheduleConfig
 from edgevla.runtime.stats import LoopStats
+from edgevla.runtime.watchdog import FaultLimits, FaultWatch, LoopFault
 from edgevla.runtime.wire import IMAGE_PREFIX, STATE_KEY, TASK_KEY, TIMESTAMP_KEY
 from edgevla.runtime.workers import PolicyWorker, Result
 
@@ -50,6 +53,7 @@ class LoopConfig:
     spin_s: float = 0.002  # sleep() may overshoot by ~1 ms: busy-wait the last stretch
     depth_sample_s: float = 0.1  # queue-depth time series resolution
     realtime: bool = False  # ask Linux for SCHED_FIFO on the loop thread (root or CAP_SYS_NICE)
+    limits: FaultLimits = FaultLimits()  # when a fault stops the loop (default: never)
 
 
 class ControlLoop:
@@ -88,6 +92,10 @@ class ControlLoop:
         self._state: np.ndarray | None = None
         self._got_chunk = False
         self._budget_warned = False
+        self.watch = FaultWatch(config.fps, config.limits, self.events.put)
+        self.fault: LoopFault | None = None  # set when the loop stopped itself
+        self._submitted_at: float | None = None  # perf_counter of the request in flight
+        self._last_failure: str | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -152,15 +160,19 @@ class ControlLoop:
             self.events.put(f"--realtime refused ({err}): needs Linux and root, CAP_SYS_NICE or `ulimit -r`")
 
     def _step(self, tick: int) -> None:
+        started = time.perf_counter()
         fresh = None  # this tick's state, when the read succeeded: send_action clamps against it
+        error = None
         try:
             self._state = fresh = np.asarray(self.robot.read_state(), dtype=np.float32)
-        except (EdgevlaError, OSError):
+        except (EdgevlaError, OSError) as err:
             self.stats.bus_errors += 1  # keep the last good state; the driver counted its retries
+            error = str(err)
         result = self.worker.poll()
         if result is not None:
             self._take(result, tick)
         action = self.queue.pop(tick)
+        starved = action is None and self._got_chunk
         if action is None:
             if self._got_chunk:
                 self.stats.ticks_starved += 1
@@ -168,17 +180,40 @@ class ControlLoop:
                 self.stats.ticks_waiting += 1
         else:
             self._hold = action
-        try:
-            # resending the held goal keeps the servos where they were told to be: never a jump
-            self._hold = np.asarray(self.robot.send_action(self._hold, fresh), dtype=np.float32)
-            if self.sent is not None:
-                self.sent.append((tick, self._hold.copy()))
-        except (EdgevlaError, OSError):
-            self.stats.bus_errors += 1
-        if not self.worker.busy and self.queue.should_request(tick):
+        if fresh is not None:  # after a failed read the servos keep their last goal: a hold
+            try:
+                # resending the held goal keeps the servos where they were told to be: never a jump
+                self._hold = np.asarray(self.robot.send_action(self._hold, fresh), dtype=np.float32)
+                if self.sent is not None:
+                    self.sent.append((tick, self._hold.copy()))
+            except (EdgevlaError, OSError) as err:
+                self.stats.bus_errors += 1
+                error = str(err)
+        done = time.perf_counter()
+        self.fault = (
+            self.watch.bus(tick, done, error)
+            or self.watch.rate(tick, started, done - started)
+            or self.watch.starvation(tick, done, starved, self._worker_state)
+        )
+        if self.fault is not None:
+            self._stop.set()  # the servos hold the last goal sent; the caller turns torque off
+            return
+        if fresh is not None and not self.worker.busy and self.queue.should_request(tick):
             obs = self._observation(tick)
-            if obs is not None:
-                self.worker.submit(tick, obs, self.queue.guidance(tick, self._hold))
+            if obs is not None and self.worker.submit(tick, obs, self.queue.guidance(tick, self._hold)):
+                self._submitted_at = done
+
+    def _worker_state(self) -> str:
+        """What the worker is doing while the arm starves, for the message that stops the run."""
+        if self._last_failure is not None:  # failed since the last chunk: being respawned or reconnected
+            return f"inference fails ({self.stats.worker_failures} time(s), last: {self._last_failure})"
+        if self.worker.busy and self._submitted_at is not None:
+            waited = time.perf_counter() - self._submitted_at
+            return (
+                f"the policy worker has not answered a request sent {waited:.1f} s ago "
+                f"(hung, or far too slow for {self.config.fps:g} fps)"
+            )
+        return f"chunks arrive too late for {self.config.fps:g} fps: lower --fps or use a faster backend"
 
     def _observation(self, tick: int) -> Observation | None:
         obs: Observation = {
@@ -196,6 +231,7 @@ class ControlLoop:
     def _take(self, result: Result, tick: int) -> None:
         if result.actions is None:
             self.stats.worker_failures += 1
+            self._last_failure = result.error
             self.events.put(f"inference failed, holding position: {result.error}")
             return
         if (
@@ -206,6 +242,7 @@ class ControlLoop:
             self.events.put("policy returned a chunk of the wrong shape or with NaN/inf: ignored, holding")
             return
         self.stats.chunks += 1
+        self._last_failure = None
         self.stats.chunk_ms.add(result.elapsed_ms)
         self.stats.actions_late += self.queue.add_chunk(result.request.tick, tick, result.actions, self._hold)
         self.stats.latency_ticks = self.queue.latency_ticks

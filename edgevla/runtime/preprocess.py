@@ -118,9 +118,17 @@ class TaskTokenizer:
                 return token_id
         return 0  # masked anyway
 
+    @staticmethod
+    def _text(task: str) -> str:
+        return task if task.endswith("\n") else task + "\n"
+
+    def count(self, task: str) -> int:
+        """Tokens in `task` as the policy encodes it, before any cut to `max_length`."""
+        return len(self.tokenizer.encode(self._text(task)).ids)
+
     def __call__(self, task: str) -> tuple[np.ndarray, np.ndarray]:
         """-> tokens int64 (max_length,), mask bool (max_length,)."""
-        text = task if task.endswith("\n") else task + "\n"
+        text = self._text(task)
         ids = self.tokenizer.encode(text).ids
         if len(ids) > self.max_length:
             warnings.warn(

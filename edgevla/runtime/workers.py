@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -65,6 +66,10 @@ class ProcessLink(PipeLink):
         super().close()
         if self.proc.poll() is None:
             self.proc.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(
+                    self.proc.pid, signal.SIGCONT
+                )  # a stopped (hung) worker only acts on it once continued
             try:
                 self.proc.wait(timeout=3)
             except subprocess.TimeoutExpired:

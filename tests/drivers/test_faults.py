@@ -63,6 +63,25 @@ def test_silent_servo_gives_typed_error_naming_motor_and_register():
         assert bus.stats.failures == 2 and bus.stats.timeouts >= 3
 
 
+def test_servos_slower_than_the_timeout_get_a_hint_naming_the_setting_and_their_delay():
+    from edgevla.drivers.robot import Robot
+
+    # each status packet 8 ms late: one read fits in 20 ms, a sync read of 6 (~50 ms) does not
+    with serve_robot("so101_follower", faults=Faults(delay_ms=8)) as arm:
+        robot = Robot("so101_follower", arm.port, bus_config=BusConfig(timeout_ms=20))
+        with pytest.raises(MotorCommError) as err:
+            robot.connect()
+        message = str(err.value)
+        assert "the bus waits 20 ms for all 6 replies of a sync read (EDGEVLA_BUS_TIMEOUT_MS)" in message
+        reply_ms = float(message.split("one reply takes ")[1].split(" ms")[0])
+        assert 8 <= reply_ms < 40, message
+        suggested = int(message.split("EDGEVLA_BUS_TIMEOUT_MS=")[1])
+        assert suggested >= 2 * 6 * 8
+        patient = Robot("so101_follower", arm.port, bus_config=BusConfig(timeout_ms=suggested))
+        patient.connect()  # what the hint says works
+        patient.disconnect()
+
+
 def test_feetech_alarm_bits_are_surfaced_not_fatal():
     robot = load_robot("so101_follower")
     with serve_robot(robot) as arm:

@@ -96,6 +96,7 @@ def test_fresh_motors_are_swapped_from_stdin(tmp_path):
         (["--robot", "so101_follower", "--drop", "2"], "'drop' must be a probability"),
         (["--robot", "so101_follower", "--baud", "12345"], "does not support 12345 baud"),
         (["--robot", "so101_follower", "--silent-ids", "x"], "--silent-ids"),
+        (["--robot", "so101_follower", "--silent-after", "nan"], "'silent_after_s' must be a finite number"),
         (["--robot", "so101_follower", "--motion", "replay", "/nonexistent.csv"], "cannot read"),
         (["--robot", "so101_follower", "--motion", "dance"], "--motion expects"),
         (["--robot", "so101_follower", "--motors", "9"], "--motors must be 1..6"),

@@ -63,13 +63,25 @@ def test_silent_ids_neither_answer_nor_act():
     assert [tx.packet[2] for tx in bus.receive(sync)] == [1, 2, 4, 6]
 
 
+def test_silent_ids_fall_silent_mid_run_after_silent_after_s():
+    now = [0.0]
+    bus = build_bus("so101_follower", faults=Faults(silent_ids={4}, silent_after_s=2.0), clock=lambda: now[0])
+    ping = feetech.instruction_packet(4, feetech.PING)
+    assert len(bus.receive(ping)) == 1  # answers while its cable holds
+    now[0] = 2.0
+    assert bus.receive(ping) == []  # then sends nothing at all, like an unplugged servo
+    assert len(bus.receive(feetech.instruction_packet(3, feetech.PING))) == 1  # the others go on
+
+
 def test_delay_is_added_to_every_status_packet():
     bus = build_bus("so101_follower", faults=Faults(delay_ms=4), clock=lambda: 0.0)
     (tx,) = bus.receive(feetech.instruction_packet(1, feetech.PING))
     assert tx.delay_s == pytest.approx(0.004 + 0.0005)
 
 
-@pytest.mark.parametrize("bad", [{"drop": 1.5}, {"corrupt": -0.1}, {"delay_ms": -1}])
+@pytest.mark.parametrize(
+    "bad", [{"drop": 1.5}, {"corrupt": -0.1}, {"delay_ms": -1}, {"silent_after_s": float("nan")}]
+)
 def test_bad_fault_settings_are_refused(bad):
     with pytest.raises(EdgevlaError):
         Faults(**bad)

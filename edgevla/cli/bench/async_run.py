@@ -102,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
                 "--task", args.task, "--fps", str(args.fps), "--duration", str(args.duration),
                 "--merge", args.merge, "--worker", args.worker, "--stats-json", str(stats_path),
                 "--stats-every", str(max(args.duration, 1.0)),
+                # a benchmark measures starvation and a slow loop rather than stopping on them
+                "--max-starved-seconds", str(args.duration + 60), "--max-slow-seconds", str(args.duration + 60),
             )  # fmt: skip
             for camera in cameras:
                 command += ["--camera", camera]
