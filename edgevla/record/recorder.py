@@ -22,7 +22,7 @@ from edgevla.dataset.format import joint_feature, video_feature
 from edgevla.drivers.interface import RobotIO
 from edgevla.record.keyboard import INTERRUPT, NEXT, RERECORD, STOP, KeyboardControls
 from edgevla.record.teleop import Mirror
-from edgevla.record.ticker import Ticker
+from edgevla.clock import Ticker
 
 # Extra episodes-metadata columns (lerobot ignores columns it does not know).
 EPISODE_COUNTERS = {

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgevla.drivers.interface import RobotIO
-from edgevla.record.ticker import Ticker
+from edgevla.clock import Ticker
 
 
 @dataclass(frozen=True)
