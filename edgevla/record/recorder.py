@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgevla.cameras import CameraReader
+from edgevla.clock import Ticker
 from edgevla.dataset import DatasetWriter, VideoConfig
 from edgevla.dataset.format import joint_feature, video_feature
 from edgevla.drivers.interface import RobotIO
 from edgevla.record.keyboard import INTERRUPT, NEXT, RERECORD, STOP, KeyboardControls
 from edgevla.record.teleop import Mirror
-from edgevla.clock import Ticker
 
 # Extra episodes-metadata columns (lerobot ignores columns it does not know).
 EPISODE_COUNTERS = {
