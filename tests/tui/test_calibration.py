@@ -186,3 +186,23 @@ def test_firmware_killed_mid_calibration_shows_the_error_and_saves_nothing(tmp_p
     assert "press r to reconnect" in message
     assert not (calibration_dir / "so101_leader.json").exists()
     assert not list(calibration_dir.glob("*.tmp"))
+
+
+def test_an_arm_that_never_moved_is_refused_and_enter_writes_nothing(calibration_dir):
+    async def scenario():
+        app = EdgevlaApp("so101_leader", arm.port, auto=True, bus_config=PATIENT)
+        async with app.run_test(size=(130, 36)) as pilot:
+            screen = await calibrate(pilot, app, sweep_seconds=0.5)
+            message = str(screen.query_one("#instruction").render())
+            await pilot.press("enter")  # would write the limits of a calibration that passed
+            await pilot.pause(0.5)
+            return screen.phase, message
+
+    with serve_robot("so101_leader") as arm:  # nobody moves it
+        phase, message = asyncio.run(scenario())
+        limits = [(s.get("Min_Position_Limit"), s.get("Max_Position_Limit")) for s in arm.bus.servos]
+    assert phase is Phase.REVIEW
+    assert "refused" in message and "shoulder_pan" in message and "gripper" in message, message
+    assert "move each through its whole range" in message
+    assert limits == [(0, 4095)] * 6
+    assert not (calibration_dir / "so101_leader.json").exists()
