@@ -1,8 +1,8 @@
 """Servo models and robot definitions, loaded from the YAML files under `hardware/`.
 
-The files are the single source of register addresses, sizes, signedness, baud tables and
-per-robot settings: the driver and the virtual firmware both read them from here. Every problem
-in a file is reported with the file and the field.
+The files are the single source of register addresses, sizes, signedness, baud tables, vendor
+rules (`vendors.yaml`) and per-robot settings: the driver, the virtual firmware and the TUI all
+read them from here. Every problem in a file is reported with the file and the field.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import yaml
 from edgevla.errors import EdgevlaError
 from edgevla.paths import hardware_dir
 
-VENDORS = ("feetech", "dynamixel")
+EEPROM_GUARDS = ("lock", "torque")
 
 
 class HardwareFileError(EdgevlaError):
@@ -72,6 +72,30 @@ class Register:
 
 
 @dataclass(frozen=True)
+class VendorRules:
+    """What differs between vendors beyond register layout (hardware/vendors.yaml)."""
+
+    vendor: str
+    homing_sign: int  # Present = Actual + homing_sign * Homing_Offset
+    eeprom_guard: str  # "lock": Feetech Lock register; "torque": Dynamixel torque-on refusal
+    big_endian_protocols: tuple[int, ...]
+    refuse_out_of_limit_goal: bool  # Dynamixel: Data Limit Error; Feetech: clamp and move
+    wrap_position: bool  # Feetech single-turn: Present_Position wraps into 0..resolution-1
+    status_level: str  # register holding the status return level
+    voltage: str  # register holding the input voltage (0.1 V)
+    firmware_version: str  # register holding the (major) firmware version
+    errors: str  # register holding the alarm bits
+    alarm_bits: dict[int, str]  # alarm bit -> what it means
+
+    def byteorder(self, protocol: int) -> str:
+        return "big" if protocol in self.big_endian_protocols else "little"
+
+    def alarm_names(self, bits: int) -> str:
+        """'overheat, overload' for the set alarm bits (hex for bits without a name)."""
+        return ", ".join(name for bit, name in self.alarm_bits.items() if bits & bit) or f"0x{bits:02x}"
+
+
+@dataclass(frozen=True)
 class ServoModel:
     name: str
     vendor: str
@@ -84,6 +108,7 @@ class ServoModel:
     registers: dict[str, Register]
     factory: dict[str, int]
     physics: dict[str, float]
+    rules: VendorRules
     sync_read: bool = True
     source: Path | None = None
 
@@ -190,11 +215,40 @@ def _read_yaml(path: Path) -> _Reader:
         raise HardwareFileError(f"{path}:{line}: not valid YAML: {getattr(err, 'problem', err)}") from None
 
 
-def parse_servo(path: Path) -> ServoModel:
+def parse_vendors(path: Path) -> dict[str, VendorRules]:
+    doc = _read_yaml(path)
+    vendors = {}
+    for vendor in doc.data:
+        v = doc.child(vendor)
+        guard = v.get("eeprom_guard", str)
+        if guard not in EEPROM_GUARDS:
+            v.fail("eeprom_guard", f"must be one of {', '.join(EEPROM_GUARDS)}, got '{guard}'")
+        sign = v.get("homing_sign", int)
+        if sign not in (-1, 1):
+            v.fail("homing_sign", f"must be -1 or 1, got {sign}")
+        registers = v.child("registers")
+        bits = v.child("alarm_bits")
+        vendors[vendor] = VendorRules(
+            vendor=vendor,
+            homing_sign=sign,
+            eeprom_guard=guard,
+            big_endian_protocols=tuple(v.get("big_endian_protocols", list)),
+            refuse_out_of_limit_goal=v.get("refuse_out_of_limit_goal", bool),
+            wrap_position=v.get("wrap_position", bool),
+            status_level=registers.get("status_level", str),
+            voltage=registers.get("voltage", str),
+            firmware_version=registers.get("firmware_version", str),
+            errors=registers.get("errors", str),
+            alarm_bits={int(bit): bits.get(bit, str) for bit in bits.data},
+        )
+    return vendors
+
+
+def parse_servo(path: Path, vendors: dict[str, VendorRules]) -> ServoModel:
     doc = _read_yaml(path)
     vendor = doc.get("vendor", str)
-    if vendor not in VENDORS:
-        doc.fail("vendor", f"must be one of {', '.join(VENDORS)}, got '{vendor}'")
+    if vendor not in vendors:
+        doc.fail("vendor", f"must be one of {', '.join(vendors)}, got '{vendor}'")
     eeprom_end = doc.get("eeprom_end", int)
     signs = doc.int_map("sign_magnitude")
     twos = set(doc.get("twos_complement", list, []))
@@ -234,6 +288,7 @@ def parse_servo(path: Path) -> ServoModel:
         registers=registers,
         factory=factory,
         physics={k: physics.get(k, (int, float)) for k in physics.data},
+        rules=vendors[vendor],
         sync_read=doc.get("sync_read", bool, True),
         source=path,
     )
@@ -309,7 +364,7 @@ def load_servo(name: str, root: Path | None = None) -> ServoModel:
     path = (root or hardware_dir()) / "servos" / f"{name}.yaml"
     if not path.is_file():
         raise HardwareFileError(f"unknown servo model '{name}'; known: {', '.join(list_servos(root))}")
-    return parse_servo(path)
+    return parse_servo(path, parse_vendors((root or hardware_dir()) / "vendors.yaml"))
 
 
 def _robot_files(root: Path | None) -> list[Path]:

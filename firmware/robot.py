@@ -13,6 +13,7 @@ from edgevla.firmware.bus import VirtualBus
 from edgevla.firmware.faults import Faults
 from edgevla.firmware.motion import MotionSource
 from edgevla.firmware.pty_link import PtyServer
+from edgevla.firmware.registry import register, unregister
 from edgevla.firmware.servo import VirtualServo
 from edgevla.firmware.tcp_link import TcpServer
 from edgevla.hardware import RobotDef, load_robot
@@ -121,9 +122,11 @@ def serve_robot(
         raise
     previous = sys.getswitchinterval()
     sys.setswitchinterval(min(previous, SWITCH_INTERVAL_S))
+    entry = register(server.port, server.device, robot.name)  # so the TUI lists the port
     try:
         yield ServedRobot(robot, bus, server, network)
     finally:
+        unregister(entry)
         sys.setswitchinterval(previous)
         if network:
             network.close()

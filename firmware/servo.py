@@ -3,15 +3,14 @@ physical joint (goal -> present at a speed limit; a hand moves it while torque i
 
 Every address, size and sign comes from the servo model loaded by `edgevla.hardware`; this
 module only knows register *names*. Vendor differences that are not byte layout (how EEPROM is
-guarded, the sign of the homing offset, what happens to an out-of-range goal) live in
-`VendorRules`.
+guarded, the sign of the homing offset, what happens to an out-of-range goal) are the model's
+`rules` (hardware/vendors.yaml), which the drivers read too.
 """
 
 from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass
 
 from edgevla.hardware import Register, ServoModel
 
@@ -36,24 +35,6 @@ class Condition(enum.IntFlag):
     OVERHEAT = 4
     OVERCURRENT = 8  # Feetech over-current; Dynamixel bit 3 is "motor encoder"
     OVERLOAD = 32
-
-
-@dataclass(frozen=True)
-class VendorRules:
-    vendor: str
-    status_level: str  # register holding the status return level
-    voltage: str  # register holding the input voltage (0.1 V)
-    homing_sign: int  # Present = Actual + homing_sign * Homing_Offset
-    eeprom_guard: str  # "lock": Feetech Lock register; "torque": Dynamixel torque-on refusal
-    refuse_out_of_limit_goal: bool  # Dynamixel: Data Limit Error; Feetech: clamp and move
-    wrap_position: bool  # Feetech single-turn: Present_Position wraps into 0..resolution-1
-
-
-FEETECH = VendorRules("feetech", "Response_Status_Level", "Present_Voltage", -1, "lock", False, True)
-DYNAMIXEL = VendorRules(
-    "dynamixel", "Status_Return_Level", "Present_Input_Voltage", +1, "torque", True, False
-)
-RULES = {"feetech": FEETECH, "dynamixel": DYNAMIXEL}
 
 
 # Registers the firmware computes from the joint's physical state (see `_refresh`).
@@ -85,9 +66,8 @@ class VirtualServo:
 
     def __init__(self, model: ServoModel, now: float):
         self.model = model
-        self.rules = RULES[model.vendor]
-        # Feetech protocol 1 (SCS) is big endian; STS (protocol 0) and Dynamixel are little endian.
-        self.byteorder = "big" if model.vendor == "feetech" and model.protocol == 1 else "little"
+        self.rules = model.rules
+        self.byteorder = model.rules.byteorder(model.protocol)
         last = max(r.address + r.size for r in model.registers.values())
         self.table_size = 256 if model.vendor == "feetech" else last
         self.mem = bytearray(self.table_size)

@@ -7,6 +7,18 @@ and by the edgevla processes tests start (they inherit the environment), waits 1
 
 import os
 
+import pytest
+
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["EDGEVLA_BUS_TIMEOUT_MS"] = "150"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def user_calibration_folder(tmp_path_factory):
+    """lerobot's calibration folder, where `edgevla calibrate` saves and `Robot` looks first: a
+    fresh one, so a developer's own arm profiles never reach the tests, nor the tests' theirs."""
+    folder = tmp_path_factory.mktemp("lerobot-calibration")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_LEROBOT_CALIBRATION", str(folder))
+        yield folder

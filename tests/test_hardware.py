@@ -100,3 +100,48 @@ def test_invalid_yaml_names_the_line(tmp_path: Path):
     path.write_text("name: x\nmotors: [\n")
     with pytest.raises(HardwareFileError, match=r"bad.yaml: line \d+: not valid YAML"):
         load_robot(path)
+
+
+def _hardware_copy(tmp_path: Path) -> Path:
+    import shutil
+
+    from edgevla.paths import hardware_dir
+
+    root = tmp_path / "hardware"
+    shutil.copytree(hardware_dir(), root)
+    return root
+
+
+def test_vendor_rules_are_one_table_read_by_drivers_firmware_and_tui(tmp_path: Path):
+    from edgevla.drivers.bus import backend_for
+    from edgevla.firmware import VirtualServo
+
+    root = _hardware_copy(tmp_path)
+    table = root / "vendors.yaml"
+    table.write_text(table.read_text().replace("errors: Status", "errors: Present_Load"))
+    servo = load_servo("sts3215", root)
+    assert servo.rules.errors == "Present_Load"  # what the TUI's motors screen reads for errors
+    assert backend_for(servo).rules is servo.rules
+    assert VirtualServo(servo, now=0.0).rules is servo.rules
+    sts, xl = load_servo("sts3215"), load_servo("xl330-m288")
+    assert (sts.rules.homing_sign, sts.rules.eeprom_guard, sts.rules.byteorder(sts.protocol)) == (
+        -1,
+        "lock",
+        "little",
+    )
+    assert (xl.rules.homing_sign, xl.rules.eeprom_guard, xl.rules.voltage) == (
+        1,
+        "torque",
+        "Present_Input_Voltage",
+    )
+    assert load_servo("scs0009").rules.byteorder(1) == "big"
+    assert sts.rules.alarm_names(4 | 32) == "overheat, overload"
+
+
+def test_malformed_vendor_table_names_file_and_field(tmp_path: Path):
+    root = _hardware_copy(tmp_path)
+    table = root / "vendors.yaml"
+    table.write_text(table.read_text().replace("eeprom_guard: lock", "eeprom_guard: glue"))
+    with pytest.raises(HardwareFileError) as err:
+        load_servo("sts3215", root)
+    assert str(table) in str(err.value) and "'feetech.eeprom_guard'" in str(err.value)

@@ -8,7 +8,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from edgevla.drivers.bus import BusConfig
-from edgevla.drivers.calibration import calibration_path
+from edgevla.drivers.calibration import profile_path
 from edgevla.hardware import load_robot, load_robot_pair
 from edgevla.tui.commands import ScreenCommands
 from edgevla.tui.inventory import Inventory
@@ -42,16 +42,22 @@ class EdgevlaApp(App):
         bus_config: BusConfig | None = None,
         inventory: Inventory | None = None,
         compare: tuple[str, str, str] | None = None,
+        arm_id: str | None = None,
+        ports: tuple[str, ...] = (),
     ):
-        """`inventory`: fixed start-screen contents (screenshots, tests); default: this machine's."""
+        """`inventory`: fixed start-screen contents (screenshots, tests); default: this machine's.
+        `arm_id`: which arm a calibration is of (default: the robot's name; see
+        `edgevla.drivers.calibration.profile_path`). `ports`: listed on the start screen even
+        where it would not look (a serial device or URL of the user's choice)."""
         super().__init__()
         self.inventory = inventory
         self.compare = compare  # (pair, leader port, follower port): open the comparison first
         self.robot_name, self.port, self.auto = robot, port, auto
         self.calibration_out, self.bus_config = calibration_out, bus_config
+        self.arm_id, self.ports = arm_id, ports
 
     def on_mount(self) -> None:
-        self.push_screen(StartScreen(self.inventory))
+        self.push_screen(StartScreen(self.inventory, self.ports))
         if self.robot_name and self.port:
             self.open_calibration(self.robot_name, self.port)
         if self.compare:
@@ -59,7 +65,7 @@ class EdgevlaApp(App):
 
     def open_calibration(self, robot_name: str, port: str) -> None:
         robot = load_robot(robot_name)
-        out = self.calibration_out or calibration_path(robot.name)
+        out = self.calibration_out or profile_path(robot, self.arm_id)
         self.push_screen(CalibrationScreen(robot, port, out, auto=self.auto, bus_config=self.bus_config))
 
     def open_compare(self, pair: str, leader_port: str, follower_port: str) -> None:

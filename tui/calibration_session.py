@@ -2,14 +2,15 @@
 
 The thread reads every joint's Present_Position at `period_s` and reports each sample through
 `on_event` (the screen turns that into a Textual message). The user's steps arrive as commands
-and run between reads, always through the drivers' own procedures (`edgevla.drivers.homing`):
-half-turn homing, range recording, writing limits, saving the profile atomically.
+and run between reads, always through the library's calibration procedure
+(`edgevla.drivers.arm_calibration`, which `edgevla calibrate` runs too): homing, range
+recording, the checks, writing limits, saving the profile atomically.
 
-Hand-guided (a real arm): torque off -> hold the arm mid-range -> `home()` -> move every joint
+Hand-guided (a real arm): torque off -> hold the arm mid-range -> `begin()` -> move every joint
 through its range -> `finish_sweep()` -> review -> `write()` -> `save()`.
 Self-moving (`auto=True`, e.g. a virtual leader served with `--motion sweep`): the joints move
 by themselves, so there is no centre pose to hold: ranges are recorded with homing reset and
-each range is centred on mid-turn afterwards (`homing.centre_on_range`, as `calibrate --auto`).
+each range is centred on mid-turn afterwards (as `calibrate --auto`).
 """
 
 from __future__ import annotations
@@ -26,24 +27,13 @@ from pathlib import Path
 import numpy as np
 import serial
 
-from edgevla.drivers import homing
+from edgevla.drivers.arm_calibration import ArmCalibration, refusal, review_ranges, save_profile
 from edgevla.drivers.bus import BusConfig, MotorBus
-from edgevla.drivers.calibration import (
-    Calibration,
-    NormTable,
-    check_fits,
-    load_calibration,
-    normalize,
-    save_calibration,
-)
-from edgevla.drivers.errors import MotorNotFoundError
+from edgevla.drivers.calibration import Calibration, NormTable, check_fits, load_calibration, normalize
 from edgevla.drivers.safety import disable_torque
-from edgevla.drivers.setup import configure as configure_bus
 from edgevla.errors import EdgevlaError
 from edgevla.hardware import RobotDef
 
-NEVER_MOVED_COUNTS = 20  # a range this small is a joint nobody moved
-SMALL_RANGE_FRACTION = 0.10  # of one turn: suspicious for any joint of these arms
 # What a bus can raise: the driver's errors, and raw port errors of an unplugged adapter (pyserial
 # lets termios.error through from tcflush on a vanished pty/USB device).
 BUS_FAILURES = (EdgevlaError, serial.SerialException, OSError, termios.error)
@@ -79,18 +69,6 @@ class PhaseChanged:
     path: Path | None = None
 
 
-def review_ranges(calibration: Calibration, resolution: int) -> dict[str, str]:
-    """Joints whose recorded range is suspicious, with the reason."""
-    flags = {}
-    for joint, cal in calibration.items():
-        span = cal.range_max - cal.range_min
-        if span < NEVER_MOVED_COUNTS:
-            flags[joint] = "never moved"
-        elif span < SMALL_RANGE_FRACTION * resolution:
-            flags[joint] = f"range {span / resolution:.0%} of a turn"
-    return flags
-
-
 class CalibrationSession:
     def __init__(
         self,
@@ -107,12 +85,12 @@ class CalibrationSession:
         self.robot, self.port, self.out, self.auto = robot, port, Path(out), auto
         self.on_event, self.period_s = on_event, period_s
         self.bus = MotorBus.for_robot(robot, port, baudrate, bus_config)
+        self.steps = ArmCalibration(self.bus, robot, auto)
         self.phase = Phase.CONNECTING
         self._commands: queue.Queue[str] = queue.Queue()
         self._sweep_done = threading.Event()
         self._stopping = threading.Event()
         self._table: NormTable | None = None
-        self._offsets: dict[str, int] = {}
         self._calibration: Calibration | None = None
         self._thread = threading.Thread(target=self._run, name=f"calibrate-{robot.name}", daemon=True)
 
@@ -122,13 +100,9 @@ class CalibrationSession:
         self._thread.start()
         return self
 
-    def home(self) -> None:
-        """Hand-guided: the arm is held mid-range; set half-turn homing, then record ranges."""
-        self._commands.put("home")
-
-    def start_sweep(self) -> None:
-        """Auto: record ranges while the arm moves by itself."""
-        self._commands.put("sweep")
+    def begin(self) -> None:
+        """Homing (hand-guided: the arm is held mid-range; auto: reset), then record ranges."""
+        self._commands.put("begin")
 
     def finish_sweep(self) -> None:
         self._sweep_done.set()
@@ -159,7 +133,7 @@ class CalibrationSession:
     def _run(self) -> None:
         try:
             self.bus.open()
-            configure_bus(self.bus, self.robot)
+            self.steps.prepare()
             self._table = self._existing_table()
             self._to_centre()
             while not self._stopping.is_set():
@@ -202,7 +176,6 @@ class CalibrationSession:
         self.on_event(Sample(time.monotonic(), dict(raw), normalised, mins, maxes))
 
     def _to_centre(self) -> None:
-        disable_torque(self.bus)
         self._calibration = None
         if self.auto:
             message = "Torque is off. The arm moves by itself: press Enter to record its ranges."
@@ -212,21 +185,13 @@ class CalibrationSession:
 
     def _do_restart(self) -> None:
         self._sweep_done.clear()
+        disable_torque(self.bus)
         self._to_centre()
 
-    def _do_home(self) -> None:
-        if self.phase is not Phase.CENTRE or self.auto:
+    def _do_begin(self) -> None:
+        if self.phase is not Phase.CENTRE:
             return
-        self._offsets = homing.home_half_turn(self.bus)
-        self._record(centre=False)
-
-    def _do_sweep(self) -> None:
-        if self.phase is not Phase.CENTRE or not self.auto:
-            return
-        homing.reset_homing(self.bus, self.robot.joint_names)
-        self._record(centre=True)
-
-    def _record(self, centre: bool) -> None:
+        self.steps.start()
         self._table = None
         self._sweep_done.clear()
         self._emit_phase(
@@ -241,39 +206,28 @@ class CalibrationSession:
                 last[0] = now
                 self._emit_sample(positions, dict(mins), dict(maxes))
 
-        ranges = homing.record_ranges(
-            self.bus,
+        calibration = self.steps.record(
             stop=lambda: self._sweep_done.is_set() or self._stopping.is_set(),
             on_sample=on_sample,
             period_s=0.005,
         )
         if self._stopping.is_set():
             return
-        if centre:
-            self._offsets, ranges = homing.centre_on_range(self.bus, ranges)
-            for name, offset in self._offsets.items():  # the sweep ran with offset 0: centre now
-                self.bus.write_settings(name, {"Homing_Offset": offset})
-        self._calibration = homing.build_calibration(self.bus, self._offsets, ranges)
-        resolution = self.robot.motors[0].servo.resolution
-        flags = review_ranges(self._calibration, resolution)
-        self._table = _table_or_none(self.robot, self._calibration)
-        note = f" Check: {', '.join(f'{j} ({why})' for j, why in flags.items())}." if flags else ""
-        self._emit_phase(
-            Phase.REVIEW,
-            f"Review the ranges.{note} Enter writes the limits to the servos; r records again.",
-            calibration=self._calibration,
-            flags=flags,
-        )
+        self._calibration = calibration
+        flags = review_ranges(calibration, self.robot)
+        problem = refusal(calibration)
+        if problem:  # nothing to write: the ranges are no calibration (and show none)
+            message = f"Calibration refused: {problem}. r records again."
+        else:
+            self._table = NormTable.build(self.robot, calibration)
+            note = f" Check: {', '.join(f'{j} ({why})' for j, why in flags.items())}." if flags else ""
+            message = f"Review the ranges.{note} Enter writes the limits to the servos; r records again."
+        self._emit_phase(Phase.REVIEW, message, calibration=calibration, flags=flags)
 
     def _do_write(self) -> None:
-        if self.phase is not Phase.REVIEW or self._calibration is None:
+        if self.phase is not Phase.REVIEW or self._calibration is None or refusal(self._calibration):
             return
-        # every motor must answer before the first write: never leave the arm half-written
-        silent = [m for m in self.robot.motors if not self.bus.ping_id(m.id, attempts=3)]
-        if silent:
-            names = ", ".join(f"{m.name} (id {m.id})" for m in silent)
-            raise MotorNotFoundError(f"no answer from {names} on '{self.port}'; nothing was written")
-        homing.write_calibration(self.bus, self._calibration, force=True)
+        self.steps.write(self._calibration)
         self._emit_phase(
             Phase.WRITTEN,
             "Limits written to the servos. Enter saves the calibration file.",
@@ -283,20 +237,13 @@ class CalibrationSession:
     def _do_save(self) -> None:
         if self.phase is not Phase.WRITTEN or self._calibration is None:
             return
-        path = save_calibration(self._calibration, self.out)
+        path = save_profile(self._calibration, self.out)
         self._emit_phase(
             Phase.SAVED,
             f"Saved {path}. r calibrates again; Escape goes back.",
             calibration=self._calibration,
             path=path,
         )
-
-
-def _table_or_none(robot: RobotDef, calibration: Calibration) -> NormTable | None:
-    """A normalisation table for display; None while a range is still empty."""
-    if any(c.range_min >= c.range_max for c in calibration.values()):
-        return None
-    return NormTable.build(robot, calibration)
 
 
 def _failure_text(err: BaseException, port: str) -> str:

@@ -13,10 +13,6 @@ from edgevla.drivers.setup import assign_id_and_baud
 from edgevla.errors import EdgevlaError
 from edgevla.hardware import RobotDef, ServoModel
 
-# Registers with different names per vendor: the first one the model has is read.
-FIRMWARE = ("Firmware_Major_Version", "Firmware_Version")
-VOLTAGE = ("Present_Voltage", "Present_Input_Voltage")
-ERRORS = ("Status", "Hardware_Error_Status")
 JOG_STEP = 40  # counts per key press (~3.5 degrees)
 
 
@@ -32,13 +28,9 @@ class MotorRow:
     errors: str
 
 
-def _first(servo: ServoModel, names: tuple[str, ...]) -> str | None:
-    return next((name for name in names if name in servo.registers), None)
-
-
-def _read(bus: MotorBus, servo: ServoModel, names: tuple[str, ...] | str, motor_id: int) -> int | None:
-    name = _first(servo, (names,) if isinstance(names, str) else names)
-    return None if name is None else bus.read_id(name, motor_id, servo)
+def _read(bus: MotorBus, servo: ServoModel, name: str, motor_id: int) -> int | None:
+    """The register of `motor_id`, None when the model has no such register."""
+    return bus.read_id(name, motor_id, servo) if name in servo.registers else None
 
 
 def scan(
@@ -52,19 +44,19 @@ def scan(
         for baud, models in found.items():
             bus.set_baudrate(baud)
             for motor_id, model in sorted(models.items()):
-                volts = _read(bus, servo, VOLTAGE, motor_id)
-                status = _read(bus, servo, ERRORS, motor_id) or 0
+                volts = _read(bus, servo, servo.rules.voltage, motor_id)
+                status = _read(bus, servo, servo.rules.errors, motor_id) or 0
                 alarm = bus.alarms.get(f"id {motor_id}", "")
                 rows.append(
                     MotorRow(
                         id=motor_id,
                         model=model,
-                        firmware=str(_read(bus, servo, FIRMWARE, motor_id)),
+                        firmware=str(_read(bus, servo, servo.rules.firmware_version, motor_id)),
                         baud=baud,
                         voltage_v=None if volts is None else volts / 10,
                         temperature_c=_read(bus, servo, "Present_Temperature", motor_id),
                         torque=bool(_read(bus, servo, "Torque_Enable", motor_id)),
-                        errors=alarm or (f"status 0x{status:02x}" if status else "none"),
+                        errors=alarm or (servo.rules.alarm_names(status) if status else "none"),
                     )
                 )
     return rows

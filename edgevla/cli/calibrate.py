@@ -3,7 +3,9 @@
 Hand-guided (default): torque off; hold the arm mid-range and press Enter (homing); move every
 joint through its whole range and press Enter (ranges). `--auto` is for arms that move by
 themselves, e.g. a virtual leader served with `--motion sweep`: it records the raw ranges for
-`--seconds` and centres each joint's range on mid-turn.
+`--seconds` and centres each joint's range on mid-turn. The steps and their checks are the
+library's (`edgevla.drivers.arm_calibration`), shared with the TUI; the profile goes to the
+user's calibration folder (lerobot's), never into the package.
 """
 
 from __future__ import annotations
@@ -12,13 +14,19 @@ import argparse
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 from edgevla.cli.args import add_robot_port, warn_latency
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_robot_port(parser)
-    parser.add_argument("--out", help="profile to write (default: <calibration dir>/<robot>.json)")
+    parser.add_argument(
+        "--id",
+        help="which arm of this robot type (default: the robot name); the profile is lerobot's "
+        "<calibration>/robots|teleoperators/<robot>/<ID>.json (docs/HARDWARE.md)",
+    )
+    parser.add_argument("--out", help="profile to write instead (a file of your choice)")
     parser.add_argument(
         "--auto", action="store_true", help="no prompts: record ranges while the arm moves itself"
     )
@@ -37,6 +45,11 @@ def _enter_pressed() -> threading.Event:
     return pressed
 
 
+def _after(seconds: float) -> Callable[[], bool]:
+    deadline = time.monotonic() + seconds
+    return lambda: time.monotonic() >= deadline
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -44,15 +57,14 @@ def run(args: argparse.Namespace) -> int:
     from rich.live import Live
     from rich.table import Table
 
-    from edgevla.drivers import homing
+    from edgevla.drivers.arm_calibration import ArmCalibration, review_ranges, save_profile
     from edgevla.drivers.bus import MotorBus
-    from edgevla.drivers.calibration import calibration_path, save_calibration
+    from edgevla.drivers.calibration import profile_path, writable_profile
     from edgevla.drivers.safety import disable_torque
-    from edgevla.drivers.setup import configure as configure_bus
     from edgevla.hardware import load_robot
 
     robot = load_robot(args.robot)
-    out = Path(args.out) if args.out else calibration_path(robot.name)
+    out = writable_profile(Path(args.out) if args.out else profile_path(robot, args.id))
     console = Console(stderr=True)
     warn_latency(args.port)
 
@@ -63,39 +75,28 @@ def run(args: argparse.Namespace) -> int:
         return view
 
     with MotorBus.for_robot(robot, args.port, args.baud) as bus:
+        steps = ArmCalibration(bus, robot, auto=args.auto)
         try:
-            configure_bus(bus, robot)
-            disable_torque(bus)
+            steps.prepare()
             if args.auto:
-                homing.reset_homing(bus, robot.joint_names)
-                deadline = time.monotonic() + args.seconds
-                with Live(console=console, transient=True) as live:
-                    raw = homing.record_ranges(
-                        bus,
-                        stop=lambda: time.monotonic() >= deadline,
-                        on_sample=lambda *s: live.update(table(*s)),
-                    )
-                offsets, ranges = homing.centre_on_range(bus, raw)
+                steps.start()
+                stop = _after(args.seconds)
             else:
                 console.print(
                     f"Torque is off. Move {robot.name} to the MIDDLE of its range, then press Enter."
                 )
                 input()
-                offsets = homing.home_half_turn(bus)
+                steps.start()
                 console.print("Now move EVERY joint through its whole range. Press Enter when done.")
-                pressed = _enter_pressed()
-                with Live(console=console, transient=True) as live:
-                    ranges = homing.record_ranges(
-                        bus, stop=pressed.is_set, on_sample=lambda *s: live.update(table(*s))
-                    )
-            flat = [j for j, (lo, hi) in ranges.items() if hi - lo < 20]
-            if flat:
-                console.print(f"warning: joint(s) {', '.join(flat)} barely moved; their range is tiny")
-            calibration = homing.build_calibration(bus, offsets, {j: ranges[j] for j in robot.joint_names})
-            homing.write_calibration(bus, calibration, force=True)
+                stop = _enter_pressed().is_set
+            with Live(console=console, transient=True) as live:
+                calibration = steps.record(stop, on_sample=lambda *s: live.update(table(*s)))
+            steps.write(calibration)
         finally:
             disable_torque(bus)
-    save_calibration(calibration, out)
+    for joint, why in review_ranges(calibration, robot).items():
+        console.print(f"warning: {joint}: {why}")
+    save_profile(calibration, out)
     for joint, cal in calibration.items():
         console.print(f"{joint:>14}: offset {cal.homing_offset:5d}  range {cal.range_min}..{cal.range_max}")
     print(f"saved {out}")

@@ -7,12 +7,17 @@ import argparse
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--robot", help="open straight on the calibration screen of this robot (needs --port)"
+        "--robot", help="open straight on the calibration screen of this robot (needs its --port)"
     )
-    parser.add_argument("--port", help="serial device or pyserial URL of that robot")
     parser.add_argument(
-        "--out", help="calibration profile to write (default: <calibration dir>/<robot>.json)"
+        "--port",
+        action="append",
+        default=[],
+        help="serial device or pyserial URL to list on the start screen (repeatable); with --robot, "
+        "where that robot is plugged",
     )
+    parser.add_argument("--id", help="which arm the calibration is of (default: the robot name)")
+    parser.add_argument("--out", help="calibration profile to write instead (a file of your choice)")
     parser.add_argument(
         "--auto", action="store_true", help="the arm moves by itself (a virtual sweep): no centre pose"
     )
@@ -31,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from edgevla.errors import EdgevlaError
     from edgevla.hardware import load_robot, load_robot_pair
 
-    if bool(args.robot) != bool(args.port):
-        raise EdgevlaError("--robot and --port go together (the arm to calibrate and where it is plugged)")
+    if args.robot and len(args.port) != 1:
+        raise EdgevlaError("--robot opens the calibration of one arm: give its --port once")
     if args.robot:
         load_robot(args.robot)  # a wrong name is a one-line error before the screen opens
     if args.compare:
@@ -40,7 +45,13 @@ def run(args: argparse.Namespace) -> int:
     from edgevla.tui.app import EdgevlaApp
 
     app = EdgevlaApp(
-        args.robot, args.port, Path(args.out) if args.out else None, auto=args.auto, compare=args.compare
+        args.robot,
+        args.port[0] if args.robot else None,
+        Path(args.out) if args.out else None,
+        auto=args.auto,
+        compare=args.compare,
+        arm_id=args.id,
+        ports=tuple(args.port),
     )
     app.run()
     return int(app.return_code or 0)

@@ -79,7 +79,7 @@ class BusStats:
 
 
 def backend_for(servo: ServoModel) -> Feetech | Dynamixel:
-    return BACKENDS[servo.vendor](servo.protocol)
+    return BACKENDS[servo.vendor](servo)
 
 
 class MotorBus:
@@ -363,9 +363,9 @@ class MotorBus:
         eeprom = {n: v for n, v in settings.items() if m.servo.register(n).eeprom}
         changed = {n: v for n, v in eeprom.items() if self.read(n, motor) != v}
         ram = {n: v for n, v in settings.items() if n not in eeprom}
-        if changed and self.backend.eeprom_guard == "torque":
+        if changed and self.backend.rules.eeprom_guard == "torque":
             self.write("Torque_Enable", motor, 0)  # Dynamixel refuses EEPROM writes with torque on
-        unlock = changed and self.backend.eeprom_guard == "lock" and "Lock" in m.servo.registers
+        unlock = changed and self.backend.rules.eeprom_guard == "lock" and "Lock" in m.servo.registers
         if unlock:
             self.write("Lock", motor, 0)  # Feetech keeps EEPROM writes across power-off only unlocked
         try:

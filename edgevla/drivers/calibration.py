@@ -23,7 +23,7 @@ import numpy as np
 
 from edgevla.drivers.errors import CalibrationError
 from edgevla.hardware import NormMode, RobotDef
-from edgevla.paths import calibration_dir
+from edgevla.paths import calibration_dir, calibration_override, lerobot_calibration_dir
 
 FIELDS = ("id", "drive_mode", "homing_offset", "range_min", "range_max")
 MODE_CODES = {NormMode.DEGREES: 0, NormMode.RANGE_M100_100: 1, NormMode.RANGE_0_100: 2}
@@ -44,9 +44,63 @@ Calibration = dict[str, MotorCalibration]  # joint name -> its calibration
 # --- files ---------------------------------------------------------------------------------
 
 
-def calibration_path(robot_name: str, directory: Path | None = None) -> Path:
-    """Where the profile of `robot_name` lives: <calibration dir>/<robot>.json."""
-    return (directory or calibration_dir()) / f"{robot_name}.json"
+# lerobot files followers under robots/ and leaders under teleoperators/
+LEROBOT_KINDS = {"follower": "robots", "leader": "teleoperators"}
+
+
+def profile_path(robot: RobotDef, arm_id: str | None = None) -> Path:
+    """Where the profile of one arm is written and looked for first. `arm_id` names the arm
+    (default: the robot's name), as lerobot's `--robot.id`: <lerobot calibration>/robots/<robot>/
+    <id>.json for a follower, teleoperators/<robot>/<id>.json for a leader; with
+    EDGEVLA_CALIBRATION_DIR set, <that folder>/<id>.json."""
+    folder = calibration_override() or lerobot_calibration_dir() / LEROBOT_KINDS[robot.role] / robot.name
+    return folder / f"{arm_id or robot.name}.json"
+
+
+@dataclass(frozen=True)
+class ProfileSource:
+    path: Path
+    shipped: bool  # the read-only default made for the virtual arm, not a calibration of this arm
+
+
+def find_profile(
+    robot: RobotDef, arm_id: str | None = None, explicit: Path | str | None = None
+) -> ProfileSource:
+    """The profile to load: `explicit` (a path the user gave), else the arm's own profile
+    (`profile_path`), else, when no arm id was asked for, the shipped default of the robot."""
+    if explicit:
+        return ProfileSource(Path(explicit), shipped=False)
+    own = profile_path(robot, arm_id)
+    if own.is_file():
+        return ProfileSource(own, shipped=False)
+    default = calibration_dir() / f"{robot.name}.json"
+    if arm_id in (None, robot.name) and default.is_file():
+        return ProfileSource(default, shipped=True)
+    raise CalibrationError(
+        f"no calibration profile '{own}'; run: edgevla calibrate --robot {robot.name} --port PORT"
+        + (f" --id {arm_id}" if arm_id else "")
+    )
+
+
+def user_profiles() -> list[Path]:
+    """Every profile in the user's calibration folder(s)."""
+    flat = calibration_override()
+    if flat is not None:
+        return sorted(flat.glob("*.json"))
+    root = lerobot_calibration_dir()
+    return sorted(path for kind in LEROBOT_KINDS.values() for path in root.glob(f"{kind}/*/*.json"))
+
+
+def writable_profile(path: Path) -> Path:
+    """`path`, unless it is one of the shipped defaults (the package's, or a checkout's, which
+    git tracks): those are read-only, a calibration never overwrites them."""
+    path = Path(path)
+    if path.resolve().is_relative_to(calibration_dir().resolve()):
+        raise CalibrationError(
+            f"'{path}' is a shipped default profile (read-only): save the calibration elsewhere "
+            "(--out FILE, or without EDGEVLA_CALIBRATION_DIR pointing at the shipped folder)"
+        )
+    return path
 
 
 def load_calibration(path: Path) -> Calibration:

@@ -1,4 +1,4 @@
-"""Dynamixel protocol 2.0 back end on `dynamixel_sdk`: status layout, error numbers, homing sign."""
+"""Dynamixel protocol 2.0 back end on `dynamixel_sdk`: status layout and error numbers."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import dynamixel_sdk as dxl
 
 from edgevla.drivers.port import UrlPort
 from edgevla.drivers.vendor import CORRUPT, OK, TX_FAIL, Reply, SdkTransactions
+from edgevla.hardware import ServoModel
 
 # Status packet: FF FF FD 00 ID LEN_L LEN_H 0x55 ERR PARAM... CRC_L CRC_H
 _ID, _ERROR, _PARAMS = 4, 8, 9
@@ -31,17 +32,10 @@ class Dynamixel(SdkTransactions):
     status_overhead = STATUS_OVERHEAD
     name = "dynamixel"
     port_class = DynamixelPort
-    eeprom_guard = "torque"  # EEPROM writes are refused while torque is on
-    homing_sign = 1  # Present = Actual + Homing_Offset
 
-    def __init__(self, protocol: int = 2):
+    def __init__(self, servo: ServoModel):
+        super().__init__(servo)
         self.ph = dxl.PacketHandler(2.0)
-
-    def to_bytes(self, raw: int, size: int) -> list[int]:
-        return list(raw.to_bytes(size, "little"))
-
-    def from_bytes(self, data: list[int]) -> int:
-        return int.from_bytes(bytes(data), "little")
 
     def receive(self, port, motor_id: int, length: int) -> Reply:
         """The next status packet from `motor_id`, skipping (and counting) any from other ids."""
@@ -80,7 +74,7 @@ class Dynamixel(SdkTransactions):
         return {motor_id: info[0] for motor_id, info in found.items()} if result == dxl.COMM_SUCCESS else {}
 
     def alarms(self, error: int) -> str | None:
-        return "hardware alert (read Hardware_Error_Status; reboot clears it)" if error & ALERT_BIT else None
+        return f"hardware alert (read {self.rules.errors}; reboot clears it)" if error & ALERT_BIT else None
 
     def refusal(self, error: int) -> str | None:
         number = error & 0x7F

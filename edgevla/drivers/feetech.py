@@ -1,19 +1,18 @@
-"""Feetech STS/SCS back end on `scservo_sdk`: byte order, status layout, error bits, homing sign."""
+"""Feetech STS/SCS back end on `scservo_sdk`: status layout; byte order, alarm bits and homing sign
+come from the vendor rules (hardware/vendors.yaml)."""
 
 from __future__ import annotations
 
 import scservo_sdk as scs
 
 from edgevla.drivers.port import UrlPort
-from edgevla.drivers.vendor import CORRUPT, OK, TX_FAIL, Reply, SdkTransactions, bit_names
+from edgevla.drivers.vendor import CORRUPT, OK, TX_FAIL, Reply, SdkTransactions
+from edgevla.hardware import ServoModel
 
 # Status packet: FF FF ID LEN ERR PARAM... CHECKSUM
 _ID, _ERROR, _PARAMS = 2, 4, 5
 STATUS_OVERHEAD = 6  # bytes around the parameters of a status packet
 BROADCAST_WINDOW_MS = 50.0  # how long a broadcast PING collects answers
-
-# Every set bit is a physical alarm; the instruction was still carried out.
-ALARM_BITS = {1: "input voltage", 2: "angle sensor", 4: "overheat", 8: "over-current", 32: "overload"}
 
 
 class FeetechPort(UrlPort, scs.PortHandler):
@@ -25,20 +24,12 @@ class Feetech(SdkTransactions):
     status_overhead = STATUS_OVERHEAD
     name = "feetech"
     port_class = FeetechPort
-    eeprom_guard = "lock"  # EEPROM persists only while Lock = 0
-    homing_sign = -1  # Present = Actual - Homing_Offset
 
-    def __init__(self, protocol: int):
-        # protocol 0 (STS) is little endian, protocol 1 (SCS) big endian. The SDK keeps the
-        # byte order in a module global; edgevla packs and unpacks bytes itself so that never matters.
-        self.byteorder = "big" if protocol == 1 else "little"
-        self.ph = scs.PacketHandler(protocol)
-
-    def to_bytes(self, raw: int, size: int) -> list[int]:
-        return list(raw.to_bytes(size, self.byteorder))
-
-    def from_bytes(self, data: list[int]) -> int:
-        return int.from_bytes(bytes(data), self.byteorder)
+    def __init__(self, servo: ServoModel):
+        # The SDK keeps the byte order (protocol 0 little endian, 1 big) in a module global;
+        # edgevla packs and unpacks bytes itself (SdkTransactions), so that never matters.
+        super().__init__(servo)
+        self.ph = scs.PacketHandler(servo.protocol)
 
     def receive(self, port, motor_id: int, length: int) -> Reply:
         """The next status packet from `motor_id`, skipping (and counting) any from other ids."""
@@ -89,7 +80,7 @@ class Feetech(SdkTransactions):
 
     def alarms(self, error: int) -> str | None:
         """Physical alarms in a status error byte, or None."""
-        return bit_names(error, ALARM_BITS) if error else None
+        return self.rules.alarm_names(error) if error else None
 
     def refusal(self, error: int) -> str | None:
         """Why the servo refused the instruction, or None (Feetech never refuses)."""

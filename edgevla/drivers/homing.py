@@ -85,7 +85,7 @@ def centre_on_range(
     offsets = half_turn_offsets(bus, {n: (lo + hi) // 2 for n, (lo, hi) in raw_ranges.items()})
     ranges = {}
     for name, (lo, hi) in raw_ranges.items():
-        sign, top = bus.backend.homing_sign, bus.motor(name).servo.resolution - 1
+        sign, top = bus.backend.rules.homing_sign, bus.motor(name).servo.resolution - 1
         shift = sign * offsets[name]
         ranges[name] = (max(0, lo + shift), min(top, hi + shift))
     return offsets, ranges

@@ -98,3 +98,8 @@ def set_baudrate(port: UrlPort, baudrate: int) -> None:
         raise PortError(f"serial port '{port.port_name}' refuses {baudrate} baud: {err}") from None
     port.baudrate = baudrate
     port.tx_time_per_byte = (1000.0 / baudrate) * 10.0
+
+
+def is_pseudo_terminal(port: str) -> bool:
+    """Whether `port` is (a link to) a pseudo-terminal: a virtual arm, never a servo adapter."""
+    return os.path.realpath(port).startswith("/dev/pts/")

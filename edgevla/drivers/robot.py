@@ -20,8 +20,8 @@ from edgevla.drivers.bus import BusConfig, MotorBus
 from edgevla.drivers.calibration import (
     Calibration,
     NormTable,
-    calibration_path,
     check_fits,
+    find_profile,
     load_calibration,
     normalize,
     unnormalize,
@@ -29,6 +29,7 @@ from edgevla.drivers.calibration import (
 from edgevla.drivers.errors import BusError, MotorNotFoundError
 from edgevla.drivers.homing import write_calibration
 from edgevla.drivers.latency import check_latency
+from edgevla.drivers.port import is_pseudo_terminal
 from edgevla.drivers.safety import clamp_goal, disable_torque, enable_torque
 from edgevla.drivers.setup import configure
 from edgevla.errors import EdgevlaError
@@ -47,16 +48,20 @@ class Robot:
         baudrate: int | None = None,
         bus_config: BusConfig | None = None,
         torque: bool | None = None,
+        arm_id: str | None = None,
     ):
-        """`calibration`: a profile, a path to one, or None for <calibration dir>/<robot>.json.
+        """`calibration`: a profile, a path to one, or None for the arm's own profile (`arm_id`,
+        default the robot's name: see `calibration.find_profile`), else the shipped default.
         `torque`: hold position while connected (default: followers yes, leaders no)."""
         self.definition = definition if isinstance(definition, RobotDef) else load_robot(definition)
         self.name = self.definition.name
         self.joint_names = self.definition.joint_names
+        self.uses_shipped_profile = False  # the read-only default of the virtual arm
         if not isinstance(calibration, dict):
-            path = Path(calibration) if calibration else calibration_path(self.name)
-            calibration = load_calibration(path)
-            check_fits(calibration, self.definition, path)
+            source = find_profile(self.definition, arm_id, calibration)
+            self.uses_shipped_profile = source.shipped
+            calibration = load_calibration(source.path)
+            check_fits(calibration, self.definition, source.path)
         self.calibration = calibration
         self.table = NormTable.build(self.definition, calibration)
         self.low, self.high = self.table.bounds()
@@ -77,6 +82,11 @@ class Robot:
         if report and report.too_high:
             log.warning(report.advice())
         self.bus.open()
+        if self.uses_shipped_profile and not is_pseudo_terminal(self.bus.port_name):
+            log.warning(
+                f"{self.name} on {self.bus.port_name}: not calibrated yet, using the shipped profile of "
+                f"the virtual arm; calibrate it: edgevla calibrate --robot {self.name} --port {self.bus.port_name}"
+            )
         try:
             self._check_motors()
             configure(self.bus, self.definition)

@@ -30,7 +30,7 @@ def assign_id_and_baud(
     baud, old_id = find_single_servo(bus, baudrates)
     bus.set_baudrate(baud)
     servo = motor.servo
-    guard_first = {"Torque_Enable": 0} if bus.backend.eeprom_guard == "torque" else {"Lock": 0}
+    guard_first = {"Torque_Enable": 0} if bus.backend.rules.eeprom_guard == "torque" else {"Lock": 0}
     for name, value in guard_first.items():
         bus.write_id(name, old_id, value, servo)
     if old_id != motor.id:
@@ -39,7 +39,7 @@ def assign_id_and_baud(
         # the servo answers at the old rate, then listens at the new one
         bus.write_id("Baud_Rate", motor.id, servo.baud_code(robot.baudrate), servo)
         bus.set_baudrate(robot.baudrate)
-    if bus.backend.eeprom_guard == "lock":
+    if bus.backend.rules.eeprom_guard == "lock":
         bus.write_id("Lock", motor.id, 1, servo)
     if not bus.ping_id(motor.id, attempts=3):
         raise MotorNotFoundError(

@@ -1,8 +1,8 @@
 """What the bus needs from a vendor back end; `feetech.py` and `dynamixel.py` provide it.
 
-Each back end is the one place that knows its vendor's byte layout: status packet offsets,
-byte order, error-byte meanings and the sign of the homing offset. Framing, checksums and CRCs
-are the official SDK's.
+Each back end is the one place that knows its vendor's status packet layout; the rules that
+are data (byte order, alarm bits, homing sign, EEPROM guard) come from hardware/vendors.yaml
+through the servo model. Framing, checksums and CRCs are the official SDK's.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
+
+from edgevla.hardware import ServoModel
 
 # Outcome kinds of one transaction; the bus counts each and retries all but "ok".
 OK, TIMEOUT, CORRUPT, WRONG_ID, TX_FAIL = "ok", "timeout", "corrupt", "wrong_id", "tx_fail"
@@ -36,6 +38,16 @@ class SdkTransactions:
     sdk: ModuleType
     status_overhead: int
     ph: Any  # the SDK's PacketHandler
+
+    def __init__(self, servo: ServoModel):
+        self.rules = servo.rules
+        self.byteorder = servo.rules.byteorder(servo.protocol)
+
+    def to_bytes(self, raw: int, size: int) -> list[int]:
+        return list(raw.to_bytes(size, self.byteorder))
+
+    def from_bytes(self, data: list[int]) -> int:
+        return int.from_bytes(bytes(data), self.byteorder)
 
     def receive(self, port, motor_id: int, length: int) -> Reply:
         raise NotImplementedError
@@ -68,7 +80,3 @@ class SdkTransactions:
     def sync_write(self, port, address: int, length: int, data: dict[int, list[int]]) -> str:
         param = [byte for motor_id, payload in data.items() for byte in (motor_id, *payload)]
         return self._kind(self.ph.syncWriteTxOnly(port, address, length, param, len(param)))
-
-
-def bit_names(value: int, names: dict[int, str]) -> str:
-    return ", ".join(name for bit, name in names.items() if value & bit) or f"0x{value:02x}"

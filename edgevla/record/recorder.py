@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgevla.cameras import CameraReader
+from edgevla.clock import Ticker
 from edgevla.dataset import DatasetWriter, VideoConfig
 from edgevla.dataset.format import joint_feature, video_feature
 from edgevla.drivers.interface import RobotIO
 from edgevla.printable import printable
 from edgevla.record.keyboard import INTERRUPT, NEXT, RERECORD, STOP, KeyboardControls
 from edgevla.record.teleop import Mirror
-from edgevla.record.ticker import Ticker
 
 FROZEN = "frozen"  # a camera stopped delivering: stop, drop the unfinished episode
 # An image older than this was not refreshed for several frames: the camera stalled. A live

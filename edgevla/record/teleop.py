@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgevla.clock import Ticker
 from edgevla.drivers.interface import RobotIO
-from edgevla.record.ticker import Ticker
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from typing import Protocol
 
 import numpy as np
 
+from edgevla.clock import Ticker
 from edgevla.drivers.interface import RobotIO
 from edgevla.errors import EdgevlaError
 from edgevla.runtime.policy import Observation, PolicySpec
@@ -125,32 +126,21 @@ class ControlLoop:
     def _run(self) -> None:
         if self.config.realtime:
             self._make_realtime()
-        period, spin = 1.0 / self.config.fps, self.config.spin_s
-        clock = time.perf_counter
-        start = clock()
-        tick, last, next_depth = 0, None, 0.0
+        ticker = Ticker(self.config.fps, spin_s=self.config.spin_s)
+        last, next_depth = None, 0.0
         while not self._stop.is_set():
-            deadline = start + tick * period
-            ahead = deadline - clock()
-            if ahead > spin:
-                time.sleep(ahead - spin)
-            while clock() < deadline:
-                pass
-            now = clock()
+            tick = ticker.wait()
+            # fell a whole period behind (a stalled bus, a GC pause): those ticks were skipped
+            self.stats.ticks_overrun += tick.dropped
             if last is not None:
-                self.stats.period_ms.add((now - last) * 1e3)
-            last = now
-            self._step(tick)
+                self.stats.period_ms.add((tick.started - last) * 1e3)
+            last = tick.started
+            self._step(tick.slot)
             self.stats.ticks += 1
-            if now - start >= next_depth:
-                self.stats.depth.append((now - start, self.queue.depth(tick + 1)))
+            elapsed = tick.started - ticker.start
+            if elapsed >= next_depth:
+                self.stats.depth.append((elapsed, self.queue.depth(tick.slot + 1)))
                 next_depth += self.config.depth_sample_s
-            tick += 1
-            # fell a whole period behind (a stalled bus, a GC pause): skip those ticks, stay on time
-            behind = int((clock() - start) / period) - tick
-            if behind > 0:
-                self.stats.ticks_overrun += behind
-                tick += behind
 
     def _make_realtime(self) -> None:
         # a loaded machine preempts a normal thread for tens of ms; a real-time one it does not

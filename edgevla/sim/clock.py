@@ -18,6 +18,7 @@ from typing import TypeVar
 import numpy as np
 
 from edgevla.cameras import CameraReader
+from edgevla.clock import Ticker
 from edgevla.sim.expert import ScriptedExpert
 from edgevla.sim.frames import FrameServer
 from edgevla.sim.world import SimWorld
@@ -109,13 +110,9 @@ class WorldClock:
         self.render_s += time.monotonic() - started
 
     def _run(self) -> None:
-        period = 1.0 / self.world.config.fps
-        deadline = time.monotonic()
+        fps = self.world.config.fps
+        # start() rendered the first frames; fell behind: the missed ticks are skipped, not burst
+        ticker = Ticker(fps, start=time.monotonic() + 1.0 / fps, stop=self._stop)
         while not self._stop.is_set():
-            deadline += period
-            delay = deadline - time.monotonic()
-            if delay > 0:
-                self._stop.wait(delay)
-            else:
-                deadline = time.monotonic()  # fell behind: skip the missed ticks, do not burst
+            ticker.wait()
             self._tick()

@@ -25,7 +25,7 @@ from edgevla.drivers.errors import CalibrationError
 from edgevla.drivers.feetech import Feetech
 from edgevla.drivers.robot import Robot
 from edgevla.firmware import Sweep, serve_robot
-from edgevla.hardware import load_robot
+from edgevla.hardware import load_robot, load_servo
 from edgevla.paths import calibration_dir
 
 from .helpers import PATIENT
@@ -116,21 +116,21 @@ def test_shipped_profiles_match_virtual_arms():
 
 @pytest.mark.parametrize("actual", [0, 1, 2, 5, 100, 2046, 2047, 2048, 3000, 4090, 4094, 4095])
 def test_feetech_half_turn_offset_never_overflows(actual):
-    offset = Feetech(0).half_turn_offset(actual, 4096, 2047)
+    offset = Feetech(load_servo("sts3215")).half_turn_offset(actual, 4096, 2047)
     assert -2047 <= offset <= 2047  # what the sign-magnitude register (bit 11) holds
     present = (actual - offset) % 4096
     assert abs(present - 2047) <= 1  # 4095 cannot be centred exactly: one count off, no overflow
 
 
 def test_every_feetech_position_is_homed_safely():
-    backend = Feetech(0)
+    backend = Feetech(load_servo("sts3215"))
     for actual in range(4096):
         offset = backend.half_turn_offset(actual, 4096, 2047)
         assert abs(offset) <= 2047 and abs((actual - offset) % 4096 - 2047) <= 1
 
 
 def test_dynamixel_half_turn_offset():
-    assert Dynamixel().half_turn_offset(100, 4096, 2**31 - 1) == 1947
+    assert Dynamixel(load_servo("xl330-m288")).half_turn_offset(100, 4096, 2**31 - 1) == 1947
 
 
 @pytest.mark.parametrize("robot_name", ["so101_follower", "koch_follower"])

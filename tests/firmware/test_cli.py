@@ -7,86 +7,62 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import dynamixel_sdk as dxl
 import pytest
 import scservo_sdk as scs
 
 from edgevla.cli import main
+from edgevla.firmware.launch import served_firmware
 
 from .helpers import open_port, sdk_call
-
-
-def start(*args: str, stdin=subprocess.DEVNULL) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "edgevla", "firmware", "serve", *args],
-        stdin=stdin,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def ready_path(proc: subprocess.Popen) -> str:
-    line = proc.stdout.readline()
-    assert line.startswith("ready "), (line, proc.stderr.read() if proc.poll() is not None else "")
-    return line.split(" ", 1)[1].strip()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_serve_prints_ready_serves_and_removes_the_link(tmp_path, signum):
     link = tmp_path / "follower"
-    proc = start("--robot", "so101_follower", "--link", str(link))
-    try:
-        assert ready_path(proc) == str(link)
+    with served_firmware("so101_follower", link=link) as served:
+        assert served.port == str(link)
         assert link.is_symlink()
-        port = open_port(scs.PortHandler, str(link), 1_000_000)
+        port = open_port(scs.PortHandler, served.port, 1_000_000)
         assert sdk_call(port, scs.PacketHandler(0).ping, 6)[:2] == (777, scs.COMM_SUCCESS)
         port.closePort()
-        proc.send_signal(signum)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        proc.kill()
+        served.process.send_signal(signum)
+        assert served.process.wait(timeout=10) == 0
+        assert "Traceback" not in served.stderr_text()
     assert not os.path.lexists(link)
-    assert "Traceback" not in proc.stderr.read()
 
 
 def test_serve_with_faults_and_baud_for_dynamixel(tmp_path):
-    link = tmp_path / "koch"
-    proc = start(
-        "--robot", "koch_leader", "--link", str(link), "--baud", "57600", "--silent-ids", "2", "--seed", "1"
-    )
-    try:
-        port = open_port(dxl.PortHandler, ready_path(proc), 57600)
+    options = ("--baud", "57600", "--silent-ids", "2", "--seed", "1")
+    with served_firmware("koch_leader", *options, link=tmp_path / "koch") as served:
+        port = open_port(dxl.PortHandler, served.port, 57600)
         ph = dxl.PacketHandler(2.0)
         assert sdk_call(port, ph.ping, 1)[:2] == (1190, dxl.COMM_SUCCESS)
         assert ph.ping(port, 2)[1] == dxl.COMM_RX_TIMEOUT
         port.closePort()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_fresh_motors_are_swapped_from_stdin(tmp_path):
-    link = tmp_path / "fresh"
-    proc = start(
-        "--robot", "so101_follower", "--link", str(link), "--fresh", "--motors", "2", stdin=subprocess.PIPE
-    )
-    try:
-        port = open_port(scs.PortHandler, ready_path(proc), 1_000_000)
+    options = ("--fresh", "--motors", "2")
+    with served_firmware(
+        "so101_follower", *options, link=tmp_path / "fresh", stdin=subprocess.PIPE
+    ) as served:
+        port = open_port(scs.PortHandler, served.port, 1_000_000)
         ph = scs.PacketHandler(0)
         assert sdk_call(port, ph.write1ByteTxRx, 1, 55, 0)[0] == scs.COMM_SUCCESS  # unlock
         assert sdk_call(port, ph.write1ByteTxRx, 1, 5, 9)[0] == scs.COMM_SUCCESS  # shoulder_pan -> id 9
         assert sdk_call(port, ph.ping, 9)[1] == scs.COMM_SUCCESS
-        proc.stdin.write("plug shoulder_lift\n")
-        proc.stdin.flush()
-        assert "plugged: shoulder_lift" in proc.stderr.readline() + proc.stderr.readline()
+        served.process.stdin.write("plug shoulder_lift\n")
+        served.process.stdin.flush()
+        deadline = time.monotonic() + 10
+        while "plugged: shoulder_lift" not in served.stderr_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "plugged: shoulder_lift" in served.stderr_text()
         assert ph.ping(port, 9)[1] == scs.COMM_RX_TIMEOUT  # the first motor is unplugged now
         assert sdk_call(port, ph.ping, 1)[1] == scs.COMM_SUCCESS
         port.closePort()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.mark.parametrize(

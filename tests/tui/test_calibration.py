@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 
 from edgevla.drivers.calibration import load_calibration
 from edgevla.drivers.robot import Robot
 from edgevla.firmware import Faults, Sweep, serve_robot
+from edgevla.firmware.launch import served_firmware
 from edgevla.hardware import load_robot
 from edgevla.tui.app import EdgevlaApp
 from edgevla.tui.calibration_session import Phase
@@ -166,13 +165,7 @@ def test_servo_that_stops_answering_before_the_write_leaves_servos_and_file_unto
 
 def test_firmware_killed_mid_calibration_shows_the_error_and_saves_nothing(tmp_path, calibration_dir):
     link = tmp_path / "leader"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "edgevla", "firmware", "serve", "--robot", "so101_leader",
-         "--link", str(link), "--motion", "sweep"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert server.stdout.readline().startswith("ready")
+    with served_firmware("so101_leader", "--motion", "sweep", link=link) as server:
 
         async def scenario():
             app = EdgevlaApp("so101_leader", str(link), auto=True, bus_config=PATIENT)
@@ -182,7 +175,7 @@ def test_firmware_killed_mid_calibration_shows_the_error_and_saves_nothing(tmp_p
                 await pilot.press("enter")
                 await wait_for(pilot, lambda: screen.phase is Phase.SWEEP)
                 await pilot.pause(0.5)
-                server.kill()  # the USB cable is pulled
+                server.process.kill()  # the USB cable is pulled
                 await wait_for(pilot, lambda: screen.phase is Phase.FAILED)
                 await pilot.press("enter")  # keys after the failure do nothing harmful
                 await pilot.pause(0.2)
@@ -190,9 +183,26 @@ def test_firmware_killed_mid_calibration_shows_the_error_and_saves_nothing(tmp_p
                 return str(screen.query_one("#instruction").render())
 
         message = asyncio.run(scenario())
-    finally:
-        server.kill()
-        server.wait()
     assert "press r to reconnect" in message
     assert not (calibration_dir / "so101_leader.json").exists()
     assert not list(calibration_dir.glob("*.tmp"))
+
+
+def test_an_arm_that_never_moved_is_refused_and_enter_writes_nothing(calibration_dir):
+    async def scenario():
+        app = EdgevlaApp("so101_leader", arm.port, auto=True, bus_config=PATIENT)
+        async with app.run_test(size=(130, 36)) as pilot:
+            screen = await calibrate(pilot, app, sweep_seconds=0.5)
+            message = str(screen.query_one("#instruction").render())
+            await pilot.press("enter")  # would write the limits of a calibration that passed
+            await pilot.pause(0.5)
+            return screen.phase, message
+
+    with serve_robot("so101_leader") as arm:  # nobody moves it
+        phase, message = asyncio.run(scenario())
+        limits = [(s.get("Min_Position_Limit"), s.get("Max_Position_Limit")) for s in arm.bus.servos]
+    assert phase is Phase.REVIEW
+    assert "refused" in message and "shoulder_pan" in message and "gripper" in message, message
+    assert "move each through its whole range" in message
+    assert limits == [(0, 4095)] * 6
+    assert not (calibration_dir / "so101_leader.json").exists()

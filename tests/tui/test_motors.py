@@ -6,16 +6,18 @@ one timeout, and an in-process firmware thread competing with the app for the GI
 from __future__ import annotations
 
 import asyncio
+from subprocess import PIPE
 
 from textual.widgets import DataTable
 
 from edgevla.drivers.bus import MotorBus
+from edgevla.firmware.launch import served_firmware
 from edgevla.hardware import load_robot
 from edgevla.tui.app import EdgevlaApp
 from edgevla.tui.inventory import Inventory
 from edgevla.tui.screens.motors import MotorsScreen
 
-from .helpers import PATIENT, firmware_process, wait_for
+from .helpers import PATIENT, wait_for
 
 EMPTY = Inventory([], [], [], [])
 
@@ -47,9 +49,9 @@ def test_scan_torque_and_jog_one_motor(tmp_path):
             return first_row, [row.torque for row in screen.rows], before, status_of(screen)
 
     robot = load_robot("so101_follower")
-    with firmware_process(tmp_path, "so101_follower") as server:
-        first_row, torques, before, status = asyncio.run(scenario(server.link))
-        with MotorBus.for_robot(robot, server.link, config=PATIENT) as bus:
+    with served_firmware("so101_follower", link=tmp_path / "arm") as server:
+        first_row, torques, before, status = asyncio.run(scenario(server.port))
+        with MotorBus.for_robot(robot, server.port, config=PATIENT) as bus:
             goal = bus.read("Goal_Position", "elbow_flex")
     assert first_row == ["1", "777", "3", "1000000", "7.4 V", "32", "off", "none"]
     assert torques == [False, False, True, False, False, False]
@@ -60,20 +62,20 @@ def test_setup_gives_each_new_servo_its_joint_id(tmp_path):
     async def scenario(server):
         app = EdgevlaApp(inventory=EMPTY, bus_config=PATIENT)
         async with app.run_test(size=(130, 36)) as pilot:
-            screen = await open_motors(pilot, app, server.link)
+            screen = await open_motors(pilot, app, server.port)
             await pilot.press("n")
             assert "connect ONLY the 'shoulder_pan' servo" in status_of(screen)
             await pilot.press("enter")
             await wait_for(pilot, lambda: screen.setup_joint == 1, describe=lambda: status_of(screen))
-            server.stdin.write("plug 1\n")  # the person swaps in the next new servo
-            server.stdin.flush()
+            server.process.stdin.write("plug 1\n")  # the person swaps in the next new servo
+            server.process.stdin.flush()
             await pilot.press("enter")
             await wait_for(pilot, lambda: screen.setup_joint == 2, describe=lambda: status_of(screen))
             return status_of(screen)
 
-    with firmware_process(tmp_path, "so101_follower", "--fresh") as server:
+    with served_firmware("so101_follower", "--fresh", link=tmp_path / "arm", stdin=PIPE) as server:
         status = asyncio.run(scenario(server))
-        with MotorBus.for_robot(load_robot("so101_follower"), server.link, config=PATIENT) as bus:
+        with MotorBus.for_robot(load_robot("so101_follower"), server.port, config=PATIENT) as bus:
             assert bus.ping_id(2, attempts=3)  # the second servo answers as shoulder_lift now
     assert "'shoulder_lift': id 1 at 1000000 baud -> id 2" in status
     assert "connect ONLY the 'elbow_flex' servo" in status

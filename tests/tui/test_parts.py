@@ -1,4 +1,4 @@
-"""The TUI's non-UI parts: range review, metrics parsing, recipe checking."""
+"""The TUI's non-UI parts: metrics parsing, recipe checking."""
 
 from __future__ import annotations
 
@@ -6,20 +6,9 @@ import json
 
 import pytest
 
-from edgevla.drivers.calibration import MotorCalibration
 from edgevla.train.recipe import RecipeError
-from edgevla.tui.calibration_session import review_ranges
 from edgevla.tui.recipe_text import check_recipe_text
 from edgevla.tui.training_run import TrainingRun
-
-
-def cal(low: int, high: int) -> MotorCalibration:
-    return MotorCalibration(id=1, drive_mode=0, homing_offset=0, range_min=low, range_max=high)
-
-
-def test_review_flags_unmoved_and_small_ranges():
-    flags = review_ranges({"a": cal(400, 3700), "b": cal(2040, 2050), "c": cal(1900, 2200)}, 4096)
-    assert flags == {"b": "never moved", "c": "range 7% of a turn"}
 
 
 def test_metrics_are_read_as_they_grow_and_a_partial_line_waits(tmp_path):

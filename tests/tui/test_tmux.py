@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from edgevla.firmware.launch import start_firmware
+
 JOINTS = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
@@ -28,14 +30,9 @@ def raw_values(pane: str) -> dict[str, int]:
 
 def test_tui_in_tmux_shows_six_joints_with_changing_values(tmp_path):
     link, socket, session = tmp_path / "leader", f"edgevla-test-{tmp_path.name}", "tui"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "edgevla", "firmware", "serve", "--robot", "so101_leader",
-         "--link", str(link), "--motion", "sweep"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    server = start_firmware("so101_leader", "--motion", "sweep", link=link)
     tmux = ["tmux", "-L", socket]
     try:
-        assert server.stdout.readline().startswith("ready")
         command = (
             f"EDGEVLA_CALIBRATION_DIR={shlex.quote(str(tmp_path))} {shlex.quote(sys.executable)} "
             f"-m edgevla tui --robot so101_leader --port {shlex.quote(str(link))}"
@@ -78,5 +75,4 @@ def test_tui_in_tmux_shows_six_joints_with_changing_values(tmp_path):
         time.sleep(1.0)
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True)
-        server.kill()
-        server.wait()
+        server.stop()

@@ -170,7 +170,7 @@ class CalibrationScreen(Screen):
         if self.session is None:
             return
         if self.phase is Phase.CENTRE:
-            (self.session.start_sweep if self.auto else self.session.home)()
+            self.session.begin()
         elif self.phase is Phase.SWEEP:
             self.session.finish_sweep()
         elif self.phase is Phase.REVIEW:

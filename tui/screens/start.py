@@ -19,9 +19,10 @@ class StartScreen(Screen):
         Binding("f5", "refresh", "Refresh"),
     ]
 
-    def __init__(self, inventory: Inventory | None = None):
+    def __init__(self, inventory: Inventory | None = None, named_ports: tuple[str, ...] = ()):
         super().__init__()
         self.fixed_inventory = inventory  # tests and screenshots pass fixed data
+        self.named_ports = named_ports  # `edgevla tui --port`: listed first
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -46,7 +47,7 @@ class StartScreen(Screen):
         self.action_refresh()
 
     def action_refresh(self) -> None:
-        inventory = self.fixed_inventory or take_inventory()
+        inventory = self.fixed_inventory or take_inventory(self.named_ports)
         ports = self.query_one("#ports", DataTable)
         ports.clear()
         for port in inventory.ports:

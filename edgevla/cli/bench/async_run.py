@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import platform
-import signal
 import subprocess
 import sys
 import tempfile
@@ -77,26 +76,15 @@ def _preset_checkpoint(name: str, folder: Path) -> tuple[str, list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgevla.firmware.launch import served_firmware
+
     with tempfile.TemporaryDirectory(prefix="edgevla-bench-") as tmp:
         link, stats_path = Path(tmp) / "arm", Path(tmp) / "stats.json"
         policy, cameras = args.policy, args.camera
         if args.preset:
             policy, preset_cameras = _preset_checkpoint(args.preset, Path(tmp))
             cameras = cameras or preset_cameras
-        firmware = subprocess.Popen(
-            _edgevla(
-                "firmware", "serve", "--robot", args.robot, "--link", str(link), "--drop", str(args.drop)
-            ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            ready = firmware.stdout.readline()
-            if not ready.startswith("ready"):
-                raise EdgevlaError(
-                    f"the virtual firmware did not start: {firmware.stderr.read().strip()[-300:]}"
-                )
+        with served_firmware(args.robot, "--drop", str(args.drop), link=link):
             command = _edgevla(
                 "run", "--robot", args.robot, "--port", str(link), "--policy", policy,
                 "--task", args.task, "--fps", str(args.fps), "--duration", str(args.duration),
@@ -114,12 +102,6 @@ def run(args: argparse.Namespace) -> int:
             if result.returncode != 0 or not stats_path.exists():
                 raise EdgevlaError(f"edgevla run failed: {result.stderr.strip()[-400:]}")
             stats = json.loads(stats_path.read_text())
-        finally:
-            firmware.send_signal(signal.SIGINT)
-            try:
-                firmware.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                firmware.kill()
     figures = {key: stats[key] for key in FIGURES}
     figures.update(
         policy=args.policy or f"preset {args.preset}",

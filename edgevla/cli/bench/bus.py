@@ -12,15 +12,12 @@ import argparse
 import json
 import os
 import platform
-import subprocess
-import sys
 import time
 from contextlib import contextmanager
 
 import numpy as np
 
 from edgevla.cli.args import add_robot_port, warn_latency
-from edgevla.errors import EdgevlaError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -36,20 +33,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 @contextmanager
 def virtual_arm(robot: str):
     """`edgevla firmware serve --robot ROBOT` in its own process; yields its pty path."""
-    server = subprocess.Popen(
-        [sys.executable, "-m", "edgevla", "firmware", "serve", "--robot", robot],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        line = server.stdout.readline().split()
-        if len(line) != 2 or line[0] != "ready":
-            raise EdgevlaError(f"the virtual firmware for '{robot}' did not start")
-        yield line[1]
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    from edgevla.firmware.launch import served_firmware
+
+    with served_firmware(robot) as firmware:
+        yield firmware.port
 
 
 def measure(bus, seconds: float) -> dict:

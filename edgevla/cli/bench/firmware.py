@@ -13,8 +13,6 @@ import json
 import os
 import platform
 import select
-import subprocess
-import sys
 import termios
 import time
 import tty
@@ -66,21 +64,13 @@ def device_time(robot: str, seconds: float) -> list[float]:
 def pty_round_trip(robot: str, seconds: float) -> list[float]:
     """Milliseconds from writing a sync read to the pty until the last status byte is read."""
     from edgevla.firmware import build_bus
+    from edgevla.firmware.launch import served_firmware
     from edgevla.hardware import load_robot
 
     robot_def = load_robot(robot)
     request, reply_size = sync_read_request(build_bus(robot_def))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "edgevla", "firmware", "serve", "--robot", robot],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        line = server.stdout.readline()
-        if not line.startswith("ready "):
-            raise EdgevlaError(f"bench firmware: the firmware server did not start (got {line!r})")
-        fd = os.open(line.split(" ", 1)[1].strip(), os.O_RDWR | os.O_NOCTTY)
+    with served_firmware(robot) as server:
+        fd = os.open(server.port, os.O_RDWR | os.O_NOCTTY)
         tty.setraw(fd)
         attrs = termios.tcgetattr(fd)
         attrs[4] = attrs[5] = getattr(termios, f"B{robot_def.baudrate}")
@@ -100,9 +90,6 @@ def pty_round_trip(robot: str, seconds: float) -> list[float]:
             times.append((time.perf_counter() - start) * 1e3)
         os.close(fd)
         return times
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def _zero_register(fd: int, bus, name: str) -> None:
