@@ -43,8 +43,19 @@ def add_robot_port(parser: argparse.ArgumentParser, without_port: str | None = N
     parser.add_argument("--baud", type=int, help="bus baud rate (default: the robot definition's)")
 
 
+ARM_ID_HELP = (
+    "which arm of this robot type (default: the robot name); its calibration is lerobot's "
+    "<calibration>/robots|teleoperators/<robot>/<ID>.json (docs/HARDWARE.md)"
+)
+
+
+def add_arm_id(parser: argparse.ArgumentParser) -> None:
+    """--id: which calibrated arm of the robot type (`edgevla calibrate --id`)."""
+    parser.add_argument("--id", dest="arm_id", help=ARM_ID_HELP)
+
+
 def add_arm_pair(parser: argparse.ArgumentParser) -> None:
-    """A leader/follower pair: --robot PAIR, --leader-port, --follower-port."""
+    """A leader/follower pair: --robot PAIR, --leader-port, --follower-port, --leader-id, --follower-id."""
     parser.add_argument(
         "--robot", default="so101", help="arm pair: so101 (so101_leader + so101_follower), koch, ..."
     )
@@ -54,6 +65,8 @@ def add_arm_pair(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--follower-port", required=True, help="serial port of the follower arm, e.g. /dev/ttyACM1"
     )
+    parser.add_argument("--leader-id", help="the leader arm's id: " + ARM_ID_HELP)
+    parser.add_argument("--follower-id", help="the follower arm's id: " + ARM_ID_HELP)
 
 
 def warn_latency(port: str) -> None:

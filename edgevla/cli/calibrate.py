@@ -16,16 +16,12 @@ import threading
 import time
 from collections.abc import Callable
 
-from edgevla.cli.args import add_robot_port, warn_latency
+from edgevla.cli.args import add_arm_id, add_robot_port, warn_latency
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_robot_port(parser)
-    parser.add_argument(
-        "--id",
-        help="which arm of this robot type (default: the robot name); the profile is lerobot's "
-        "<calibration>/robots|teleoperators/<robot>/<ID>.json (docs/HARDWARE.md)",
-    )
+    add_arm_id(parser)
     parser.add_argument("--out", help="profile to write instead (a file of your choice)")
     parser.add_argument(
         "--auto", action="store_true", help="no prompts: record ranges while the arm moves itself"
@@ -64,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from edgevla.hardware import load_robot
 
     robot = load_robot(args.robot)
-    out = writable_profile(Path(args.out) if args.out else profile_path(robot, args.id))
+    out = writable_profile(Path(args.out) if args.out else profile_path(robot, args.arm_id))
     console = Console(stderr=True)
     warn_latency(args.port)
 

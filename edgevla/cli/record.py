@@ -103,7 +103,9 @@ def run(args: argparse.Namespace) -> int:
     )
     cameras = open_cameras(specs)
     try:
-        with open_arm_pair(args.robot, args.leader_port, args.follower_port) as (leader, follower):
+        with open_arm_pair(
+            args.robot, args.leader_port, args.follower_port, args.leader_id, args.follower_id
+        ) as (leader, follower):
             config.robot_type = follower.name
             recorder = Recorder(
                 config,

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edgevla.cli.args import (
+    add_arm_id,
     add_cameras,
     add_duration,
     add_fps,
@@ -28,6 +29,7 @@ log = logging.getLogger("edgevla.runtime")
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_robot_port(parser)
+    add_arm_id(parser)
     add_policy_worker(parser)
     parser.add_argument("--task", default="", help="the instruction given to the policy")
     add_cameras(parser)
@@ -105,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     silent: list[str] = []
     # leaving the inner block stops the loop, the worker and the cameras; the outer one then stops
     # the robot as its definition says (torque off by default)
-    with Robot(args.robot, args.port, baudrate=args.baud) as robot:
+    with Robot(args.robot, args.port, baudrate=args.baud, arm_id=args.arm_id) as robot:
         with control(robot, args.camera, choice, config) as hosted:
             spec = hosted.policy.spec
             check_task(args.task, spec, args.policy)

@@ -29,7 +29,9 @@ def run(args: argparse.Namespace) -> int:
     check_number("--duration", args.duration, above=0)
     interrupts = stop_on_signals()
     console = Console(stderr=True)
-    with open_arm_pair(args.robot, args.leader_port, args.follower_port) as (leader, follower):
+    with open_arm_pair(
+        args.robot, args.leader_port, args.follower_port, args.leader_id, args.follower_id
+    ) as (leader, follower):
         console.print(f"teleop {leader.name} -> {follower.name} at {args.fps:g} Hz; Ctrl-C stops")
         with Live(console=console, transient=True) as live:
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from edgevla.cli.args import add_arm_id
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -16,7 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="serial device or pyserial URL to list on the start screen (repeatable); with --robot, "
         "where that robot is plugged",
     )
-    parser.add_argument("--id", help="which arm the calibration is of (default: the robot name)")
+    add_arm_id(parser)
     parser.add_argument("--out", help="calibration profile to write instead (a file of your choice)")
     parser.add_argument(
         "--auto", action="store_true", help="the arm moves by itself (a virtual sweep): no centre pose"
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         Path(args.out) if args.out else None,
         auto=args.auto,
         compare=args.compare,
-        arm_id=args.id,
+        arm_id=args.arm_id,
         ports=tuple(args.port),
     )
     app.run()

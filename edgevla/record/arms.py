@@ -11,8 +11,15 @@ from edgevla.hardware import load_robot_pair
 
 
 @contextmanager
-def open_arm_pair(robot: str, leader_port: str, follower_port: str) -> Iterator[tuple[RobotIO, RobotIO]]:
-    """Connect `<robot>_leader` (torque off, read by hand) and `<robot>_follower`.
+def open_arm_pair(
+    robot: str,
+    leader_port: str,
+    follower_port: str,
+    leader_id: str | None = None,
+    follower_id: str | None = None,
+) -> Iterator[tuple[RobotIO, RobotIO]]:
+    """Connect `<robot>_leader` (torque off, read by hand) and `<robot>_follower`, each with the
+    calibration of its arm id (default: the robot name).
 
     On exit -- normal, error or Ctrl-C -- each arm is disconnected as its definition says
     (torque off by default), the follower first.
@@ -25,8 +32,9 @@ def open_arm_pair(robot: str, leader_port: str, follower_port: str) -> Iterator[
     leader_def, follower_def = load_robot_pair(robot)
     with ExitStack() as stack:
         arms = []
-        for definition, port in ((leader_def, leader_port), (follower_def, follower_port)):
-            arm = Robot(definition, port)  # calibration: <calibration dir>/<robot>.json
+        pair = ((leader_def, leader_port, leader_id), (follower_def, follower_port, follower_id))
+        for definition, port, arm_id in pair:
+            arm = Robot(definition, port, arm_id=arm_id)
             arm.connect()
             stack.callback(arm.disconnect)  # LIFO: the follower is released first
             arms.append(arm)

@@ -148,3 +148,18 @@ def test_drivers_import_without_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "--robot", "so101_follower", "--port", "/dev/null", "--policy", "p", "--id", "bench-b"],
+        ["teleop", "--leader-port", "/dev/null", "--follower-port", "/dev/null", "--leader-id", "bench-b"],
+    ],
+    ids=["run", "teleop"],
+)
+def test_arm_id_picks_that_arms_calibration_and_never_the_shipped_default(command):
+    """A second arm of one type, named by --id, runs on its own profile; with none saved yet the
+    command says how to make it rather than drive that arm with another arm's calibration."""
+    result = edgevla(*command)
+    assert_one_line_error(result, "no calibration profile", "bench-b.json", "--id bench-b")
