@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -62,8 +63,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _validate(args: argparse.Namespace) -> tuple[int, int]:
     from edgevla.errors import EdgevlaError
 
-    if args.episodes < 1 or args.fps < 1 or args.episode_seconds <= 0 or args.reset_seconds < 0:
-        raise EdgevlaError("--episodes, --fps and --episode-seconds must be positive, --reset-seconds >= 0")
+    if args.episodes < 1 or args.fps < 1:
+        raise EdgevlaError("--episodes and --fps must be positive")
+    if not (math.isfinite(args.episode_seconds) and args.episode_seconds > 0):
+        raise EdgevlaError(f"--episode-seconds must be a positive number, got {args.episode_seconds}")
+    if not (math.isfinite(args.reset_seconds) and args.reset_seconds >= 0):
+        raise EdgevlaError(f"--reset-seconds must be a number >= 0, got {args.reset_seconds}")
     try:
         width, height = (int(v) for v in args.camera_size.lower().split("x"))
     except ValueError:
