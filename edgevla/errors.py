@@ -20,3 +20,9 @@ class MissingExtraError(EdgevlaError):
             f"this command needs the '{extra}' extra (module '{module}' is missing): "
             f"pip install 'edgevla[{extra}]'"
         )
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of a library's error text (or its type), to quote inside a one-line error."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -79,7 +79,10 @@ def _check(args: argparse.Namespace) -> int:
 def _repair(args: argparse.Namespace) -> int:
     from edgevla.dataset.repair import repair
 
-    print(f"{args.dir}: {repair(args.dir)}")
+    report = repair(args.dir)
+    for index, why in report.dropped.items():
+        print(f"dropped episode {index}: {why}", file=sys.stderr)
+    print(f"{args.dir}: {report}")
     return 0
 
 
@@ -92,7 +95,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
             _check,
             "validate structure, parquet vs video frame counts, timestamp gaps (exit 1 on problems)",
         ),
-        ("repair", _repair, "remove what a crash left of an unfinished episode and rebuild info/tasks/stats"),
+        (
+            "repair",
+            _repair,
+            "remove what a crash left of an unfinished episode, drop (and name) episodes whose files are "
+            "damaged, renumber the rest, rebuild info/tasks/stats",
+        ),
     ):
         sub = actions.add_parser(name, help=text, description=text)
         sub.add_argument("dir", type=Path, help="dataset directory")

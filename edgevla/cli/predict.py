@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edgevla.errors import EdgevlaError
+from edgevla.runtime.npz import read_npz
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -31,15 +32,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run)
 
 
-def read_npz(path: str) -> dict:
+def read_observation(path: str) -> dict:
     """Arrays of an .npz without pickle (object arrays are refused)."""
     if not Path(path).is_file():
         raise EdgevlaError(f"observation file {path} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except (ValueError, OSError) as err:
-        raise EdgevlaError(f"{path} is not a readable .npz of plain arrays ({err})") from err
+    return read_npz(path)
 
 
 def read_npy(path: str) -> np.ndarray:
@@ -54,7 +51,7 @@ def read_npy(path: str) -> np.ndarray:
 def run(args: argparse.Namespace) -> int:
     from edgevla.runtime.loader import open_policy
 
-    obs = read_npz(args.obs)
+    obs = read_observation(args.obs)
     noise = read_npy(args.noise) if args.noise else None
     providers = args.providers.split(",") if args.providers else None
     policy = open_policy(

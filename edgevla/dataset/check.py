@@ -1,4 +1,5 @@
-"""`edgevla dataset check`: structural problems, parquet/video frame-count mismatches, timestamp gaps."""
+"""`edgevla dataset check`: structural problems, damaged files, info.json that disagrees with the
+data, parquet/video frame-count mismatches, timestamp gaps."""
 
 from __future__ import annotations
 
@@ -6,22 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from edgevla.dataset.durable import TMP_SUFFIX
-from edgevla.dataset.format import (
-    DATA_PATH,
-    PARTIAL_DIR,
-    STATS_PATH,
-    TASKS_PATH,
-    VIDEO_PATH,
-    DatasetFormatError,
-    new_info,
-)
-from edgevla.dataset.meta import load_episodes, load_info, load_tasks
-from edgevla.dataset.video import frame_times
+from edgevla.dataset.format import PARTIAL_DIR, STATS_PATH, TASKS_PATH, DatasetFormatError, new_info
+from edgevla.dataset.meta import load_episodes, load_info, load_stats, load_tasks
+from edgevla.dataset.verify import EpisodeFiles, column_mismatches
 
 
 @dataclass
@@ -58,6 +48,11 @@ def check(root: str | Path, tolerance_s: float = 1e-4) -> CheckReport:
         error("meta/tasks.parquet is missing")
     if not (root / STATS_PATH).is_file():
         warn("meta/stats.json is missing (training cannot normalise without it)")
+    else:
+        try:
+            load_stats(root)
+        except DatasetFormatError as err:
+            error(f"{err}; 'edgevla dataset repair' rewrites it from the episodes")
     if [e.index for e in episodes] != list(range(len(episodes))):
         error(f"episode indices are not 0..{len(episodes) - 1}")
     if info.get("total_episodes") != len(episodes) or info.get("total_frames") != report.frames:
@@ -68,9 +63,9 @@ def check(root: str | Path, tolerance_s: float = 1e-4) -> CheckReport:
     if (root / PARTIAL_DIR).exists() or any(root.rglob(f"*{TMP_SUFFIX}")):
         warn("files of an unfinished episode are left (a crash?); 'edgevla dataset repair' removes them")
 
+    files = EpisodeFiles(root, features, tolerance_s)
+    columns_checked: set[tuple[int, int]] = set()  # data files already compared with info.json
     expected_from = 0
-    tables: dict[tuple[int, int], pa.Table] = {}
-    video_times: dict[Path, np.ndarray] = {}
     frames_expected: dict[Path, int] = {}  # per video file: frames of the episodes stored in it
     for episode in episodes:
         name = f"episode {episode.index}"
@@ -79,19 +74,20 @@ def check(root: str | Path, tolerance_s: float = 1e-4) -> CheckReport:
                 f"{name}: frame range {episode.from_index}..{episode.to_index} does not follow the previous episode"
             )
         expected_from = episode.to_index
-        data_path = root / DATA_PATH.format(chunk_index=episode.data_file[0], file_index=episode.data_file[1])
-        if episode.data_file not in tables:
-            try:
-                tables[episode.data_file] = pq.read_table(
-                    data_path, columns=["episode_index", "frame_index", "index", "timestamp", "task_index"]
-                )
-            except (OSError, pa.ArrowInvalid) as err:
-                error(f"{name}: data file {data_path.relative_to(root)} unreadable ({err})")
-                continue
-        table = tables[episode.data_file]
-        rows = table.filter(pc.equal(table["episode_index"], episode.index))
-        if rows.num_rows != episode.length:
-            error(f"{name}: {rows.num_rows} parquet rows, metadata says {episode.length}")
+        for key, (position, _, _) in episode.videos.items():
+            path = files.video_path(key, position)
+            frames_expected[path] = frames_expected.get(path, 0) + episode.length
+        table = files.table(episode.data_file)
+        if not isinstance(table, str) and episode.data_file not in columns_checked:
+            columns_checked.add(episode.data_file)
+            path = files.data_path(episode.data_file).relative_to(root)
+            for problem in column_mismatches(table, features):
+                error(f"data file {path}: {problem}")
+        damage = files.damage(episode)
+        if damage:
+            error(f"{name}: {damage}")
+        rows = files.rows(episode)
+        if isinstance(rows, str) or rows.num_rows != episode.length:
             continue
         frame_index = rows["frame_index"].to_numpy()
         if not np.array_equal(frame_index, np.arange(episode.length)):
@@ -109,27 +105,8 @@ def check(root: str | Path, tolerance_s: float = 1e-4) -> CheckReport:
             )
         if tasks and rows["task_index"].to_numpy().max() >= len(tasks):
             error(f"{name}: task_index beyond the {len(tasks)} task(s) of meta/tasks.parquet")
-        for key, ((chunk, file), start, end) in episode.videos.items():
-            path = root / VIDEO_PATH.format(video_key=key, chunk_index=chunk, file_index=file)
-            if not path.is_file():
-                error(f"{name}: video {path.relative_to(root)} is missing")
-                continue
-            if path not in video_times:
-                try:
-                    video_times[path] = frame_times(path)
-                except Exception as err:  # PyAV raises its own error types for broken files
-                    error(f"{name}: video {path.relative_to(root)} unreadable ({err})")
-                    video_times[path] = np.array([])
-            times = video_times[path]
-            frames_expected[path] = frames_expected.get(path, 0) + episode.length
-            in_range = int(np.count_nonzero((times >= start - tolerance_s) & (times < end - tolerance_s)))
-            if in_range != episode.length:
-                error(
-                    f"{name}: {key} has {in_range} video frames in {start:.3f}..{end:.3f} s, parquet has {episode.length}"
-                )
     for path, expected in frames_expected.items():
-        if len(video_times[path]) and len(video_times[path]) != expected:
-            error(
-                f"video {path.relative_to(root)} has {len(video_times[path])} frames, its episodes have {expected}"
-            )
+        times = files.video_times.get(path)
+        if isinstance(times, np.ndarray) and len(times) and len(times) != expected:
+            error(f"video {path.relative_to(root)} has {len(times)} frames, its episodes have {expected}")
     return report

@@ -6,6 +6,7 @@ Facts checked against a dataset written by lerobot 0.4.4 (tests/fixtures/lerobot
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -46,6 +47,11 @@ class DatasetFormatError(EdgevlaError):
 def chunk_file(position: int) -> tuple[int, int]:
     """The n-th file of a kind (0-based) lives at (chunk_index, file_index)."""
     return divmod(position, CHUNKS_SIZE)
+
+
+def position_of(path: Path) -> tuple[int, int]:
+    """(chunk_index, file_index) of a `chunk-CCC/file-FFF.ext` path."""
+    return int(path.parent.name.split("-")[1]), int(path.stem.split("-")[1])
 
 
 def video_keys(features: dict[str, dict]) -> list[str]:

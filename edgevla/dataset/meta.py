@@ -20,10 +20,12 @@ from edgevla.dataset.format import (
     STATS_PATH,
     TASKS_PATH,
     DatasetFormatError,
+    position_of,
     read_tasks,
     video_keys,
 )
 from edgevla.dataset.stats import Stats, aggregate
+from edgevla.errors import first_line
 
 
 @dataclass
@@ -71,7 +73,36 @@ def load_tasks(root: Path) -> list[str]:
     path = root / TASKS_PATH
     if not path.is_file():
         return []
-    return read_tasks(pq.read_table(path))
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as err:
+        raise DatasetFormatError(f"{path} is not a readable parquet file ({first_line(err)})") from err
+    return read_tasks(table)
+
+
+def load_stats(root: Path) -> dict[str, Stats]:
+    """meta/stats.json: feature -> stat name -> array ({} when there is none)."""
+    path = root / STATS_PATH
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise DatasetFormatError(f"{path} is not readable JSON ({err})") from err
+    if not isinstance(data, dict) or not all(isinstance(stats, dict) for stats in data.values()):
+        raise DatasetFormatError(f"{path} is not a mapping of features to their statistics")
+    stats: dict[str, Stats] = {}
+    for key, named in data.items():
+        stats[key] = {}
+        for name, value in named.items():
+            try:
+                array = np.asarray(value)
+            except ValueError:  # ragged nested lists
+                array = np.asarray(None)
+            if array.dtype.kind not in "biuf":
+                raise DatasetFormatError(f"{path}: {key}.{name} is not an array of numbers")
+            stats[key][name] = array
+    return stats
 
 
 def _episode_from_row(row: dict[str, Any], features: dict[str, dict], meta_file: tuple[int, int]) -> Episode:
@@ -125,7 +156,7 @@ def load_episodes(root: Path, features: dict[str, dict]) -> list[Episode]:
             table = pq.read_table(path)
         except (OSError, pa.ArrowInvalid) as err:
             raise DatasetFormatError(f"{path} is not a readable parquet file: {err}") from err
-        meta_file = (int(path.parent.name.split("-")[1]), int(path.stem.split("-")[1]))
+        meta_file = position_of(path)
         try:
             episodes += [_episode_from_row(row, features, meta_file) for row in table.to_pylist()]
         except KeyError as err:
@@ -179,6 +210,6 @@ def write_totals(
     keys = [key for key in info["features"] if all(key in stats for stats in episode_stats)]
     stats = {key: aggregate([s[key] for s in episode_stats]) for key in keys} if episode_stats else {}
     durable.write_json(
-        root / STATS_PATH, {k: {n: v.tolist() for n, v in s.items()} for k, s in stats.items()}
+        root, root / STATS_PATH, {k: {n: v.tolist() for n, v in s.items()} for k, s in stats.items()}
     )
-    durable.write_json(root / INFO_PATH, info)
+    durable.write_json(root, root / INFO_PATH, info)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import bisect
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,23 +18,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from edgevla.dataset.format import DATA_PATH, STATS_PATH, VIDEO_PATH, DatasetFormatError, video_keys
-from edgevla.dataset.meta import Episode, load_episodes, load_info, load_tasks
-from edgevla.dataset.stats import Stats, from_json
+from edgevla.dataset.format import DATA_PATH, VIDEO_PATH, DatasetFormatError, video_keys
+from edgevla.dataset.meta import Episode, load_episodes, load_info, load_stats, load_tasks
+from edgevla.dataset.stats import Stats
+from edgevla.dataset.verify import column_mismatches, column_values
 from edgevla.dataset.video import decode_frames
+from edgevla.errors import first_line
 
 
 def _to_numpy(column: pa.ChunkedArray) -> np.ndarray:
     """A scalar column as (n,), a fixed-size or plain list column as (n, dim); image structs as
     an object array of encoded image bytes."""
-    column = column.combine_chunks()
     if pa.types.is_struct(column.type):  # lerobot "image" feature: {bytes: PNG, path}
-        return np.array(column.field("bytes").to_pylist(), dtype=object)
-    if pa.types.is_fixed_size_list(column.type):
-        return column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), column.type.list_size)
-    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
-        return np.asarray(column.to_pylist())
-    return column.to_numpy(zero_copy_only=False)
+        return np.array(column.combine_chunks().field("bytes").to_pylist(), dtype=object)
+    return column_values(column)
 
 
 def _decode_image(encoded: bytes) -> np.ndarray:
@@ -74,8 +70,13 @@ class DatasetReader:
             path = self.root / DATA_PATH.format(chunk_index=chunk, file_index=file)
             try:
                 table = pq.read_table(path)
-            except (OSError, pa.ArrowInvalid) as err:
-                raise DatasetFormatError(f"{path}: cannot read data file ({err})") from err
+            except (OSError, pa.ArrowException) as err:
+                raise DatasetFormatError(f"{path}: cannot read data file ({first_line(err)})") from err
+            problems = column_mismatches(table, self.features)
+            if problems:
+                raise DatasetFormatError(
+                    f"{path}: {problems[0]}; 'edgevla dataset check {self.root}' lists every problem"
+                )
             for name in table.column_names:
                 parts.setdefault(name, []).append(_to_numpy(table.column(name)))
         columns = {name: np.concatenate(chunks) for name, chunks in parts.items()}
@@ -100,8 +101,7 @@ class DatasetReader:
 
     @property
     def stats(self) -> dict[str, Stats]:
-        path = self.root / STATS_PATH
-        return from_json(json.loads(path.read_text())) if path.is_file() else {}
+        return load_stats(self.root)
 
     # ---------------------------------------------------------------- frames
     def __getitem__(self, index: int) -> dict[str, Any]:

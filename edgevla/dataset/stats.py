@@ -97,9 +97,3 @@ def aggregate(episode_stats: list[Stats]) -> Stats:
 
 def to_json(stats: dict[str, Stats]) -> dict:
     return {key: {name: value.tolist() for name, value in feature.items()} for key, feature in stats.items()}
-
-
-def from_json(data: dict) -> dict[str, Stats]:
-    return {
-        key: {name: np.asarray(value) for name, value in feature.items()} for key, feature in data.items()
-    }

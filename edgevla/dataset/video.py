@@ -11,6 +11,7 @@ import contextlib
 import os
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -18,8 +19,10 @@ from pathlib import Path
 import av
 import numpy as np
 
+from edgevla.dataset.durable import DatasetWriteError, describe_os_error
 from edgevla.dataset.format import DatasetFormatError
 from edgevla.dataset.stats import ImageStatsAccumulator, Stats
+from edgevla.errors import first_line
 
 CODEC_NAMES = {"libsvtav1": "av1", "libx264": "h264", "libaom-av1": "av1", "libopenh264": "h264"}
 ENCODER_FOR = {"av1": "libsvtav1", "h264": "libx264"}  # codec in info.json -> encoder to append with
@@ -116,6 +119,16 @@ def _thread_ids() -> set[int]:
         return set()
 
 
+def _add_video_stream(
+    container: av.container.OutputContainer, width: int, height: int, fps: int, config: VideoConfig
+) -> av.VideoStream:
+    # SVT-AV1 prints ~20 info lines per encoder on stderr unless told to log errors only.
+    os.environ.setdefault("SVT_LOG", "1")
+    stream = container.add_stream(config.codec, rate=fps, options=config.options())
+    stream.width, stream.height, stream.pix_fmt = width, height, config.pix_fmt
+    return stream
+
+
 class VideoEncoder:
     """Encodes the frames `put` into one mp4 file from a daemon thread.
 
@@ -151,11 +164,8 @@ class VideoEncoder:
         try:
             _lower_priority_of_this_thread()
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # SVT-AV1 prints ~20 info lines per encoder on stderr unless told to log errors only.
-            os.environ.setdefault("SVT_LOG", "1")
             container = av.open(str(self.path), "w", format="mp4")
-            stream = container.add_stream(self.config.codec, rate=self.fps, options=self.config.options())
-            stream.width, stream.height, stream.pix_fmt = self.width, self.height, self.config.pix_fmt
+            stream = _add_video_stream(container, self.width, self.height, self.fps, self.config)
             # Open the codec now (SVT-AV1 takes ~20 ms holding the GIL) rather than at the first
             # frame, so a writer can prepare the next episode's encoders while nothing is recorded.
             codec_threads = _CodecThreads()
@@ -203,12 +213,32 @@ class VideoEncoder:
         self.path.unlink(missing_ok=True)
 
 
+class DamagedVideoError(DatasetFormatError):
+    """A video file that PyAV cannot open or read to its end (truncated, overwritten)."""
+
+    def __init__(self, path: Path, reason: str):
+        self.path, self.reason = path, reason
+        super().__init__(
+            f"video {path} is damaged or truncated ({self.reason}); "
+            "'edgevla dataset repair' drops the episodes stored in it"
+        )
+
+
+def _video_stream(container: av.container.InputContainer, path: Path) -> av.VideoStream:
+    if not container.streams.video:
+        raise DamagedVideoError(path, "it holds no video stream")
+    return container.streams.video[0]
+
+
 def frame_times(path: Path) -> np.ndarray:
     """Sorted presentation times (s) of every frame of the first video stream, without decoding."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        pts = [packet.pts for packet in container.demux(stream) if packet.size > 0 and packet.pts is not None]
-        return np.sort(np.asarray(pts, np.float64) * float(stream.time_base))
+    try:
+        with av.open(str(path)) as container:
+            stream = _video_stream(container, path)
+            pts = [p.pts for p in container.demux(stream) if p.size > 0 and p.pts is not None]
+            return np.sort(np.asarray(pts, np.float64) * float(stream.time_base))
+    except av.FFmpegError as err:
+        raise DamagedVideoError(path, err.strerror or first_line(err)) from err
 
 
 def decode_frames(path: Path, timestamps: list[float], tolerance: float) -> np.ndarray:
@@ -218,16 +248,19 @@ def decode_frames(path: Path, timestamps: list[float], tolerance: float) -> np.n
     """
     first, last = min(timestamps), max(timestamps)
     found: list[tuple[float, np.ndarray]] = []
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        container.seek(int(max(0.0, first - tolerance) / stream.time_base), stream=stream, backward=True)
-        for frame in container.decode(stream):
-            if frame.time < first - tolerance:
-                continue
-            found.append((frame.time, frame.to_ndarray(format="rgb24")))
-            if frame.time >= last + tolerance:
-                break
+    try:
+        with av.open(str(path)) as container:
+            stream = _video_stream(container, path)
+            stream.thread_type = "AUTO"
+            container.seek(int(max(0.0, first - tolerance) / stream.time_base), stream=stream, backward=True)
+            for frame in container.decode(stream):
+                if frame.time < first - tolerance:
+                    continue
+                found.append((frame.time, frame.to_ndarray(format="rgb24")))
+                if frame.time >= last + tolerance:
+                    break
+    except av.FFmpegError as err:
+        raise DamagedVideoError(path, err.strerror or first_line(err)) from err
     if not found:
         raise DatasetFormatError(f"{path}: no video frame near {first:.3f}..{last:.3f} s")
     times = np.array([time for time, _ in found])
@@ -241,3 +274,36 @@ def decode_frames(path: Path, timestamps: list[float], tolerance: float) -> np.n
             )
         images.append(found[nearest][1])
     return np.stack(images)
+
+
+def copy_frames(
+    source: Path,
+    target: Path,
+    ranges: list[tuple[float, float]],
+    fps: int,
+    config: VideoConfig,
+    tolerance: float,
+) -> int:
+    """Re-encode the frames of `source` that lie in `ranges` ((start, end) seconds) into a new
+    video `target`, numbered from 0 at `fps`: how `repair` takes a dropped episode out of a
+    video it shares with others (lerobot's delete_episodes re-encodes too). Returns the frames.
+    Encodes through a `VideoEncoder`, so the codec's threads are demoted as when recording
+    (`record --resume` repairs from the thread that then runs the recording loop)."""
+    encoder = None
+    try:
+        with av.open(str(source)) as reader:
+            stream = _video_stream(reader, source)
+            size = stream.codec_context.width, stream.codec_context.height
+            encoder = VideoEncoder(target, *size, fps, config)
+            for frame in reader.decode(stream):
+                if any(start - tolerance <= frame.time < end - tolerance for start, end in ranges):
+                    while encoder.backlog > fps:  # hold at most a second of decoded frames
+                        time.sleep(0.005)
+                    encoder.put(frame.to_ndarray(format="rgb24"))
+        frames, _ = encoder.finish()
+    except (OSError, av.FFmpegError) as err:
+        if encoder is not None:
+            encoder.abort()
+        reason = describe_os_error(err) if isinstance(err, OSError) else first_line(err)
+        raise DatasetWriteError(f"cannot copy frames of {source} into {target} ({reason})") from err
+    return frames

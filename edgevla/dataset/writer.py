@@ -14,8 +14,8 @@ under a temporary name, fsynced and renamed. An episode exists iff its metadata 
 
 from __future__ import annotations
 
+import contextlib
 import queue
-import shutil
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -26,10 +26,10 @@ import numpy as np
 import pyarrow as pa
 
 from edgevla.dataset import durable
+from edgevla.dataset.confine import inside, remove_tree
 from edgevla.dataset.format import (
     DATA_PATH,
     EPISODES_PATH,
-    INFO_PATH,
     PARTIAL_DIR,
     TASKS_PATH,
     VIDEO_PATH,
@@ -50,7 +50,7 @@ from edgevla.dataset.meta import (
     load_tasks,
     write_totals,
 )
-from edgevla.dataset.repair import repair
+from edgevla.dataset.repair import RepairReport, repair
 from edgevla.dataset.stats import Stats, numeric_stats
 from edgevla.dataset.video import CODEC_NAMES, ENCODER_FOR, VideoConfig, VideoEncoder, check_codec
 
@@ -116,6 +116,7 @@ class DatasetWriter:
             for key, (position, _, _) in episode.videos.items():
                 self._bump(key, position)
         self._saved_episodes = self.num_episodes
+        self.repaired: RepairReport | None = None  # what opening with resume=True repaired
         self._columns: dict[str, list] | None = None
         self._encoders: dict[str, VideoEncoder] = {}
         self._task_indices: list[int] = []
@@ -160,7 +161,7 @@ class DatasetWriter:
                 raise DatasetFormatError(
                     f"cannot resume {root}: it was recorded at {info['fps']} fps, not {fps}"
                 )
-            repair(root)
+            repaired = repair(root)
             info = load_info(root)
             episodes = load_episodes(root, info["features"])
             if episodes:  # every episodes file must keep one schema: adopt the extra columns there
@@ -176,7 +177,11 @@ class DatasetWriter:
             if codec in ENCODER_FOR and CODEC_NAMES.get(video.codec) != codec:
                 video = replace(video, codec=ENCODER_FOR[codec])
             check_codec(video.codec)
-            return cls(root, info, load_tasks(root), episodes, video, episode_metadata)
+            writer = cls(root, info, load_tasks(root), episodes, video, episode_metadata)
+            writer.repaired = repaired
+            return writer
+        if root.exists() and not root.is_dir():
+            raise DatasetFormatError(f"{root} is a file, not a folder: choose a new or empty directory")
         if root.exists() and any(root.iterdir()):
             raise DatasetFormatError(
                 f"{root} exists and is not a LeRobotDataset (no meta/info.json); choose a new or empty directory"
@@ -196,7 +201,9 @@ class DatasetWriter:
             raise durable.DatasetWriteError(
                 f"cannot create {root}: {durable.describe_os_error(err)}"
             ) from err
-        durable.write_json(root / INFO_PATH, info)
+        # An empty dataset is a valid one: `dataset check` accepts it before the first episode.
+        durable.write_parquet(root, root / TASKS_PATH, tasks_table([]))
+        write_totals(root, info, 0, 0, 0, [])
         return cls(root, info, [], [], video, episode_metadata)
 
     # ---------------------------------------------------------------- recording
@@ -256,7 +263,8 @@ class DatasetWriter:
         self._encoders = {}
         for key in self.video_keys:
             height, width = self.features[key]["shape"][:2]
-            self._encoders[key] = VideoEncoder(partial / f"{key}.mp4", width, height, self.fps, self.video)
+            path = inside(self.root, partial / f"{key}.mp4")
+            self._encoders[key] = VideoEncoder(path, width, height, self.fps, self.video)
         self._task_indices = []
         self._tasks_before = len(self.tasks)
 
@@ -268,6 +276,11 @@ class DatasetWriter:
     def saves_pending(self) -> int:
         """Episodes handed to the saver that are not durable yet (0 once a save failed)."""
         return 0 if self._error is not None else self.num_episodes - self._saved_episodes
+
+    @property
+    def durable_episodes(self) -> int:
+        """Episodes whose files are all on disk and fsynced (a crash from now on keeps them)."""
+        return self._saved_episodes
 
     @property
     def encoder_backlog(self) -> int:
@@ -317,7 +330,8 @@ class DatasetWriter:
         try:
             self.wait()
         finally:
-            shutil.rmtree(self.root / PARTIAL_DIR, ignore_errors=True)
+            with contextlib.suppress(OSError):  # scratch files only: repair removes what is left
+                remove_tree(self.root, self.root / PARTIAL_DIR)
 
     # ---------------------------------------------------------------- saving (saver thread)
     def _save_loop(self) -> None:
@@ -360,8 +374,7 @@ class DatasetWriter:
                     f"episode {pending.index}: {key} has {frames} video frames for {length} rows"
                 )
             path, position = self._path(VIDEO_PATH, key, video_key=key)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            durable.publish(encoder.path, path)
+            durable.publish(self.root, encoder.path, path)
             videos[key] = (position, 0.0, length / self.fps)
 
         frame_index = np.arange(length, dtype=np.int64)
@@ -384,10 +397,10 @@ class DatasetWriter:
             else:
                 arrays.append(pa.array(values, fld.type))
         data_path, data_position = self._path(DATA_PATH, "data")
-        durable.write_parquet(data_path, pa.Table.from_arrays(arrays, schema=schema))
+        durable.write_parquet(self.root, data_path, pa.Table.from_arrays(arrays, schema=schema))
 
         if pending.new_tasks is not None:
-            durable.write_parquet(self.root / TASKS_PATH, tasks_table(pending.new_tasks))
+            durable.write_parquet(self.root, self.root / TASKS_PATH, tasks_table(pending.new_tasks))
         for key in schema.names:
             episode_stats[key] = numeric_stats(columns[key])
         episode_stats = {key: episode_stats[key] for key in self.features}  # info.json order, like lerobot
@@ -406,7 +419,9 @@ class DatasetWriter:
             pending.metadata,
             meta_position,
         )
-        durable.write_parquet(meta_path, episode_table(episode, self.features, self.episode_metadata))
+        durable.write_parquet(
+            self.root, meta_path, episode_table(episode, self.features, self.episode_metadata)
+        )
         self._episode_stats.append(episode_stats)
         write_totals(
             self.root,

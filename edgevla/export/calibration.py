@@ -13,16 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from edgevla.errors import EdgevlaError
+from edgevla.runtime.npz import read_npz
 from edgevla.runtime.preprocess import IMAGE_PREFIX, STATE_KEY
 
 
 def read_observation(path: Path) -> dict:
     """One observation .npz without pickle."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except (ValueError, OSError) as err:
-        raise EdgevlaError(f"{path} is not a readable .npz of plain arrays ({err})") from err
+    return read_npz(path)
 
 
 def dataset_observations(root: Path, limit: int) -> Iterator[dict]:

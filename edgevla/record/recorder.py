@@ -101,7 +101,10 @@ def warn_on_stderr(line: str) -> None:
 class Recorder:
     """`episode_task(index)`, if given, is called before each episode (again for a re-recorded
     one): it sets up the episode (a simulator scene) and returns its instruction, replacing
-    `config.task`. `on_saved(report)` hears of each episode handed to the saver."""
+    `config.task`. `on_saved(report)` hears of each episode handed to the saver.
+
+    An episode is announced "saving" when it is handed to the saver and "saved" only once it is
+    durable (its video, data and metadata fsynced), so a crash after that line keeps it."""
 
     def __init__(
         self,
@@ -129,10 +132,14 @@ class Recorder:
         )
         self.report = RecordReport()
         self.mirror = Mirror(leader, follower)
+        self._announced = self.writer.durable_episodes  # episodes already said to be saved
 
     def run(self) -> RecordReport:
         """Record until the dataset holds `config.episodes` episodes or the user stops."""
         config, writer = self.config, self.writer
+        if writer.repaired and writer.repaired.dropped:
+            for index, why in writer.repaired.dropped.items():
+                self.warn(f"warning: dropped damaged episode {index + 1} of {config.dataset}: {why}")
         if writer.num_episodes:
             self.log(f"resuming {config.dataset}: {writer.num_episodes} episode(s) already recorded")
         try:
@@ -174,7 +181,14 @@ class Recorder:
         try:
             self.writer.close()
         finally:
+            self._announce_saved()  # also those saved before a failure
             self.report.save_ms = list(self.writer.save_ms)
+
+    def _announce_saved(self) -> None:
+        """Say "saved" for each episode that became durable since the last call."""
+        while self._announced < self.writer.durable_episodes:
+            self._announced += 1
+            self.log(f"episode {self._announced} saved")
 
     def _record_episode(self, keys: KeyboardControls, task: str) -> tuple[str | None, EpisodeReport]:
         config, writer = self.config, self.writer
@@ -257,11 +271,13 @@ class Recorder:
             skipped or time.monotonic() - ticker.start >= config.reset_seconds
         ):
             ticker.wait()
+            self._announce_saved()
             event = self._poll(keys)
             if event in (STOP, INTERRUPT):
                 return STOP
             skipped = skipped or event == NEXT
             self.mirror.step()
+        self._announce_saved()
         writer.prepare_episode()
         return None
 
@@ -278,7 +294,7 @@ class Recorder:
     @staticmethod
     def _describe(report: EpisodeReport) -> str:
         return (
-            f"episode {report.index + 1} saved: {report.frames} frames, {report.late} late, "
+            f"episode {report.index + 1} recorded, saving: {report.frames} frames, {report.late} late, "
             f"{report.dropped} dropped, {report.repeated_camera_frames} repeated camera frames "
             f"(hand-off {report.handoff_ms:.1f} ms)"
         )

@@ -8,13 +8,17 @@
 (+ `*.onnx.data` external weights when a graph is over protobuf's 2 GB limit.)
 
 Reading verifies sizes and hashes before anything is parsed, so a truncated copy or a file
-edited after export is one clear error instead of a crash deep inside ONNX Runtime.
+edited after export is one clear error instead of a crash deep inside ONNX Runtime. Every file
+the runtime reads must be in the manifest's hash list and inside ART, and the manifest's numbers
+must be sane and agree with the shapes the graphs declare (`check_graph_shapes`): a hand-edited
+or hostile manifest is refused at load, naming the field, instead of failing on every inference.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,8 @@ MANIFEST = "manifest.json"
 FORMAT = "edgevla-onnx"
 FORMAT_VERSION = 1
 GRAPHS = ("prefix", "denoise")
+TOKENIZER = "tokenizer.json"
+STATS = "stats.npz"
 
 
 @dataclass
@@ -57,10 +63,14 @@ class Manifest:
     version: int = FORMAT_VERSION
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: Path) -> Manifest:
-        if data.get("format") != FORMAT:
-            raise EdgevlaError(f"{where}: format '{data.get('format')}' is not an edgevla ONNX artifact")
-        if int(data.get("version", 0)) > FORMAT_VERSION:
+    def from_dict(cls, data: Any, where: Path) -> Manifest:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            found = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise EdgevlaError(f"{where}: format '{found}' is not an edgevla ONNX artifact")
+        version = data.get("version", 0)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise EdgevlaError(f"{where}: version {version!r} is not a whole number; export it again")
+        if version > FORMAT_VERSION:
             raise EdgevlaError(
                 f"{where}: artifact version {data['version']} is newer than this edgevla reads"
             )
@@ -112,6 +122,8 @@ def read_artifact(art: str | Path, verify: bool = True) -> Manifest:
         raise EdgevlaError(f"{path} is not valid JSON ({err.msg} at line {err.lineno})") from err
     if not verify:
         return manifest
+    check_fields(manifest, path)
+    check_hash_list(manifest, art)
     for name, facts in manifest.files.items():
         file = art / name
         if not file.is_file():
@@ -127,3 +139,140 @@ def read_artifact(art: str | Path, verify: bool = True) -> Manifest:
                 f"{file} does not match its sha256 in {MANIFEST}: modified or corrupt; copy or export it again"
             )
     return manifest
+
+
+_POSITIVE_INTS = (
+    "resize",
+    "state_dim",
+    "action_dim",
+    "max_state_dim",
+    "max_action_dim",
+    "chunk_size",
+    "num_steps",
+    "max_tokens",
+    "expert_hidden_size",
+)
+
+
+def check_fields(manifest: Manifest, where: Path) -> None:
+    """The manifest's numbers and names are of the right type and range (a field is named)."""
+
+    def bad(name: str, what: str) -> EdgevlaError:
+        return EdgevlaError(f"{where}: {name} {what}; export the artifact again")
+
+    def is_int(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    def is_number(value: Any) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+    for name in _POSITIVE_INTS:
+        value = getattr(manifest, name)
+        if not is_int(value) or value <= 0:
+            raise bad(name, f"is {value!r}, not a whole number > 0")
+    if not is_int(manifest.empty_cameras) or manifest.empty_cameras < 0:
+        raise bad("empty_cameras", f"is {manifest.empty_cameras!r}, not a whole number >= 0")
+    cameras = manifest.cameras
+    if not isinstance(cameras, list) or not all(isinstance(c, str) and c for c in cameras):
+        raise bad("cameras", f"is {cameras!r}, not a list of camera names")
+    if len(set(cameras)) != len(cameras) or len(cameras) + manifest.empty_cameras == 0:
+        raise bad("cameras", f"{cameras!r} must be distinct names, and at least one image slot")
+    for dim, largest in (("state_dim", "max_state_dim"), ("action_dim", "max_action_dim")):
+        if getattr(manifest, dim) > getattr(manifest, largest):
+            raise bad(dim, f"{getattr(manifest, dim)} is larger than {largest} {getattr(manifest, largest)}")
+    for name in ("min_period", "max_period"):
+        value = getattr(manifest, name)
+        if not is_number(value) or value <= 0:
+            raise bad(name, f"is {value!r}, not a number > 0")
+    if manifest.fps is not None and (not is_number(manifest.fps) or manifest.fps <= 0):
+        raise bad("fps", f"is {manifest.fps!r}, not a number > 0")
+    if not isinstance(manifest.name, str):
+        raise bad("name", f"is {manifest.name!r}, not a string")
+    if not isinstance(manifest.graphs, dict) or sorted(manifest.graphs) != sorted(GRAPHS):
+        raise bad("graphs", f"is {manifest.graphs!r}, not one file for each of {', '.join(GRAPHS)}")
+    if not isinstance(manifest.files, dict) or not all(
+        isinstance(facts, dict) and isinstance(facts.get("sha256"), str) and is_int(facts.get("bytes"))
+        for facts in manifest.files.values()
+    ):
+        raise bad("files", "is not a list of files with their sha256 and bytes")
+
+
+def _inside(art: Path, name: Any) -> bool:
+    if not isinstance(name, str) or not name or Path(name).is_absolute():
+        return False
+    return (art / name).resolve().is_relative_to(art.resolve())
+
+
+def check_hash_list(manifest: Manifest, art: Path) -> None:
+    """Every file the runtime reads lies inside ART and is in the manifest's hash list, so none is
+    read unverified: the graphs and the tokenizer always, the stats and external graph weights
+    (`*.data`) when present."""
+    where = art / MANIFEST
+    for name in manifest.files:
+        if not _inside(art, name):
+            raise EdgevlaError(
+                f"{where}: files lists {name!r}, which is outside the artifact; export it again"
+            )
+    for graph, name in manifest.graphs.items():
+        if not _inside(art, name):
+            raise EdgevlaError(f"{where}: graphs.{graph} is {name!r}, outside the artifact; export it again")
+        if name not in manifest.files:
+            raise EdgevlaError(
+                f"{where}: graphs.{graph} {name!r} is not in the manifest's hash list (files); export it again"
+            )
+    if TOKENIZER not in manifest.files:
+        raise EdgevlaError(
+            f"{where}: {TOKENIZER} is not in the manifest's hash list (files); export it again"
+        )
+    present = [STATS] if (art / STATS).exists() else []
+    present += sorted(p.name for p in art.glob("*.data"))
+    for name in present:
+        if name not in manifest.files:
+            raise EdgevlaError(
+                f"{where}: {art / name} is not in the manifest's hash list (files), so it cannot be "
+                "verified; export the artifact again"
+            )
+
+
+def check_graph_shapes(manifest: Manifest, where: Path, declared: dict[str, dict[str, list[Any]]]) -> None:
+    """The manifest's fields agree with the input/output shapes the graphs declare.
+
+    `declared`: graph -> tensor name -> shape (ints; a str or None for a dynamic axis), as ONNX
+    Runtime reports them for the graph's inputs and outputs."""
+    slots = (len(manifest.cameras) + manifest.empty_cameras, "cameras + empty_cameras")
+    resize = (manifest.resize, "resize")
+    tokens = (manifest.max_tokens, "max_tokens")
+    chunk = [(manifest.chunk_size, "chunk_size"), (manifest.max_action_dim, "max_action_dim")]
+    expected = {  # graph -> tensor -> the fields behind each axis after the batch axis (None: any)
+        "prefix": {
+            "images": [slots, None, resize, resize],
+            "image_masks": [slots],
+            "tokens": [tokens],
+            "token_mask": [tokens],
+            "state": [(manifest.max_state_dim, "max_state_dim")],
+        },
+        "denoise": {
+            "x_t": chunk,
+            "time_emb": [(manifest.expert_hidden_size, "expert_hidden_size")],
+            "velocity": chunk,
+        },
+    }
+    for graph, tensors in expected.items():
+        for tensor, axes in tensors.items():
+            shape = declared.get(graph, {}).get(tensor)
+            if shape is None:
+                raise EdgevlaError(
+                    f"{manifest.graphs[graph]} has no tensor '{tensor}': not an edgevla {graph} graph; "
+                    "export the artifact again"
+                )
+            if len(shape) != len(axes) + 1:
+                raise EdgevlaError(
+                    f"{manifest.graphs[graph]} declares '{tensor}' of shape {shape}, edgevla expects "
+                    f"{len(axes) + 1} axes; export the artifact again"
+                )
+            for axis, size in zip(shape[1:], axes, strict=True):
+                if size is not None and isinstance(axis, int) and axis != size[0]:
+                    raise EdgevlaError(
+                        f"{where}: {size[1]} says {size[0]}, but {manifest.graphs[graph]} declares '{tensor}' "
+                        f"of shape {shape}: the manifest does not belong to these graphs; export it again"
+                    )

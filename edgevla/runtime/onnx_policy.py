@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgevla.errors import EdgevlaError
-from edgevla.runtime.artifact import Manifest, read_artifact
+from edgevla.errors import EdgevlaError, first_line
+from edgevla.runtime.artifact import MANIFEST, STATS, TOKENIZER, Manifest, check_graph_shapes, read_artifact
+from edgevla.runtime.npz import read_npz
 from edgevla.runtime.policy import CameraSpec, Guidance, Observation, PolicySpec
 from edgevla.runtime.preprocess import MeanStd, Preprocessor, TaskTokenizer
 from edgevla.runtime.sampler import GuidanceTarget, euler_chunk, time_embedding
@@ -55,27 +56,44 @@ def open_session(path: Path, providers: list[str], threads: int = 0):
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as err:  # noqa: BLE001 - ORT raises its own untyped errors for bad graphs
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise EdgevlaError(f"{path} is not a loadable ONNX graph ({first_line}); export it again") from err
+        raise EdgevlaError(
+            f"{path} is not a loadable ONNX graph ({first_line(err)}); export it again"
+        ) from err
 
 
-def load_stats(path: Path) -> tuple[MeanStd, MeanStd]:
+def declared_shapes(prefix, denoise) -> dict[str, dict[str, list]]:
+    """graph -> tensor -> shape, for the inputs and outputs of the two ONNX Runtime sessions."""
+    return {
+        graph: {arg.name: list(arg.shape) for arg in session.get_inputs() + session.get_outputs()}
+        for graph, session in (("prefix", prefix), ("denoise", denoise))
+    }
+
+
+def load_stats(path: Path, state_dim: int, action_dim: int) -> tuple[MeanStd, MeanStd]:
+    """MEAN_STD of state and action from stats.npz (identity when absent), checked to hold one
+    finite mean and std per dimension."""
     if not path.is_file():
         return MeanStd(), MeanStd()
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            stats = {key: data[key] for key in data.files}
-    except (ValueError, OSError) as err:
-        raise EdgevlaError(f"{path} is not a readable .npz of plain arrays ({err})") from err
+    stats = read_npz(path)
 
-    def of(kind: str) -> MeanStd:
-        return MeanStd(stats[f"{kind}.mean"], stats[f"{kind}.std"]) if f"{kind}.mean" in stats else MeanStd()
+    def of(kind: str, dim: int) -> MeanStd:
+        names = (f"{kind}.mean", f"{kind}.std")
+        if not any(name in stats for name in names):
+            return MeanStd()
+        for name in names:
+            values = stats.get(name)
+            if values is None or values.shape != (dim,) or values.dtype.kind != "f":
+                found = "missing" if values is None else f"{values.dtype} {values.shape}"
+                raise EdgevlaError(f"{path}: {name} is {found}, the policy needs {dim} floats")
+            if not np.all(np.isfinite(values)):
+                raise EdgevlaError(f"{path}: {name} holds NaN or inf")
+        return MeanStd(stats[names[0]], stats[names[1]])
 
-    return of("state"), of("action")
+    return of("state", state_dim), of("action", action_dim)
 
 
 def preprocessor_of(manifest: Manifest, art: Path) -> Preprocessor:
-    state, action = load_stats(art / "stats.npz")
+    state, action = load_stats(art / STATS, manifest.state_dim, manifest.action_dim)
     return Preprocessor(
         cameras=tuple(manifest.cameras),
         empty_cameras=manifest.empty_cameras,
@@ -85,7 +103,7 @@ def preprocessor_of(manifest: Manifest, art: Path) -> Preprocessor:
         max_state_dim=manifest.max_state_dim,
         max_action_dim=manifest.max_action_dim,
         chunk_size=manifest.chunk_size,
-        tokenizer=TaskTokenizer(art / "tokenizer.json", manifest.max_tokens),
+        tokenizer=TaskTokenizer(art / TOKENIZER, manifest.max_tokens),
         state_stats=state,
         action_stats=action,
     )
@@ -102,6 +120,7 @@ class OnnxPolicy:
         self.providers = pick_providers(providers)
         self.prefix = open_session(self.art / manifest.graphs["prefix"], self.providers, threads)
         self.denoise = open_session(self.art / manifest.graphs["denoise"], self.providers, threads)
+        check_graph_shapes(manifest, self.art / MANIFEST, declared_shapes(self.prefix, self.denoise))
         self.pre = preprocessor_of(manifest, self.art)
         self.rng = np.random.default_rng(seed)
         self.spec = PolicySpec(

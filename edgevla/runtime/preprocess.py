@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgevla.errors import EdgevlaError
+from edgevla.errors import EdgevlaError, first_line
 
 IMAGE_PREFIX = "observation.images."
 STATE_KEY = "observation.state"
@@ -105,7 +105,12 @@ class TaskTokenizer:
         path = Path(path)
         if not path.is_file():
             raise EdgevlaError(f"tokenizer file {path} is missing: the policy directory is incomplete")
-        self.tokenizer = Tokenizer.from_file(str(path))
+        try:
+            self.tokenizer = Tokenizer.from_file(str(path))
+        except Exception as err:  # noqa: BLE001 - `tokenizers` raises a bare Exception for bad files
+            raise EdgevlaError(
+                f"tokenizer file {path} is damaged ({first_line(err)}): copy the policy directory again"
+            ) from err
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
         self.max_length = max_length

@@ -15,13 +15,13 @@ timestamp is placed by the wall clock since the first call.
 from __future__ import annotations
 
 import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from edgevla.errors import EdgevlaError
+from edgevla.runtime.npz import read_npz
 from edgevla.runtime.policy import Guidance, Observation, PolicySpec
 from edgevla.runtime.wire import TIMESTAMP_KEY
 
@@ -58,15 +58,15 @@ class ReplayPolicy:
     @classmethod
     def load(cls, path: str | Path, chunk_size: int | None = None) -> ReplayPolicy:
         path = Path(path)
+        data = read_npz(path, "replay .npz")
+        if "actions" not in data or "fps" not in data:
+            raise EdgevlaError(f"{path}: a replay file needs 'actions' and 'fps' arrays")
         try:
-            with np.load(path, allow_pickle=False) as data:
-                if "actions" not in data or "fps" not in data:
-                    raise EdgevlaError(f"{path}: a replay file needs 'actions' and 'fps' arrays")
-                actions, fps = data["actions"], float(data["fps"])
-                size = int(data["chunk_size"]) if "chunk_size" in data else 50
-                name = str(data["name"]) if "name" in data else path.stem
-        except (OSError, ValueError, zipfile.BadZipFile) as err:
+            actions, fps = data["actions"], float(data["fps"])
+            size = int(data["chunk_size"]) if "chunk_size" in data else 50
+        except (TypeError, ValueError) as err:
             raise EdgevlaError(f"{path}: not a readable replay .npz ({err})") from None
+        name = str(data["name"]) if "name" in data else path.stem
         return cls(actions, fps, chunk_size or size, name)
 
     def save(self, path: str | Path) -> None:

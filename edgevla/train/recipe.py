@@ -10,7 +10,9 @@ recipes name no dataset and get it from --dataset.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -167,16 +169,27 @@ def _convert(value: Any, hint: Any, source: str, where: str) -> Any:
             _convert(k, key_hint, source, f"{where}.{k}"): _convert(v, value_hint, source, f"{where}.{k}")
             for k, v in value.items()
         }
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint is float and isinstance(value, str):  # YAML reads 1e-4 (no dot) as a string
-        try:
-            return float(value)
-        except ValueError:
-            pass
+    if hint is float:
+        return _finite_float(value, source, where)
     if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
         raise _fail(source, where, f"expected {hint.__name__}, got {value!r}")
     return value
+
+
+def _finite_float(value: Any, source: str, where: str) -> float:
+    """An int, float or numeric string (YAML reads 1e-4, without a dot, as a string) as a finite
+    float: NaN or inf would pass every range check below and break training much later."""
+    number = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            number = float(value)
+    if number is None:
+        raise _fail(source, where, f"expected float, got {value!r}")
+    if not math.isfinite(number):
+        raise _fail(source, where, f"must be a finite number, got {value!r}")
+    return number
 
 
 def _build(cls: type, data: dict[str, Any], source: str, prefix: str = "") -> Any:
@@ -203,6 +216,14 @@ def _check(recipe: Recipe, source: str) -> None:
         if value is not None and value <= 0:
             raise _fail(source, where, f"must be > 0, got {value}")
 
+    def not_negative(where: str, value: float) -> None:
+        if value < 0:
+            raise _fail(source, where, f"must be >= 0, got {value}")
+
+    def fraction(where: str, value: float) -> None:
+        if not 0 <= value < 1:
+            raise _fail(source, where, f"must be in [0, 1), got {value}")
+
     if recipe.mode not in MODES:
         raise _fail(source, "mode", f"'{recipe.mode}' is not one of {', '.join(MODES)}")
     if recipe.precision not in PRECISIONS:
@@ -213,15 +234,28 @@ def _check(recipe: Recipe, source: str) -> None:
         raise _fail(source, "steps", "give exactly one of steps and epochs")
     for where in ("batch_size", "grad_accum", "steps", "epochs", "checkpoint_interval", "log_interval"):
         positive(where, getattr(recipe, where))
-    positive("optim.lr", recipe.optim.lr)
-    positive("oversample_start.repeat", recipe.oversample_start.repeat)
-    if recipe.oversample_start.seconds < 0:
-        raise _fail(
-            source, "oversample_start.seconds", f"must be >= 0, got {recipe.oversample_start.seconds}"
-        )
-    positive("lora.rank", recipe.lora.rank)
-    if len(recipe.optim.betas) != 2:
+    optim = recipe.optim
+    for where, value in (("lr", optim.lr), ("eps", optim.eps), ("grad_clip", optim.grad_clip)):
+        positive(f"optim.{where}", value)
+    positive("optim.decay_steps", optim.decay_steps)
+    for where in ("weight_decay", "warmup_steps", "decay_lr"):
+        not_negative(f"optim.{where}", getattr(optim, where))
+    if len(optim.betas) != 2:
         raise _fail(source, "optim.betas", "needs two values")
+    for i, beta in enumerate(optim.betas):
+        fraction(f"optim.betas[{i}]", beta)
+    positive("oversample_start.repeat", recipe.oversample_start.repeat)
+    not_negative("oversample_start.seconds", recipe.oversample_start.seconds)
+    positive("lora.rank", recipe.lora.rank)
+    positive("lora.alpha", recipe.lora.alpha)
+    fraction("lora.dropout", recipe.lora.dropout)
+    not_negative("eval.episodes", recipe.eval.episodes)
+    not_negative("eval.interval", recipe.eval.interval)
+    positive("eval.batches", recipe.eval.batches)
+    for where in ("brightness", "contrast", "shift"):
+        not_negative(f"augment.{where}", getattr(recipe.augment, where))
+    for where in ("seed", "num_workers", "frame_cache_mb", "cpu_threads"):
+        not_negative(where, getattr(recipe, where))
     if not 0 <= recipe.eval.episodes < 1 and recipe.eval.episodes != int(recipe.eval.episodes):
         raise _fail(source, "eval.episodes", "a fraction < 1 or a whole number of episodes")
     if recipe.mode == "lora" and not recipe.lora.targets:

@@ -212,3 +212,61 @@ def test_ctrl_c_or_sigterm_keeps_saved_episodes_and_drops_the_unfinished_one(arm
     assert ds.num_episodes == 1
     report = check(root)
     assert report.ok and not report.warnings  # closed cleanly: no leftovers to repair
+
+
+def test_an_episode_announced_saved_survives_sigkill_right_after_the_line(arms, tmp_path):
+    root = tmp_path / "ds"
+    command = _record_command(arms, root)  # AV1: flushing the encoder takes a while
+    command[command.index("--episodes") + 1] = "2"
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith("episode 1 saved"):
+            process.send_signal(signal.SIGKILL)
+            break
+    else:
+        pytest.fail(f"no 'episode 1 saved' line: {lines}")
+    process.wait(timeout=10)
+    ds = DatasetReader(root)  # what a crash leaves, before any repair
+    assert ds.num_episodes == 1
+    counters = _counters(ds, "observation.images.front", 0)
+    assert len(counters) == ds.episodes[0].length > 0
+
+
+def _one_line_error(command):
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    return result.stderr
+
+
+@pytest.mark.parametrize("option", ["--episode-seconds", "--reset-seconds"])
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_non_finite_seconds_are_one_line(arms, tmp_path, option, value):
+    command = _record_command(arms, tmp_path / "ds")
+    command[command.index(option) + 1] = value
+    assert option in _one_line_error(command)
+    assert not (tmp_path / "ds").exists()
+
+
+def test_a_file_given_as_dataset_is_one_line_and_left_alone(arms, tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("keep me")
+    assert "notes.txt is a file, not a folder" in _one_line_error(_record_command(arms, path))
+    assert path.read_text() == "keep me"
+
+
+def test_resume_names_the_damaged_episode_it_drops(arms, tmp_path):
+    root = tmp_path / "ds"
+    command = _record_command(arms, root, "--vcodec", "libx264")
+    command[command.index("--episodes") + 1] = "2"
+    subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    video = root / "videos/observation.images.wrist/chunk-000/file-000.mp4"
+    video.write_bytes(video.read_bytes()[:1000])  # episode 1's wrist video, truncated
+    result = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "dropped damaged episode 1" in result.stderr and "file-000.mp4" in result.stderr
+    assert "resuming" in result.stdout and "recording episode 2/2" in result.stdout
+    ds = DatasetReader(root)
+    assert ds.num_episodes == 2 and check(root).ok

@@ -80,6 +80,32 @@ def test_unknown_field_and_wrong_type_name_file_and_field(tmp_path):
         load_recipe(bad)
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("optim.lr", ".nan"), ("optim.lr", ".inf"), ("optim.betas", "[0.9, .nan]"), ("augment.brightness", "-.inf"),
+     ("optim.warmup_steps", "-1"), ("optim.betas", "[0.9, 1.5]"), ("lora.dropout", "1.0"), ("seed", "-3")],
+)  # fmt: skip
+def test_recipe_numbers_must_be_finite_and_in_range(dataset, field, value):
+    result = subprocess.run(
+        [sys.executable, "-m", "edgevla", "train", "--recipe", str(SMALL_CPU), "--dataset", str(dataset),
+         "--dry-run", "--set", f"{field}={value}"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip().count("\n") == 0
+        and f"small-cpu.yaml (with overrides): {field}" in result.stderr
+    )
+
+
+def test_truncated_episode_video_is_one_line_naming_it(tmp_path):
+    dataset = write_reaching_dataset(tmp_path / "reach", episodes=2, length=12)
+    video = dataset / "videos/observation.images.front/chunk-000/file-001.mp4"
+    video.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+    message = error_of({"datasets": [str(dataset)]}, tmp_path / "out")
+    assert f"video {video} is damaged or truncated" in message and "dataset repair" in message
+
+
 def test_missing_dataset(tmp_path):
     message = error_of({"datasets": [str(tmp_path / "nope")]}, tmp_path / "out")
     assert "datasets[0]" in message and "does not exist" in message
