@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edgevla.errors import EdgevlaError
-from edgevla.runtime.policy import Policy
+from edgevla.policy_io import STATE_KEY, TASK_KEY, Policy, image_key
 
 
 def torch_backend(args: argparse.Namespace) -> Policy:
@@ -99,12 +99,9 @@ def synthetic_observation(policy: Policy, seed: int = 0) -> dict:
     """Random camera frames at the policy's size, a random state and a fixed instruction."""
     rng = np.random.default_rng(seed)
     spec = policy.spec
-    obs = {
-        f"observation.images.{c.name}": rng.integers(0, 256, (c.height, c.width, 3), np.uint8)
-        for c in spec.cameras
-    }
-    obs["observation.state"] = rng.normal(size=spec.state_dim).astype(np.float32)
-    obs["task"] = "pick up the red cube and place it in the bowl"
+    obs = {image_key(c.name): rng.integers(0, 256, (c.height, c.width, 3), np.uint8) for c in spec.cameras}
+    obs[STATE_KEY] = rng.normal(size=spec.state_dim).astype(np.float32)
+    obs[TASK_KEY] = "pick up the red cube and place it in the bowl"
     return obs
 
 

@@ -48,8 +48,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgevla.cli.sim_serve import policy_cameras
-    from edgevla.runtime.wire import Expectation
-    from edgevla.runtime.workers import open_policy
+    from edgevla.hosting import open_policy
+    from edgevla.policy_io import Expectation
     from edgevla.sim.evaluate import EvalConfig, eval_world_config, evaluate
     from edgevla.sim.oracle import OraclePolicy
     from edgevla.sim.world import SimWorld
@@ -67,15 +67,13 @@ def run(args: argparse.Namespace) -> int:
     world = SimWorld(eval_world_config(config))
     if args.policy:
         expect = Expectation(state_dim=6, action_dim=6, cameras=cameras, fps=config.fps)
-        policy = open_policy(args.policy, "process", expect)
+        policy = open_policy(args.policy, transport="process", expect=expect)
     else:
         policy = OraclePolicy(world)
     try:
         summary = evaluate(policy, config, world=world).summary()
     finally:
-        close = getattr(policy, "close", None)
-        if close is not None:
-            close()
+        policy.close()
     runtime = summary["runtime"]
     report = {
         "bench": "sim",

@@ -42,8 +42,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from edgevla.cli.sim_serve import policy_cameras
     from edgevla.errors import EdgevlaError
-    from edgevla.runtime.wire import Expectation
-    from edgevla.runtime.workers import open_policy
+    from edgevla.hosting import open_policy
+    from edgevla.policy_io import Expectation
     from edgevla.sim.evaluate import EvalConfig, eval_world_config, evaluate
     from edgevla.sim.oracle import OraclePolicy
     from edgevla.sim.world import SimWorld
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         policy = OraclePolicy(world)
     else:
         say(f"edgevla demo: policy {source}")
-        policy = open_policy(str(source), args.worker, Expectation(6, 6, cameras, 30.0))
+        policy = open_policy(source, transport=args.worker, expect=Expectation(6, 6, cameras, 30.0))
         say(
             f"  policy '{policy.spec.name}' ready in {time.monotonic() - started:.1f} s ({args.worker} worker)"
         )
@@ -85,9 +85,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = evaluate(policy, config, show, world=world).summary()
     finally:
-        close = getattr(policy, "close", None)
-        if close is not None:
-            close()
+        policy.close()
     summary["wall_s"] = round(time.monotonic() - started, 1)
     summary["gif"] = str(args.gif)
     summary["policy"] = str(source) if source else "oracle"

@@ -12,8 +12,8 @@ from typing import TextIO
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from edgevla.cli.sim_serve import add_camera_arguments
+    from edgevla.hosting import TRANSPORTS
     from edgevla.runtime.merging import STRATEGIES
-    from edgevla.runtime.workers import TRANSPORTS
     from edgevla.sim.evaluate import EVAL_SEED
     from edgevla.sim.tasks import TASKS
 
@@ -77,9 +77,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from edgevla.cli.sim_serve import policy_cameras
     from edgevla.errors import EdgevlaError
-    from edgevla.runtime.loading import is_remote
-    from edgevla.runtime.wire import Expectation
-    from edgevla.runtime.workers import open_policy
+    from edgevla.hosting import is_remote, open_policy
+    from edgevla.policy_io import Expectation
     from edgevla.sim.evaluate import EvalConfig, evaluate
 
     cameras, sizes = policy_cameras(args, args.policy)
@@ -94,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     episodes_out = _open_episodes_out(args.episodes_out)
     transport = args.worker or ("remote" if is_remote(args.policy) else "process")
     expect = Expectation(state_dim=6, action_dim=6, cameras=cameras, fps=args.fps)
-    policy = open_policy(args.policy, transport, expect, token=args.token)
+    policy = open_policy(args.policy, transport=transport, expect=expect, token=args.token)
     config = EvalConfig(
         task=args.task,
         episodes=args.episodes,
@@ -143,9 +142,7 @@ def run(args: argparse.Namespace) -> int:
         kept = f"; they are in {args.episodes_out}" if episodes_out and finished else ""
         raise EdgevlaError(f"eval stopped ({finished} episodes finished): {error}{kept}") from error
     finally:
-        close = getattr(policy, "close", None)
-        if close is not None:
-            close()
+        policy.close()
         if episodes_out is not None:
             episodes_out.close()
     summary = report.summary()

@@ -18,8 +18,8 @@ log = logging.getLogger("edgevla.runtime")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from edgevla.hosting import TRANSPORTS
     from edgevla.runtime.merging import STRATEGIES
-    from edgevla.runtime.workers import TRANSPORTS
 
     parser.add_argument("--robot", required=True, help="robot definition, e.g. so101_follower")
     parser.add_argument(
@@ -81,10 +81,10 @@ def _open_cameras(specs: list[str]) -> list:
 
 def run(args: argparse.Namespace) -> int:
     from edgevla.drivers.robot import Robot
-    from edgevla.runtime.loading import is_remote
+    from edgevla.hosting import is_remote, open_policy
+    from edgevla.policy_io import Expectation
     from edgevla.runtime.loop import ControlLoop, LoopConfig
-    from edgevla.runtime.wire import Expectation
-    from edgevla.runtime.workers import PolicyWorker, open_policy
+    from edgevla.runtime.workers import PolicyWorker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     interrupts = stop_on_signals()
@@ -103,7 +103,12 @@ def run(args: argparse.Namespace) -> int:
             fps=args.fps,
         )
         policy = open_policy(
-            args.policy, transport, expect, token=args.token, jpeg=args.jpeg, threads=args.worker_threads
+            args.policy,
+            transport=transport,
+            expect=expect,
+            token=args.token,
+            jpeg=args.jpeg,
+            threads=args.worker_threads,
         )
         spec = policy.spec
         if spec.fps and abs(spec.fps - args.fps) > 1e-6:

@@ -1,8 +1,14 @@
-"""One call that opens any policy directory: an exported artifact (torch-free) or a checkpoint.
+"""What a policy source on this machine is, and opening it in this process.
 
-    policy = open_policy(path)        # ART -> OnnxPolicy; edgevla/lerobot checkpoint -> TorchPolicy
+    policy.npz              a replay (ReplayPolicy, torch-free)
+    DIR/manifest.json       an exported artifact (OnnxPolicy, torch-free)
+    DIR/bnb_quantization.json + edgevla_policy.json
+                            a checkpoint written by `edgevla quantize --method bnb-*` (torch)
+    DIR/edgevla_policy.json an edgevla checkpoint (TorchPolicy, torch)
+    DIR/config.json         a lerobot SmolVLA checkpoint (TorchPolicy, torch)
 
-Only a checkpoint imports torch (lazily), so the robot side can open artifacts without it.
+torch is imported only on the checkpoint branches, so a robot without it opens replays and
+artifacts.
 """
 
 from __future__ import annotations
@@ -10,38 +16,48 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgevla.errors import EdgevlaError
+from edgevla.policy_io import Policy
 from edgevla.runtime.artifact import is_artifact
-from edgevla.runtime.policy import Policy
-
-BNB_FILE = "bnb_quantization.json"
 
 
-def open_policy(
-    path: str | Path,
+def is_remote(source: str) -> bool:
+    """A server address (`edgevla serve`) rather than a file on this machine."""
+    return source.startswith(("ws://", "wss://"))
+
+
+def open_local(
+    source: str | Path,
+    *,
     device: str = "cpu",
     dtype: str = "fp32",
     vlm_dir: str | Path | None = None,
     providers: list[str] | None = None,
     threads: int = 0,
 ) -> Policy:
-    """ART (manifest.json) -> OnnxPolicy on `providers` (default: best available, cuda when
-    device is cuda); a checkpoint (edgevla_policy.json or lerobot config.json) -> TorchPolicy on
-    `device`/`dtype`, with bitsandbytes layers when it was written by `edgevla quantize --method bnb-*`."""
-    path = Path(path)
+    """The policy at `source`, loaded in this process.
+
+    An artifact runs on `providers` (default: cuda when `device` is cuda, else cpu) with
+    `threads` ONNX Runtime intra-op threads (0: its default, one per core); a checkpoint runs in
+    torch on `device`/`dtype` (`vlm_dir`: a lerobot checkpoint's VLM config and tokenizer).
+    """
+    path = Path(source)
+    if path.suffix == ".npz":
+        from edgevla.runtime.replay import ReplayPolicy
+
+        return ReplayPolicy.load(path)
     if not path.is_dir():
-        raise EdgevlaError(f"policy directory {path} does not exist")
+        kinds = "a replay .npz, an exported artifact or a checkpoint directory"
+        problem = "is not" if path.exists() else "does not exist: give"
+        raise EdgevlaError(f"policy '{source}' {problem} {kinds}")
     if is_artifact(path):
         from edgevla.runtime.onnx_policy import OnnxPolicy
 
-        if providers is None and device.startswith("cuda"):
-            providers = ["cuda"]
-        elif providers is None:
-            providers = ["cpu"]
+        if providers is None:
+            providers = ["cuda"] if device.startswith("cuda") else ["cpu"]
         return OnnxPolicy(path, providers=providers, threads=threads)
+    from edgevla.export.bnb import BNB_FILE, load_bnb_policy
     from edgevla.model.checkpoint import load_policy
 
     if (path / BNB_FILE).is_file():
-        from edgevla.export.bnb import load_bnb_policy
-
         return load_bnb_policy(path, device=device)
     return load_policy(path, device=device, dtype=dtype, vlm_dir=vlm_dir)

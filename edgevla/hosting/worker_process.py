@@ -1,4 +1,6 @@
-"""Entry point of a local worker process: `python -m edgevla.runtime.worker_process SOURCE [--threads N]`.
+"""Entry point of a local worker process:
+`python -m edgevla.hosting.worker_process SOURCE [--device D] [--dtype T] [--vlm-dir DIR]
+[--providers P,...] --threads N`.
 
 Serves one policy to its parent over stdin/stdout with the wire protocol (framed msgpack, never
 pickle). Stdout is reserved for frames: anything the policy prints goes to stderr instead.
@@ -10,12 +12,32 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 from edgevla.errors import EdgevlaError
+from edgevla.hosting.sources import open_local
 from edgevla.runtime.link import PipeLink
-from edgevla.runtime.loading import load_policy
 from edgevla.runtime.session import serve_session
 from edgevla.runtime.wire import ErrorMessage, encode
+
+MODULE = "edgevla.hosting.worker_process"
+
+
+def worker_argv(
+    source: str,
+    threads: int,
+    device: str = "cpu",
+    dtype: str = "fp32",
+    vlm_dir: str | Path | None = None,
+    providers: list[str] | None = None,
+) -> list[str]:
+    """The command line that starts a worker process for `source` with these loading options."""
+    argv = [sys.executable, "-m", MODULE, source, "--device", device, "--dtype", dtype]
+    if vlm_dir is not None:
+        argv += ["--vlm-dir", str(vlm_dir)]
+    if providers:
+        argv += ["--providers", ",".join(providers)]
+    return [*argv, "--threads", str(threads)]
 
 
 def main(argv: list[str]) -> int:
@@ -23,12 +45,23 @@ def main(argv: list[str]) -> int:
     frames_out = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)  # a stray print() must not corrupt the frame stream
     link = PipeLink(sys.stdin.buffer, frames_out)
-    parser = argparse.ArgumentParser(prog="edgevla.runtime.worker_process")
+    parser = argparse.ArgumentParser(prog=MODULE)
     parser.add_argument("source")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="fp32")
+    parser.add_argument("--vlm-dir")
+    parser.add_argument("--providers", help="comma-separated ONNX Runtime providers")
     parser.add_argument("--threads", type=int, default=0, help="compute threads (0: the library's default)")
     args = parser.parse_args(argv)
     try:
-        policy = load_policy(args.source, threads=args.threads)
+        policy = open_local(
+            args.source,
+            device=args.device,
+            dtype=args.dtype,
+            vlm_dir=args.vlm_dir,
+            providers=args.providers.split(",") if args.providers else None,
+            threads=args.threads,
+        )
     except EdgevlaError as err:  # tell the parent why instead of dying silently
         link.recv()
         link.send(encode(ErrorMessage(f"cannot load the policy: {err}")))

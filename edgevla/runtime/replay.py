@@ -22,11 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from edgevla.errors import EdgevlaError
-from edgevla.runtime.policy import Guidance, Observation, PolicySpec
-from edgevla.runtime.wire import TIMESTAMP_KEY
+from edgevla.policy_io import TIMESTAMP_KEY, Guidance, Observation, Policy, PolicySpec
 
 
-class ReplayPolicy:
+class ReplayPolicy(Policy):
     def __init__(
         self,
         actions: np.ndarray,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgevla.runtime.policy import Policy
+from edgevla.policy_io import Policy
 from edgevla.sim.arms import open_sim_arms
 from edgevla.sim.clip import save_frames, stack_views
 from edgevla.sim.world import SimConfig, SimWorld
