@@ -1,7 +1,7 @@
 """Hosting: which kind of policy a source is, and where it runs (above model/ and export/, below cli).
 
     from edgevla.hosting import open_policy
-    policy = open_policy("assets/small-reach/onnx-int8", transport="process", expect=expect)
+    policy = open_policy("art/pick-int8", transport="process", expect=expect)  # then policy.close()
 
 sources.py         replay / artifact / bnb / checkpoint: which one a source is, opened in this process
 transports.py      open_policy: in this thread, a respawned worker process, or `edgevla serve` remotely

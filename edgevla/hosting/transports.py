@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from edgevla.errors import EdgevlaError
 from edgevla.hosting.sources import is_remote, open_local
-from edgevla.hosting.worker_process import worker_argv
 from edgevla.policy_io import Expectation, Policy, check_fit
 from edgevla.runtime.session import LinkPolicy
 from edgevla.runtime.wire import Refused
 from edgevla.runtime.workers import ProcessLink, RemotePolicy, threads_env, worker_threads
 
 TRANSPORTS = ("thread", "process", "remote")
+
+
+def worker_argv(
+    source: str,
+    threads: int,
+    device: str = "cpu",
+    dtype: str = "fp32",
+    vlm_dir: str | Path | None = None,
+    providers: list[str] | None = None,
+) -> list[str]:
+    """The command line that starts a worker process (worker_process.py) for `source`."""
+    argv = [
+        sys.executable,
+        "-m",
+        "edgevla.hosting.worker_process",
+        source,
+        "--device",
+        device,
+        "--dtype",
+        dtype,
+    ]
+    if vlm_dir is not None:
+        argv += ["--vlm-dir", str(vlm_dir)]
+    if providers:
+        argv += ["--providers", ",".join(providers)]
+    return [*argv, "--threads", str(threads)]
 
 
 class ProcessPolicy(LinkPolicy):

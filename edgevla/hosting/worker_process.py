@@ -2,8 +2,10 @@
 `python -m edgevla.hosting.worker_process SOURCE [--device D] [--dtype T] [--vlm-dir DIR]
 [--providers P,...] --threads N`.
 
-Serves one policy to its parent over stdin/stdout with the wire protocol (framed msgpack, never
-pickle). Stdout is reserved for frames: anything the policy prints goes to stderr instead.
+Started by `transports.ProcessPolicy`; no module of the package imports it, so `-m` runs it
+without runpy's warning. Serves one policy to its parent over stdin/stdout with the wire protocol
+(framed msgpack, never pickle). Stdout is reserved for frames: anything the policy prints goes to
+stderr instead.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import argparse
 import logging
 import os
 import sys
-from pathlib import Path
 
 from edgevla.errors import EdgevlaError
 from edgevla.hosting.sources import open_local
@@ -20,32 +21,13 @@ from edgevla.runtime.link import PipeLink
 from edgevla.runtime.session import serve_session
 from edgevla.runtime.wire import ErrorMessage, encode
 
-MODULE = "edgevla.hosting.worker_process"
-
-
-def worker_argv(
-    source: str,
-    threads: int,
-    device: str = "cpu",
-    dtype: str = "fp32",
-    vlm_dir: str | Path | None = None,
-    providers: list[str] | None = None,
-) -> list[str]:
-    """The command line that starts a worker process for `source` with these loading options."""
-    argv = [sys.executable, "-m", MODULE, source, "--device", device, "--dtype", dtype]
-    if vlm_dir is not None:
-        argv += ["--vlm-dir", str(vlm_dir)]
-    if providers:
-        argv += ["--providers", ",".join(providers)]
-    return [*argv, "--threads", str(threads)]
-
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="worker: %(message)s")
     frames_out = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)  # a stray print() must not corrupt the frame stream
     link = PipeLink(sys.stdin.buffer, frames_out)
-    parser = argparse.ArgumentParser(prog=MODULE)
+    parser = argparse.ArgumentParser(prog="edgevla.hosting.worker_process")
     parser.add_argument("source")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="fp32")

@@ -44,6 +44,13 @@ def test_opening_a_replay_imports_no_torch(tmp_path):
     assert result.stdout.strip() == "(10, 6)"
 
 
+def test_the_worker_process_starts_and_ends_without_a_word_on_stderr(tmp_path):
+    path = write_replay(tmp_path / "wave.npz")
+    command = [sys.executable, "-m", "edgevla.hosting.worker_process", str(path), "--threads", "1"]
+    result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stderr == ""  # the parent's terminal shows this stderr
+
+
 def test_a_worker_process_loads_the_source_with_the_callers_options(tmp_path):
     policy = open_policy(
         write_replay(tmp_path / "wave.npz"),
