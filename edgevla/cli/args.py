@@ -172,7 +172,7 @@ def sim_world(args: argparse.Namespace) -> SimWorld:
 def add_policy_worker(parser: argparse.ArgumentParser, without_policy: str | None = None) -> None:
     """--policy and where it runs: --worker, --token, --jpeg, --worker-threads. With
     `without_policy` (what runs when --policy is left out) --policy is optional."""
-    from edgevla.runtime.workers import TRANSPORTS
+    from edgevla.hosting import TRANSPORTS
 
     parser.add_argument(
         "--policy",

@@ -37,10 +37,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgevla.export.calibration import observations
+    from edgevla.export.calibration_samples import observations
     from edgevla.export.parity import assumed_degrees_per_unit, compare, degrees_per_unit
+    from edgevla.hosting import open_policy
     from edgevla.model.checkpoint import load_policy
-    from edgevla.runtime.loader import open_policy
     from edgevla.runtime.synthetic import synthetic_observation
 
     reference = load_policy(args.policy, vlm_dir=args.vlm_dir)

@@ -82,9 +82,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = evaluate(policy, config, show, world=world).summary()
     finally:
-        close = getattr(policy, "close", None)
-        if close is not None:
-            close()
+        policy.close()
     summary["wall_s"] = round(time.monotonic() - started, 1)
     summary["gif"] = str(args.gif)
     summary["policy"] = str(source) if source else "oracle"

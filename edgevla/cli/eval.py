@@ -139,9 +139,7 @@ def run(args: argparse.Namespace) -> int:
         kept = f"; they are in {args.episodes_out}" if episodes_out and finished else ""
         raise EdgevlaError(f"eval stopped ({finished} episodes finished): {error}{kept}") from error
     finally:
-        close = getattr(policy, "close", None)
-        if close is not None:
-            close()
+        policy.close()
         if episodes_out is not None:
             episodes_out.close()
     summary = report.summary()

@@ -49,7 +49,7 @@ def read_npy(path: str) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgevla.runtime.loader import open_policy
+    from edgevla.hosting import open_policy
 
     obs = read_observation(args.obs)
     noise = read_npy(args.noise) if args.noise else None

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         facts = quantize_bnb(source, args.method, args.out, vlm_dir=args.vlm_dir)
         print(f"wrote {args.out}: {json.dumps(facts)}")
         return 0
-    from edgevla.export.calibration import observations
+    from edgevla.export.calibration_samples import observations
     from edgevla.export.quantize import quantize_artifact
 
     calibration = observations(args.calibration, args.calibration_frames) if args.calibration else None

@@ -25,7 +25,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serves until Ctrl-C or SIGTERM, which end it as interrupted (exit 130)."""
-    from edgevla.runtime.loading import load_policy
+    from edgevla.hosting import open_policy
     from edgevla.runtime.server import PolicyServer
     from edgevla.signals import stop_on_signals
 
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     interrupts = stop_on_signals()
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.token:
         logging.warning("serving on %s without --token: anyone on the network can use this policy", args.host)
-    policy = load_policy(args.policy)
+    policy = open_policy(args.policy)
     try:
         server = PolicyServer(
             policy, args.host, args.port, args.token, max_bytes=int(args.max_message_mb * 1024 * 1024)

@@ -19,7 +19,7 @@ import numpy as np
 
 from edgevla.hardware import load_robot
 from edgevla.hosting.control import PolicyChoice, control, open_for_robot
-from edgevla.runtime.policy import Policy
+from edgevla.policy_io import Policy
 from edgevla.sim.arms import open_sim_arms
 from edgevla.sim.clip import save_frames, stack_views
 from edgevla.sim.world import SimConfig, SimWorld

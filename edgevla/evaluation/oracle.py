@@ -8,12 +8,12 @@ import dataclasses
 
 import numpy as np
 
-from edgevla.runtime.policy import Guidance, Observation, PolicySpec
+from edgevla.policy_io import STATE_KEY, Guidance, Observation, Policy, PolicySpec
 from edgevla.sim.expert import ExpertConfig, ScriptedExpert
 from edgevla.sim.world import SimWorld
 
 
-class OraclePolicy:
+class OraclePolicy(Policy):
     def __init__(self, world: SimWorld, chunk_size: int = 30):
         self.world = world
         dim = len(world.kin.joints)
@@ -33,7 +33,7 @@ class OraclePolicy:
     def infer(
         self, obs: Observation, noise: np.ndarray | None = None, guidance: Guidance | None = None
     ) -> np.ndarray:
-        angles = self.world.from_normalized(obs["observation.state"])
+        angles = self.world.from_normalized(obs[STATE_KEY])
         episode = dataclasses.replace(self.world.episode, start=angles)
         expert = ScriptedExpert(self.world.kin, episode, self._config)
         times = np.arange(self.spec.chunk_size) / self.spec.fps

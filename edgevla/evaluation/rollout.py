@@ -18,7 +18,7 @@ import numpy as np
 
 from edgevla.errors import EdgevlaError
 from edgevla.evaluation.evaluate import EpisodeResult, EvalConfig, EvalReport, eval_world_config
-from edgevla.runtime.policy import Policy
+from edgevla.policy_io import Policy, image_key
 from edgevla.sim.world import SimWorld
 
 
@@ -46,9 +46,7 @@ def evaluate_sync(
     world = world or SimWorld(eval_world_config(config))
     report = EvalReport(config.task, policy.spec.name, f"sync, {execute} actions per chunk")
     max_ticks = int(config.max_seconds * config.fps)
-    unused = [
-        f"observation.images.{c}" for c in config.cameras if c not in {s.name for s in policy.spec.cameras}
-    ]
+    unused = [image_key(c) for c in config.cameras if c not in {s.name for s in policy.spec.cameras}]
     runs = [(config.seed + i, None) for i in range(config.episodes)]
     if every_target:
         runs = [(seed, c) for seed, _ in runs for c in world.reset(seed).scene.color_names]

@@ -2,8 +2,8 @@
 
 bitsandbytes quantizes when a layer is moved to its device, so the quantized checkpoint keeps
 fp32 weights on disk plus `bnb_quantization.json`, and `load_bnb_policy` (also reached through
-`edgevla.runtime.loader.open_policy`) swaps the linears at load time, as transformers'
-`load_in_8bit` does. The connector (its dtype sets the model's input dtype) and the small action/state/time
+`edgevla.hosting.open_policy`) swaps the linears at load time, as transformers' `load_in_8bit`
+does. The connector (its dtype sets the model's input dtype) and the small action/state/time
 projections stay full precision.
 """
 
@@ -19,8 +19,8 @@ from torch import nn
 from edgevla.errors import EdgevlaError
 from edgevla.model.checkpoint import load_edgevla, load_policy, save_policy
 from edgevla.model.policy import TorchPolicy
-from edgevla.runtime.loader import BNB_FILE
 
+BNB_FILE = "bnb_quantization.json"  # marks a checkpoint that loads quantized
 BNB_METHODS = ("bnb-int8", "bnb-nf4")
 FULL_PRECISION = {
     "connector",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import warnings
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -150,24 +151,15 @@ def export_onnx(
         )
         shutil.copyfile(policy.tokenizer_path, work / "tokenizer.json")
         write_stats(policy, work / "stats.npz")
+        io = replace(cfg.io, cameras=tuple(names), max_tokens=width)
         manifest = Manifest(
             name=policy.spec.name,
             precision="fp32",
-            cameras=names,
+            **{**asdict(io), "cameras": list(io.cameras)},
             camera_shapes=[list(s) for s in cfg.camera_shapes],
-            empty_cameras=cfg.empty_cameras,
-            resize=cfg.resize,
-            state_dim=cfg.state_dim,
-            action_dim=cfg.action_dim,
-            max_state_dim=cfg.max_state_dim,
-            max_action_dim=cfg.max_action_dim,
-            chunk_size=cfg.chunk_size,
-            num_steps=cfg.num_steps,
-            max_tokens=width,
             expert_hidden_size=cfg.expert_hidden_size,
             min_period=cfg.min_period,
             max_period=cfg.max_period,
-            fps=cfg.fps,
             opset=opset,
             source=source,
         )

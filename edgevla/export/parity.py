@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgevla.errors import EdgevlaError
-from edgevla.runtime.policy import Policy
+from edgevla.policy_io import Policy
 
 FULL_TURN_M100_DEGREES = 360.0 / 200.0  # degrees per RANGE_M100_100 unit over a full 0..4095 range
 

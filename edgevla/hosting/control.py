@@ -15,11 +15,11 @@ from dataclasses import dataclass, replace
 
 from edgevla.cameras import CameraReader, open_cameras, parse_camera_spec
 from edgevla.drivers.interface import RobotIO
-from edgevla.runtime.loading import is_remote
+from edgevla.hosting.sources import is_remote
+from edgevla.hosting.transports import open_policy
+from edgevla.policy_io import Expectation, Policy
 from edgevla.runtime.loop import ControlLoop, LoopConfig
-from edgevla.runtime.policy import Policy
-from edgevla.runtime.wire import Expectation
-from edgevla.runtime.workers import PolicyWorker, open_policy
+from edgevla.runtime.workers import PolicyWorker
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,12 @@ def open_for_robot(choice: PolicyChoice, joints: Sequence[str], cameras: Sequenc
     joint of `joints` (the robot definition's), reads `cameras` and runs at `fps`."""
     expect = Expectation(state_dim=len(joints), action_dim=len(joints), cameras=tuple(cameras), fps=fps)
     return open_policy(
-        choice.source, choice.transport, expect, token=choice.token, jpeg=choice.jpeg, threads=choice.threads
+        choice.source,
+        transport=choice.transport,
+        expect=expect,
+        token=choice.token,
+        jpeg=choice.jpeg,
+        threads=choice.threads,
     )
 
 

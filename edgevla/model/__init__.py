@@ -1,8 +1,10 @@
 """The SmolVLA-class policy in torch (needs the `model` extra).
 
-config.py      ModelConfig dataclasses and presets (tiny, small, smolvla-450m)
-network.py     SmolVLANet: encode_prefix / denoise_step, explicit tensors for export
-flow.py        Euler sampler with RTC guidance, flow-matching loss, freezing policies
-policy.py      TorchPolicy: the runtime Policy protocol on top of the network
-checkpoint.py  lerobot and edgevla checkpoint directories
+config.py              ModelConfig dataclasses and presets (tiny, small, smolvla-450m)
+network.py             SmolVLANet: encode_prefix / denoise_step, explicit tensors for export
+flow.py                Euler sampler with RTC guidance, flow-matching loss, freezing policies
+policy.py              TorchPolicy: the Policy protocol (edgevla.policy_io) on top of the network
+checkpoint.py          edgevla checkpoint directories (read/write), any checkpoint by its contents
+lerobot_checkpoint.py  lerobot SmolVLA directories translated (config, weight names, stats)
+checkpoint_files.py    JSON, safetensors and strict weight loading with one clear error each
 """

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from edgevla.errors import EdgevlaError
+from edgevla.policy_io import PolicyIO
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,23 @@ class ModelConfig:
         self.validate()
 
     # derived shapes -------------------------------------------------------------------------
+    @property
+    def io(self) -> PolicyIO:
+        """The inputs and outputs this network is built for (what its preprocessor and export use)."""
+        return PolicyIO(
+            cameras=self.cameras,
+            empty_cameras=self.empty_cameras,
+            resize=self.resize,
+            state_dim=self.state_dim,
+            action_dim=self.action_dim,
+            max_state_dim=self.max_state_dim,
+            max_action_dim=self.max_action_dim,
+            chunk_size=self.chunk_size,
+            num_steps=self.num_steps,
+            max_tokens=self.tokenizer_max_length,
+            fps=self.fps,
+        )
+
     @property
     def expert_hidden_size(self) -> int:
         return int(self.text.hidden_size * self.expert_width_multiplier)

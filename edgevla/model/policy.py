@@ -11,7 +11,7 @@ from edgevla.errors import EdgevlaError
 from edgevla.model.config import ModelConfig
 from edgevla.model.flow import GuidanceTarget, sample_chunk
 from edgevla.model.network import SmolVLANet
-from edgevla.runtime.policy import CameraSpec, Guidance, Observation, PolicySpec
+from edgevla.policy_io import Guidance, Observation, Policy
 from edgevla.runtime.preprocess import MeanStd, ModelInputs, Preprocessor, TaskTokenizer
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -28,23 +28,12 @@ def resolve_device(device: str) -> torch.device:
 def make_preprocessor(
     cfg: ModelConfig, tokenizer_path: Path, state: MeanStd, action: MeanStd
 ) -> Preprocessor:
-    return Preprocessor(
-        cameras=cfg.cameras,
-        empty_cameras=cfg.empty_cameras,
-        resize=cfg.resize,
-        state_dim=cfg.state_dim,
-        action_dim=cfg.action_dim,
-        max_state_dim=cfg.max_state_dim,
-        max_action_dim=cfg.max_action_dim,
-        chunk_size=cfg.chunk_size,
-        tokenizer=TaskTokenizer(tokenizer_path, cfg.tokenizer_max_length),
-        state_stats=state,
-        action_stats=action,
-    )
+    io = cfg.io
+    return Preprocessor(io, TaskTokenizer(tokenizer_path, io.max_tokens), state, action)
 
 
-class TorchPolicy:
-    """A loaded SmolVLA-class policy running in torch. Implements edgevla.runtime.policy.Policy."""
+class TorchPolicy(Policy):
+    """A loaded SmolVLA-class policy running in torch."""
 
     def __init__(
         self,
@@ -64,19 +53,7 @@ class TorchPolicy:
         self.pre = preprocessor
         self.tokenizer_path = tokenizer_path
         self.dtype = dtype
-        cfg = net.cfg
-        self.spec = PolicySpec(
-            name=name,
-            cameras=tuple(CameraSpec(n, cfg.resize, cfg.resize) for n in cfg.cameras),
-            state_dim=cfg.state_dim,
-            action_dim=cfg.action_dim,
-            chunk_size=cfg.chunk_size,
-            num_steps=cfg.num_steps,
-            max_action_dim=cfg.max_action_dim,
-            max_tokens=cfg.tokenizer_max_length,
-            fps=cfg.fps,
-            extra={"backend": "torch", "dtype": dtype, "empty_cameras": cfg.empty_cameras},
-        )
+        self.spec = net.cfg.io.spec(name, {"backend": "torch", "dtype": dtype})
 
     @property
     def cfg(self) -> ModelConfig:

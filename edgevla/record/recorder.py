@@ -24,6 +24,7 @@ from edgevla.clock import Ticker
 from edgevla.dataset import DatasetWriter, VideoConfig
 from edgevla.dataset.format import joint_feature, video_feature
 from edgevla.drivers.interface import RobotIO
+from edgevla.policy_io import ACTION_KEY, STATE_KEY, image_key
 from edgevla.printable import printable
 from edgevla.record.keyboard import INTERRUPT, NEXT, RERECORD, STOP, KeyboardControls
 from edgevla.record.teleop import Mirror
@@ -80,13 +81,13 @@ class RecordReport:
 
 def dataset_features(joint_names: tuple[str, ...], cameras: list[CameraReader]) -> dict[str, dict]:
     features: dict[str, dict] = {
-        "observation.state": joint_feature(joint_names),
-        "action": joint_feature(joint_names),
+        STATE_KEY: joint_feature(joint_names),
+        ACTION_KEY: joint_feature(joint_names),
         "leader.action": joint_feature(joint_names),
     }
     for camera in cameras:
         height, width = camera.wait_frame().image.shape[:2]
-        features[f"observation.images.{camera.name}"] = video_feature(height, width)
+        features[image_key(camera.name)] = video_feature(height, width)
     features["timing.tick"] = {"dtype": "float64", "shape": [1], "names": None}
     for camera in cameras:
         features[f"timing.camera.{camera.name}"] = {"dtype": "float64", "shape": [1], "names": None}
@@ -211,7 +212,7 @@ class Recorder:
             stale = []
             for camera in self.cameras:
                 latest = camera.latest()
-                frame[f"observation.images.{camera.name}"] = latest.image
+                frame[image_key(camera.name)] = latest.image
                 frame[f"timing.camera.{camera.name}"] = latest.capture_time - ticker.start
                 report.repeated_camera_frames += int(latest.seq == last_seq[camera.name])
                 last_seq[camera.name] = latest.seq
@@ -234,7 +235,7 @@ class Recorder:
                         f"recording stops at {config.camera_timeout_s:g} s)"
                     )
             step = self.mirror.step()
-            frame |= {"observation.state": step.state, "action": step.sent, "leader.action": step.command}
+            frame |= {STATE_KEY: step.state, ACTION_KEY: step.sent, "leader.action": step.command}
             writer.add_frame(frame, task)
             report.frames += 1
             report.dropped += tick.dropped

@@ -19,11 +19,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from edgevla.errors import EdgevlaError
+from edgevla.policy_io import PolicyIO
 
 MANIFEST = "manifest.json"
 FORMAT = "edgevla-onnx"
@@ -35,7 +36,8 @@ STATS = "stats.npz"
 
 @dataclass
 class Manifest:
-    """Everything the runtime needs besides the files themselves."""
+    """Everything the runtime needs besides the files themselves; the I/O shapes are stored flat
+    under PolicyIO's field names (`io` reads them back)."""
 
     name: str
     precision: str  # fp32, fp16, int8-dynamic, int8-static
@@ -61,6 +63,11 @@ class Manifest:
     files: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"sha256", "bytes"}
     format: str = FORMAT
     version: int = FORMAT_VERSION
+
+    @property
+    def io(self) -> PolicyIO:
+        """The inputs and outputs the graphs were exported for (stored flat, under PolicyIO's names)."""
+        return PolicyIO(**{f.name: getattr(self, f.name) for f in fields(PolicyIO)})
 
     @classmethod
     def from_dict(cls, data: Any, where: Path) -> Manifest:

@@ -26,11 +26,10 @@ import numpy as np
 from edgevla.clock import Ticker
 from edgevla.drivers.interface import RobotIO
 from edgevla.errors import EdgevlaError
-from edgevla.runtime.policy import Observation, PolicySpec
+from edgevla.policy_io import STATE_KEY, TASK_KEY, TIMESTAMP_KEY, Observation, PolicySpec, image_key
 from edgevla.runtime.scheduler import ActionQueue, ScheduleConfig
 from edgevla.runtime.stats import LoopStats
 from edgevla.runtime.watchdog import FaultLimits, FaultWatch, LoopFault
-from edgevla.runtime.wire import IMAGE_PREFIX, STATE_KEY, TASK_KEY, TIMESTAMP_KEY
 from edgevla.runtime.workers import PolicyWorker, Result
 
 log = logging.getLogger("edgevla.runtime")
@@ -215,7 +214,7 @@ class ControlLoop:
             frame = camera.latest()
             if frame is None:
                 return None  # a camera has not delivered yet: ask next tick
-            obs[IMAGE_PREFIX + camera.name] = frame.image
+            obs[image_key(camera.name)] = frame.image
         return obs
 
     def _take(self, result: Result, tick: int) -> None:

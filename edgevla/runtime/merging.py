@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from edgevla.runtime.policy import Guidance
+from edgevla.policy_io import Guidance
 
 STRATEGIES = ("latest", "blend", "ensemble", "rtc")
 ENSEMBLE_M = 0.01  # ACT's temporal-ensembling coefficient

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from edgevla.errors import EdgevlaError, first_line
+from edgevla.policy_io import Guidance, Observation, Policy
 from edgevla.runtime.artifact import MANIFEST, STATS, TOKENIZER, Manifest, check_graph_shapes, read_artifact
 from edgevla.runtime.npz import read_npz
-from edgevla.runtime.policy import CameraSpec, Guidance, Observation, PolicySpec
 from edgevla.runtime.preprocess import MeanStd, Preprocessor, TaskTokenizer
 from edgevla.runtime.sampler import GuidanceTarget, euler_chunk, time_embedding
 
@@ -94,22 +94,11 @@ def load_stats(path: Path, state_dim: int, action_dim: int) -> tuple[MeanStd, Me
 
 def preprocessor_of(manifest: Manifest, art: Path) -> Preprocessor:
     state, action = load_stats(art / STATS, manifest.state_dim, manifest.action_dim)
-    return Preprocessor(
-        cameras=tuple(manifest.cameras),
-        empty_cameras=manifest.empty_cameras,
-        resize=manifest.resize,
-        state_dim=manifest.state_dim,
-        action_dim=manifest.action_dim,
-        max_state_dim=manifest.max_state_dim,
-        max_action_dim=manifest.max_action_dim,
-        chunk_size=manifest.chunk_size,
-        tokenizer=TaskTokenizer(art / TOKENIZER, manifest.max_tokens),
-        state_stats=state,
-        action_stats=action,
-    )
+    io = manifest.io
+    return Preprocessor(io, TaskTokenizer(art / TOKENIZER, io.max_tokens), state, action)
 
 
-class OnnxPolicy:
+class OnnxPolicy(Policy):
     """An exported artifact behind the runtime `Policy` interface."""
 
     def __init__(
@@ -123,22 +112,9 @@ class OnnxPolicy:
         check_graph_shapes(manifest, self.art / MANIFEST, declared_shapes(self.prefix, self.denoise))
         self.pre = preprocessor_of(manifest, self.art)
         self.rng = np.random.default_rng(seed)
-        self.spec = PolicySpec(
-            name=manifest.name,
-            cameras=tuple(CameraSpec(n, manifest.resize, manifest.resize) for n in manifest.cameras),
-            state_dim=manifest.state_dim,
-            action_dim=manifest.action_dim,
-            chunk_size=manifest.chunk_size,
-            num_steps=manifest.num_steps,
-            max_action_dim=manifest.max_action_dim,
-            max_tokens=manifest.max_tokens,
-            fps=manifest.fps,
-            extra={
-                "backend": "onnx",
-                "precision": manifest.precision,
-                "providers": self.prefix.get_providers(),
-                "empty_cameras": manifest.empty_cameras,
-            },
+        self.spec = self.pre.io.spec(
+            manifest.name,
+            {"backend": "onnx", "precision": manifest.precision, "providers": self.prefix.get_providers()},
         )
 
     @property

@@ -22,9 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from edgevla.errors import EdgevlaError, first_line
+from edgevla.policy_io import IMAGE_PREFIX, STATE_KEY, TASK_KEY, PolicyIO, image_key
 
-IMAGE_PREFIX = "observation.images."
-STATE_KEY = "observation.state"
 STD_EPS = 1e-8
 
 
@@ -167,32 +166,30 @@ class ModelInputs:
 
 @dataclass
 class Preprocessor:
-    cameras: tuple[str, ...]
-    empty_cameras: int
-    resize: int
-    state_dim: int
-    action_dim: int
-    max_state_dim: int
-    max_action_dim: int
-    chunk_size: int
+    """The numpy pre/post-processing of one policy: `io` (its shapes), its tokenizer and stats."""
+
+    io: PolicyIO
     tokenizer: TaskTokenizer
     state_stats: MeanStd
     action_stats: MeanStd
 
     def __call__(self, obs: dict) -> ModelInputs:
-        images = [self._camera(obs, name) for name in self.cameras]
-        images += [empty_image(self.resize)] * self.empty_cameras
-        masks = np.array([True] * len(self.cameras) + [False] * self.empty_cameras)
-        task = obs.get("task")
+        io = self.io
+        images = [self._camera(obs, name) for name in io.cameras]
+        images += [empty_image(io.resize)] * io.empty_cameras
+        masks = np.array([True] * len(io.cameras) + [False] * io.empty_cameras)
+        task = obs.get(TASK_KEY)
         if isinstance(task, np.ndarray) and task.ndim == 0:
             task = task.item()
         if not isinstance(task, str):
-            raise EdgevlaError("observation has no 'task' string: pass the instruction as obs['task']")
+            raise EdgevlaError(
+                f"observation has no '{TASK_KEY}' string: pass the instruction as obs['{TASK_KEY}']"
+            )
         tokens, token_mask = self.tokenizer(task)
         return ModelInputs(np.stack(images), masks, tokens, token_mask, self._state(obs))
 
     def _camera(self, obs: dict, name: str) -> np.ndarray:
-        key = IMAGE_PREFIX + name
+        key = image_key(name)
         if key not in obs:
             present = sorted(k for k in obs if k.startswith(IMAGE_PREFIX))
             raise EdgevlaError(f"observation lacks camera '{key}' that the policy expects (it has {present})")
@@ -201,44 +198,44 @@ class Preprocessor:
             raise EdgevlaError(f"{key} is {image.dtype}: images must be uint8 HxWx3 (0..255)")
         if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
             raise EdgevlaError(f"{key} has shape {image.shape}: images must be HxWx3 uint8")
-        return letterbox(image, self.resize)
+        return letterbox(image, self.io.resize)
 
     def _state(self, obs: dict) -> np.ndarray:
         if STATE_KEY not in obs:
-            raise EdgevlaError(f"observation lacks '{STATE_KEY}' ({self.state_dim} floats)")
+            raise EdgevlaError(f"observation lacks '{STATE_KEY}' ({self.io.state_dim} floats)")
         state = np.asarray(obs[STATE_KEY], dtype=np.float32).reshape(-1)
-        if state.shape[0] != self.state_dim:
+        if state.shape[0] != self.io.state_dim:
             raise EdgevlaError(
-                f"{STATE_KEY} has {state.shape[0]} values, the policy expects {self.state_dim}"
+                f"{STATE_KEY} has {state.shape[0]} values, the policy expects {self.io.state_dim}"
             )
         if not np.all(np.isfinite(state)):
             raise EdgevlaError(f"{STATE_KEY} contains NaN or inf")
-        return pad_vector(self.state_stats.normalize(state), self.max_state_dim)
+        return pad_vector(self.state_stats.normalize(state), self.io.max_state_dim)
 
     def check_noise(self, noise: np.ndarray) -> np.ndarray:
         noise = np.asarray(noise, dtype=np.float32)
-        if noise.shape != (self.chunk_size, self.max_action_dim):
-            raise EdgevlaError(
-                f"noise has shape {noise.shape}, the policy needs ({self.chunk_size}, {self.max_action_dim})"
-            )
+        shape = (self.io.chunk_size, self.io.max_action_dim)
+        if noise.shape != shape:
+            raise EdgevlaError(f"noise has shape {noise.shape}, the policy needs {shape}")
         return noise
 
     def normalize_actions(self, actions: np.ndarray) -> np.ndarray:
         """Robot-unit actions (..., action_dim) -> normalised, padded to max_action_dim."""
-        return pad_vector(self.action_stats.normalize(actions), self.max_action_dim)
+        return pad_vector(self.action_stats.normalize(actions), self.io.max_action_dim)
 
     def guidance(self, actions: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """RTC guidance in model space: normalised padded actions (1, chunk, max_action_dim) and
         weights clipped to [0, 1] (1, chunk); shapes are checked against the policy."""
         actions = np.asarray(actions, dtype=np.float32)
         weights = np.asarray(weights, dtype=np.float32)
-        if actions.shape != (self.chunk_size, self.action_dim) or weights.shape != (self.chunk_size,):
+        chunk, dim = self.io.chunk_size, self.io.action_dim
+        if actions.shape != (chunk, dim) or weights.shape != (chunk,):
             raise EdgevlaError(
-                f"guidance must be actions ({self.chunk_size}, {self.action_dim}) and weights "
-                f"({self.chunk_size},); got {actions.shape} and {weights.shape}"
+                f"guidance must be actions ({chunk}, {dim}) and weights ({chunk},); "
+                f"got {actions.shape} and {weights.shape}"
             )
         return self.normalize_actions(actions)[None], np.clip(weights, 0, 1)[None]
 
     def postprocess(self, chunk: np.ndarray) -> np.ndarray:
         """Model output (chunk, max_action_dim) normalised -> (chunk, action_dim) robot units."""
-        return self.action_stats.unnormalize(chunk[..., : self.action_dim])
+        return self.action_stats.unnormalize(chunk[..., : self.io.action_dim])

@@ -21,12 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from edgevla.errors import EdgevlaError
+from edgevla.policy_io import TIMESTAMP_KEY, Guidance, Observation, Policy, PolicySpec
 from edgevla.runtime.npz import read_npz
-from edgevla.runtime.policy import Guidance, Observation, PolicySpec
-from edgevla.runtime.wire import TIMESTAMP_KEY
 
 
-class ReplayPolicy:
+class ReplayPolicy(Policy):
     def __init__(
         self,
         actions: np.ndarray,

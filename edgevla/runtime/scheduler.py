@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgevla.policy_io import Guidance
 from edgevla.runtime.merging import STRATEGIES, merge, rtc_guidance
-from edgevla.runtime.policy import Guidance
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from edgevla.policy_io import Policy
 from edgevla.runtime.link import WebSocketLink
-from edgevla.runtime.policy import Policy
 from edgevla.runtime.session import serve_session
 from edgevla.runtime.wire import MAX_MESSAGE_BYTES
 

@@ -19,20 +19,18 @@ from collections.abc import Callable
 import numpy as np
 
 from edgevla.errors import EdgevlaError, MissingExtraError
+from edgevla.policy_io import Expectation, Guidance, Observation, Policy, PolicySpec, check_fit
 from edgevla.runtime.link import Link, LinkClosed
-from edgevla.runtime.policy import Guidance, Observation, Policy, PolicySpec
 from edgevla.runtime.wire import (
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
     Chunk,
     ErrorMessage,
-    Expectation,
     Hello,
     InferRequest,
     Refused,
     Welcome,
     WireError,
-    check_fit,
     decode,
     encode,
 )
@@ -115,7 +113,7 @@ def _send_error(link: Link, message: str) -> None:
         link.send(encode(ErrorMessage(message[:2000])))
 
 
-class LinkPolicy:
+class LinkPolicy(Policy):
     """A Policy served at the other end of a link (a worker process or a remote server).
 
     `open_link` makes a fresh link; it is called again, with exponential backoff, whenever the

@@ -12,8 +12,7 @@ import importlib.util
 from pathlib import Path
 
 from edgevla.errors import EdgevlaError
-from edgevla.runtime.loading import is_remote
-from edgevla.runtime.policy import PolicySpec
+from edgevla.policy_io import PolicySpec
 from edgevla.runtime.wire import MAX_TASK_CHARS
 
 TOKENIZER_FILE = "tokenizer.json"  # in an exported artifact and an edgevla checkpoint
@@ -28,8 +27,8 @@ def check_task(task: str, spec: PolicySpec, source: str) -> None:
         raise EdgevlaError(
             f"--task is {len(task)} characters; a policy takes at most {MAX_TASK_CHARS}: shorten it"
         )
-    tokenizer = None if is_remote(source) else Path(source) / TOKENIZER_FILE
-    if not spec.max_tokens or tokenizer is None or not tokenizer.is_file():
+    tokenizer = Path(source) / TOKENIZER_FILE  # a server address (ws://...) names no local folder
+    if not spec.max_tokens or not tokenizer.is_file():
         return
     if importlib.util.find_spec("tokenizers") is None:
         return  # the worker that runs the policy has it and cuts with a warning

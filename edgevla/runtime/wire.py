@@ -22,17 +22,23 @@ import msgpack
 import numpy as np
 
 from edgevla.errors import EdgevlaError
-from edgevla.runtime.policy import CameraSpec, Guidance, Observation, PolicySpec
+from edgevla.policy_io import (
+    IMAGE_PREFIX,
+    STATE_KEY,
+    TASK_KEY,
+    TIMESTAMP_KEY,
+    CameraSpec,
+    Expectation,
+    Guidance,
+    Observation,
+    PolicySpec,
+)
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # a few camera frames; raise on the server with --max-message-mb
 MAX_IMAGE_SIDE = 4096
 MAX_TASK_CHARS = 2000
 MAX_DIM = 4096  # no policy dimension (state, action, chunk) is anywhere near this
-STATE_KEY = "observation.state"
-IMAGE_PREFIX = "observation.images."
-TASK_KEY = "task"
-TIMESTAMP_KEY = "timestamp"
 # Only plain numeric dtypes cross the wire; "O" (objects) and friends never do.
 DTYPES = {"<f4": np.float32, "<f8": np.float64, "|u1": np.uint8, "<i4": np.int32, "<i8": np.int64}
 
@@ -46,17 +52,6 @@ class Refused(EdgevlaError):
 
 
 # --- messages ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Expectation:
-    """What the robot side will send and needs back; the server refuses a policy that does not fit."""
-
-    state_dim: int
-    action_dim: int
-    cameras: tuple[str, ...]
-    fps: float
-    policy: str | None = None  # pin a policy name; None accepts any that fits
 
 
 @dataclass(frozen=True)
@@ -392,20 +387,3 @@ def decode(data: bytes, spec: PolicySpec | None = None, max_bytes: int = MAX_MES
     if kind == "error":
         return ErrorMessage(message=f.str("message", 2000))
     raise WireError(f"message.type: unknown message type '{kind[:40]}'")
-
-
-def check_fit(spec: PolicySpec, expect: Expectation) -> str | None:
-    """Why this policy cannot drive that robot (None when it can)."""
-    if expect.policy is not None and expect.policy != spec.name:
-        return f"this server runs policy '{spec.name}', the client asked for '{expect.policy}'"
-    if spec.state_dim != expect.state_dim:
-        return (
-            f"policy '{spec.name}' takes a state of {spec.state_dim} values, the robot has {expect.state_dim}"
-        )
-    if spec.action_dim != expect.action_dim:
-        return f"policy '{spec.name}' outputs {spec.action_dim} actions, the robot has {expect.action_dim} joints"
-    missing = [c.name for c in spec.cameras if c.name not in expect.cameras]
-    if missing:
-        have = ", ".join(expect.cameras) or "none"
-        return f"policy '{spec.name}' needs camera(s) {', '.join(missing)}; the robot has: {have} (use --camera NAME=SOURCE)"
-    return None

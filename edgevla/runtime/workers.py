@@ -1,12 +1,11 @@
 """Where inference runs, behind one interface: `PolicyWorker` over any Policy.
 
-Three transports give the worker its Policy:
-  thread   the policy itself, in this process (fine for light policies and remote ones);
-  process  a child process serving the policy on a pipe with the wire protocol, so a CPU-heavy
-           model and its GIL never disturb the control loop; respawned when it dies;
-  remote   a websocket to `edgevla serve`, reconnected with backoff when it drops.
 The worker runs one request at a time in its own thread; the control loop only ever calls the
-non-blocking `submit` and `poll`.
+non-blocking `submit` and `poll`. Its Policy is in this process, or at the end of a link:
+  ProcessLink   the pipe to a child process serving a policy with the wire protocol, so a
+                CPU-heavy model and its GIL never disturb the control loop (the child's command
+                line comes from the caller: edgevla.hosting starts its worker process);
+  RemotePolicy  a websocket to `edgevla serve`, reconnected with backoff when it drops.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -24,36 +22,42 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgevla.errors import EdgevlaError
+from edgevla.policy_io import Expectation, Guidance, Observation, Policy
 from edgevla.runtime.link import LinkClosed, PipeLink, WebSocketLink
-from edgevla.runtime.loading import is_remote, load_policy
-from edgevla.runtime.policy import Guidance, Observation, Policy
 from edgevla.runtime.session import LinkPolicy
-from edgevla.runtime.wire import MAX_MESSAGE_BYTES, Expectation, Refused, check_fit
+from edgevla.runtime.wire import MAX_MESSAGE_BYTES, Refused
 
 log = logging.getLogger("edgevla.runtime")
-TRANSPORTS = ("thread", "process", "remote")
 
 
-def default_worker_threads() -> int:
-    """Compute threads for a worker process: all cores but one, which stays with the control loop."""
-    return max(1, (os.cpu_count() or 2) - 1)
+def worker_threads(requested: int | None = None) -> int:
+    """Compute threads for a worker process: `requested`, else the user's OMP_NUM_THREADS, else all
+    cores but one, which stays with the control loop.
+
+    Math libraries spin a thread per core by default; beside a control loop on a small machine
+    that oversubscribes the CPU (measured: tiny policy 60 ms with 1 thread, >700 ms with 2 on a
+    busy 2-core box)."""
+    if requested:
+        return requested
+    user_choice = os.environ.get("OMP_NUM_THREADS", "")
+    return int(user_choice) if user_choice.isdigit() else max(1, (os.cpu_count() or 2) - 1)
+
+
+def threads_env(count: int) -> dict[str, str]:
+    """This process's environment with torch's and BLAS's thread pools held to `count` (ONNX
+    Runtime does not read these: a worker passes the count to it itself)."""
+    pools = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    return {**os.environ, **dict.fromkeys(pools, str(count))}
 
 
 class ProcessLink(PipeLink):
-    """The pipe to a worker process; closing it ends the process."""
+    """The pipe to a child process that speaks the wire protocol on its stdin/stdout; closing the
+    link ends the process."""
 
-    def __init__(self, source: str, threads: int | None = None):
-        # Math libraries spin a thread per core by default; beside a control loop on a small
-        # machine that oversubscribes the CPU (measured: tiny policy 60 ms with 1 thread, >700 ms
-        # with 2 on a busy 2-core box). An explicit OMP_NUM_THREADS from the user wins.
-        env = dict(os.environ)
-        user_choice = os.environ.get("OMP_NUM_THREADS", "") if threads is None else ""
-        count = str(threads or (int(user_choice) if user_choice.isdigit() else default_worker_threads()))
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-            env[var] = count  # torch and BLAS read these; ONNX Runtime gets --threads
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None):
         # own session: Ctrl-C in the terminal reaches only the parent, which then closes us
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edgevla.runtime.worker_process", source, "--threads", count],
+            argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             bufsize=0,
@@ -104,35 +108,6 @@ class RemotePolicy(LinkPolicy):
         super().__init__(
             lambda: connect_websocket(url), expect, token=token, jpeg=jpeg, describe=url, **options
         )
-
-
-class ProcessPolicy(LinkPolicy):
-    """The policy at `source` served by a child process over a pipe, respawned with backoff."""
-
-    def __init__(self, source: str, expect: Expectation, threads: int | None = None, **options):
-        super().__init__(lambda: ProcessLink(source, threads), expect, describe="worker process", **options)
-
-
-def open_policy(
-    source: str,
-    transport: str,
-    expect: Expectation,
-    token: str | None = None,
-    jpeg: bool = False,
-    threads: int | None = None,
-) -> Policy:
-    """The Policy for `--policy SOURCE` over the chosen transport (ws:// URLs are always remote)."""
-    if is_remote(source):
-        return RemotePolicy(source, expect, token=token, jpeg=jpeg)
-    if transport == "remote":
-        raise EdgevlaError(f"--worker remote needs --policy ws://HOST:PORT, got '{source}'")
-    if transport == "process":
-        return ProcessPolicy(source, expect, threads)
-    policy = load_policy(source)
-    problem = check_fit(policy.spec, expect)
-    if problem:
-        raise Refused(problem)
-    return policy
 
 
 @dataclass(frozen=True)
@@ -227,7 +202,5 @@ class PolicyWorker:
         with self._cond:
             self._stop = True
             self._cond.notify()
-        close = getattr(self.policy, "close", None)
-        if close is not None:
-            close()  # also wakes a LinkPolicy waiting in backoff
+        self.policy.close()  # also wakes a LinkPolicy waiting in backoff
         self._thread.join(timeout=5)

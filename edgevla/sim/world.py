@@ -14,6 +14,7 @@ import numpy as np
 
 from edgevla.drivers.calibration import NormTable, normalize, unnormalize
 from edgevla.hardware import RobotDef, load_robot
+from edgevla.policy_io import STATE_KEY, TASK_KEY, image_key
 from edgevla.sim import joints
 from edgevla.sim.kinematics import Kinematics, load_kinematics
 from edgevla.sim.render import Renderer, camera_def
@@ -112,10 +113,10 @@ class SimWorld:
         return self.renderer.render(camera, self.episode.scene, self.angles)
 
     def observation(self) -> dict:
-        """A policy observation keyed like lerobot (see edgevla.runtime.policy)."""
-        obs = {f"observation.images.{cam}": self.render(cam) for cam in self.config.cameras}
-        obs["observation.state"] = self.to_normalized(self.angles).astype(np.float32)
-        obs["task"] = self.episode.instruction
+        """A policy observation keyed like lerobot (see edgevla.policy_io)."""
+        obs = {image_key(cam): self.render(cam) for cam in self.config.cameras}
+        obs[STATE_KEY] = self.to_normalized(self.angles).astype(np.float32)
+        obs[TASK_KEY] = self.episode.instruction
         return obs
 
     def nearest_cube(self) -> str:

@@ -22,7 +22,8 @@ from tqdm import tqdm
 from edgevla.dataset import DatasetReader
 from edgevla.dataset.format import DatasetFormatError
 from edgevla.errors import EdgevlaError
-from edgevla.runtime.preprocess import IMAGE_PREFIX, STATE_KEY, MeanStd, Preprocessor
+from edgevla.policy_io import IMAGE_PREFIX, STATE_KEY, TASK_KEY, image_key
+from edgevla.runtime.preprocess import MeanStd, Preprocessor
 from edgevla.train.recipe import Augment, Features, OversampleStart, Recipe
 
 
@@ -155,11 +156,11 @@ class TrainSamples(torch.utils.data.Dataset):
     def __getitem__(self, position: int) -> dict[str, np.ndarray]:
         ref = self.refs[position]
         reader = self.readers[ref.dataset]
-        obs = {IMAGE_PREFIX + name: self.frames.image(ref, key) for name, key in self.cameras.items()}
+        obs = {image_key(name): self.frames.image(ref, key) for name, key in self.cameras.items()}
         obs[STATE_KEY] = reader.columns[self.features.state][ref.index]
-        obs["task"] = reader.tasks[int(reader.columns["task_index"][ref.index])]
+        obs[TASK_KEY] = reader.tasks[int(reader.columns["task_index"][ref.index])]
         inputs = self.pre(obs)
-        actions, is_pad = reader.action_chunk(ref.index, self.pre.chunk_size, key=self.features.action)
+        actions, is_pad = reader.action_chunk(ref.index, self.pre.io.chunk_size, key=self.features.action)
         return {
             "images": inputs.images,
             "image_masks": inputs.image_masks,

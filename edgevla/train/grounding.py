@@ -35,6 +35,7 @@ from edgevla.model.checkpoint import PRESET_TOKENIZER, save_policy
 from edgevla.model.config import ModelConfig
 from edgevla.model.network import RMSNorm, SmolVLANet, pixel_shuffle
 from edgevla.model.policy import TorchPolicy, make_preprocessor
+from edgevla.policy_io import STATE_KEY, TASK_KEY, image_key
 from edgevla.runtime.preprocess import MeanStd, Preprocessor
 from edgevla.sim.grounding import GroundingFrames
 from edgevla.sim.tasks import TASKS
@@ -99,15 +100,15 @@ class GroundingBatches:
     def __init__(self, frames: GroundingFrames, labels: Labels, pre: Preprocessor, camera: str):
         self.frames, self.labels, self.pre, self.camera = frames, labels, pre, camera
         self.templates = sorted(TASKS)
-        self.state = np.zeros(pre.state_dim, dtype=np.float32)  # image tokens never see the state
+        self.state = np.zeros(pre.io.state_dim, dtype=np.float32)  # image tokens never see the state
 
     def batch(self, picks: np.ndarray, cubes: np.ndarray, tasks: np.ndarray) -> dict[str, Tensor]:
         inputs = [
             self.pre(
                 {
-                    f"observation.images.{self.camera}": self.frames.images[frame],
-                    "observation.state": self.state,
-                    "task": self.frames.instruction(frame, cube, self.templates[task]),
+                    image_key(self.camera): self.frames.images[frame],
+                    STATE_KEY: self.state,
+                    TASK_KEY: self.frames.instruction(frame, cube, self.templates[task]),
                 }
             )
             for frame, cube, task in zip(picks, cubes, tasks, strict=True)

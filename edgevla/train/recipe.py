@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from edgevla.errors import EdgevlaError
+from edgevla.policy_io import ACTION_KEY, STATE_KEY
 
 MODES = ("lora", "expert", "vision-frozen", "full")
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -46,8 +47,8 @@ class RecipeError(EdgevlaError):
 class Features:
     """Which dataset columns feed the model. cameras: model camera name -> dataset video key."""
 
-    state: str = "observation.state"
-    action: str = "action"
+    state: str = STATE_KEY
+    action: str = ACTION_KEY
     cameras: dict[str, str] = field(default_factory=dict)  # empty: every dataset camera, same name
 
 

@@ -13,15 +13,16 @@ import numpy as np
 from edgevla.cameras.synthetic import SyntheticCamera
 from edgevla.dataset import DatasetWriter, VideoConfig
 from edgevla.dataset.format import joint_feature, video_feature
+from edgevla.policy_io import ACTION_KEY, STATE_KEY, image_key
 
 JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]
 HEIGHT, WIDTH, FPS = 48, 64, 30
 
 
 def features(cameras: tuple[str, ...], height: int = HEIGHT, width: int = WIDTH) -> dict:
-    out = {"observation.state": joint_feature(JOINTS), "action": joint_feature(JOINTS)}
+    out = {STATE_KEY: joint_feature(JOINTS), ACTION_KEY: joint_feature(JOINTS)}
     for camera in cameras:
-        out[f"observation.images.{camera}"] = video_feature(height, width)
+        out[image_key(camera)] = video_feature(height, width)
     return out
 
 
@@ -48,11 +49,11 @@ def write_reaching_dataset(
         states = [start + (goal - start) * (1 - np.exp(-k / 6)) for k in range(length + 1)]
         for k in range(length):
             frame = {
-                "observation.state": states[k].astype(np.float32),
-                "action": states[k + 1].astype(np.float32),
+                STATE_KEY: states[k].astype(np.float32),
+                ACTION_KEY: states[k + 1].astype(np.float32),
             }
             for name in cameras:
-                frame[f"observation.images.{name}"] = camera.image(counter)
+                frame[image_key(name)] = camera.image(counter)
             writer.add_frame(frame, "reach the goal")
             counter += 1
         writer.save_episode()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgevla.runtime.policy import PolicySpec
+from edgevla.policy_io import PolicySpec
 
 
 def observation(spec: PolicySpec, seed: int = 0, task: str = "pick up the red cube") -> dict:

@@ -9,7 +9,7 @@ import pytest
 
 from edgevla.errors import EdgevlaError
 from edgevla.export.tensorrt import build_engines
-from edgevla.runtime.loader import open_policy
+from edgevla.hosting import open_policy
 
 from .helpers import noise, observation
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from edgevla.errors import EdgevlaError
+from edgevla.policy_io import Guidance
 from edgevla.runtime.onnx_policy import OnnxPolicy
-from edgevla.runtime.policy import Guidance
 
 from .conftest import GOLDEN, LONG_CASE
 from .helpers import noise, observation
@@ -36,6 +36,16 @@ def test_tiny_artifact_matches_torch_on_several_observations(tiny_art, tiny_ckpt
     for seed in range(3):
         obs, eps = observation(onnx.spec, seed), noise(onnx.spec, seed)
         assert np.abs(onnx.infer(obs, noise=eps) - torch_policy.infer(obs, noise=eps)).max() <= 1e-4
+
+
+def test_checkpoint_and_artifact_describe_the_same_inputs_and_outputs(tiny_art, tiny_ckpt):
+    from edgevla.model.checkpoint import load_policy
+
+    torch_policy, onnx = load_policy(tiny_ckpt), OnnxPolicy(tiny_art)
+    assert onnx.manifest.io == torch_policy.cfg.io == onnx.pre.io == torch_policy.pre.io
+    torch_spec, onnx_spec = torch_policy.spec, onnx.spec
+    assert {**torch_spec.__dict__, "extra": {}} == {**onnx_spec.__dict__, "extra": {}}
+    assert torch_spec.extra["empty_cameras"] == onnx_spec.extra["empty_cameras"] == 0
 
 
 def test_guided_chunks_agree(tiny_art, tiny_ckpt):

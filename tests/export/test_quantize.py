@@ -36,7 +36,7 @@ def test_int8_dynamic(tmp_path, golden_art):
 
 
 def test_int8_static_calibrated_on_a_recorded_dataset(tmp_path, tiny_art):
-    from edgevla.export.calibration import observations
+    from edgevla.export.calibration_samples import observations
 
     art = quantize_artifact(
         tiny_art, "int8-static", tmp_path / "qdq", observations(LEROBOT_DATASET, 6), log=lambda _: None

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from edgevla.runtime.loader import open_policy
+from edgevla.hosting import open_policy
 from edgevla.runtime.onnx_policy import OnnxPolicy
 
 from .helpers import noise, observation
@@ -18,7 +18,7 @@ sys.modules["torch"] = None
 sys.modules["transformers"] = None
 sys.modules["lerobot"] = None
 import numpy as np
-from edgevla.runtime.loader import open_policy
+from edgevla.hosting import open_policy
 policy = open_policy(sys.argv[1])
 data = np.load(sys.argv[2], allow_pickle=False)
 obs = {k: data[k] for k in data.files if k != "noise"}

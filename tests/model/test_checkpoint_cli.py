@@ -17,7 +17,7 @@ from safetensors.numpy import load_file, save_file
 from edgevla.cli import main
 from edgevla.errors import EdgevlaError
 from edgevla.model.checkpoint import build_preset, load_policy, save_policy
-from edgevla.runtime.policy import Policy
+from edgevla.policy_io import Policy
 
 from .smolvla_golden import GOLDEN, VLM_DIR, load_obs
 

@@ -9,7 +9,7 @@ import torch
 from edgevla.errors import EdgevlaError
 from edgevla.model.checkpoint import build_preset
 from edgevla.model.flow import apply_freezing, flow_matching_loss
-from edgevla.runtime.policy import Guidance
+from edgevla.policy_io import Guidance
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgevla.runtime.policy import CameraSpec, PolicySpec
+from edgevla.policy_io import CameraSpec, Expectation, PolicySpec
 from edgevla.runtime.replay import ReplayPolicy
-from edgevla.runtime.wire import Expectation
 
 SPEC = PolicySpec(
     name="wire-test",

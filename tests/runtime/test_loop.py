@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from edgevla.errors import EdgevlaError
+from edgevla.hosting import open_policy
 from edgevla.runtime.loop import ControlLoop, LoopConfig, budget_warning
 from edgevla.runtime.replay import ReplayPolicy
-from edgevla.runtime.workers import PolicyWorker, open_policy
+from edgevla.runtime.workers import PolicyWorker
 
 from .helpers import expect, wave_actions, write_replay
 
@@ -102,7 +103,7 @@ def test_each_tick_executes_the_action_planned_for_it(merge):
 
 def test_killed_worker_process_holds_position_then_recovers(tmp_path):
     path = write_replay(tmp_path / "wave.npz", chunk_size=10, fps=50.0, frames=1000)
-    policy = open_policy(str(path), "process", expect(fps=50.0))
+    policy = open_policy(str(path), transport="process", expect=expect(fps=50.0))
     policy_actions = wave_actions(1000, fps=50.0)
     policy.backoff_s = (0.4, 0.4)  # long enough to see the arm hold
     robot = Recorder()

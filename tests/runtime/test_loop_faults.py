@@ -15,9 +15,10 @@ import pytest
 from edgevla.drivers.robot import Robot
 from edgevla.firmware.faults import Faults
 from edgevla.firmware.robot import serve_robot
+from edgevla.hosting import open_policy
 from edgevla.runtime.loop import ControlLoop, LoopConfig
 from edgevla.runtime.watchdog import FaultLimits
-from edgevla.runtime.workers import PolicyWorker, open_policy
+from edgevla.runtime.workers import PolicyWorker
 
 from .helpers import expect, write_replay
 
@@ -67,7 +68,7 @@ def running(replay, transport: str, limits: FaultLimits, faults=None, worker_typ
         robot.connect()
         worker = None
         try:
-            policy = open_policy(str(replay), transport, expect(fps=30.0))
+            policy = open_policy(str(replay), transport=transport, expect=expect(fps=30.0))
             worker = worker_type(policy)
             config = LoopConfig(fps=30.0, limits=limits)
             yield ControlLoop(robot, worker, policy.spec, config).start(), served

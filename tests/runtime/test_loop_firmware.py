@@ -22,10 +22,11 @@ from edgevla.drivers.calibration import normalize  # noqa: E402
 from edgevla.drivers.robot import Robot  # noqa: E402
 from edgevla.firmware.faults import Faults  # noqa: E402
 from edgevla.firmware.robot import serve_robot  # noqa: E402
+from edgevla.hosting import open_policy  # noqa: E402
+from edgevla.policy_io import Expectation  # noqa: E402
 from edgevla.runtime.loop import ControlLoop, LoopConfig  # noqa: E402
 from edgevla.runtime.server import PolicyServer  # noqa: E402
-from edgevla.runtime.wire import Expectation  # noqa: E402
-from edgevla.runtime.workers import PolicyWorker, open_policy  # noqa: E402
+from edgevla.runtime.workers import PolicyWorker  # noqa: E402
 
 ROBOT = "so101_follower"
 
@@ -83,7 +84,7 @@ def test_replayed_actions_reach_the_servos_in_tick_order(arm, tmp_path):
     # 8.8 s of motion: long enough for the test, short enough that no pose recurs (the waves'
     # periods bring the arm back within 0.6 of its first pose after 9 s: a false match)
     path = write_replay(tmp_path / "wave.npz", chunk_size=20, fps=50.0, frames=440)
-    policy = open_policy(str(path), "process", _expect(robot))
+    policy = open_policy(str(path), transport="process", expect=_expect(robot))
     loop = ControlLoop(robot, PolicyWorker(policy), policy.spec, LoopConfig(fps=50.0, merge="latest"))
     loop.record_sent()
     with GoalSampler(served, robot) as sampler:
@@ -107,7 +108,7 @@ def test_replayed_actions_reach_the_servos_in_tick_order(arm, tmp_path):
 
 def test_tiny_policy_drives_the_arm_and_a_killed_worker_is_survived(arm, tiny_checkpoint, synthetic_front):
     robot, served = arm
-    policy = open_policy(str(tiny_checkpoint), "process", _expect(robot, ["front"]))
+    policy = open_policy(str(tiny_checkpoint), transport="process", expect=_expect(robot, ["front"]))
     policy.backoff_s = (0.5, 0.5)  # a visible hold before the respawn
     loop = ControlLoop(
         robot,
@@ -138,13 +139,11 @@ def test_tiny_policy_drives_the_arm_and_a_killed_worker_is_survived(arm, tiny_ch
 
 
 def test_dropped_server_connection_is_survived(arm, tiny_checkpoint, synthetic_front):
-    from edgevla.runtime.loading import load_policy
-
     robot, _ = arm
-    tiny = load_policy(str(tiny_checkpoint))
+    tiny = open_policy(tiny_checkpoint)
     server = PolicyServer(tiny, port=0, token="s").start()
     port = server.port
-    policy = open_policy(server.url, "remote", _expect(robot, ["front"]), token="s")
+    policy = open_policy(server.url, transport="remote", expect=_expect(robot, ["front"]), token="s")
     policy.backoff_s = (0.1, 0.3)
     loop = ControlLoop(
         robot, PolicyWorker(policy), policy.spec, LoopConfig(fps=50.0), cameras=(synthetic_front,)
@@ -172,7 +171,7 @@ def test_ten_percent_lost_status_packets_do_not_stop_the_loop(tmp_path):
         _wait_for(lambda: _try_connect(robot), timeout=30)
         try:
             path = write_replay(tmp_path / "wave.npz", chunk_size=20, fps=50.0, frames=2000)
-            policy = open_policy(str(path), "process", _expect(robot))
+            policy = open_policy(str(path), transport="process", expect=_expect(robot))
             loop = ControlLoop(robot, PolicyWorker(policy), policy.spec, LoopConfig(fps=50.0))
             loop.start()
             _wait_for(lambda: loop.stats.ticks >= 150 and loop.stats.chunks >= 5)

@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
+from edgevla.hosting import open_policy
 from edgevla.runtime.wire import Refused
-from edgevla.runtime.workers import open_policy
 
 from .helpers import expect, write_replay
 
@@ -34,11 +34,11 @@ def test_serve_command_serves_until_interrupted(tmp_path, signum):
     proc, url = _start("--policy", str(write_replay(tmp_path / "wave.npz")), "--port", "0", "--token", "t0k")
     client = None
     try:
-        client = open_policy(url, "remote", expect(), token="t0k")
+        client = open_policy(url, transport="remote", expect=expect(), token="t0k")
         chunk = client.infer({"observation.state": np.zeros(6, np.float32), "task": "wave", "timestamp": 1.0})
         assert chunk.shape == (10, 6)
         with pytest.raises(Refused, match="token"):
-            open_policy(url, "remote", expect(), token="guess")
+            open_policy(url, transport="remote", expect=expect(), token="guess")
     finally:  # stopped with a client still connected, as a service stop finds it
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=20)

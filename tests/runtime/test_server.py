@@ -8,11 +8,13 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from edgevla.hosting import open_policy
+from edgevla.policy_io import Expectation
 from edgevla.runtime.link import LinkClosed
 from edgevla.runtime.replay import ReplayPolicy
 from edgevla.runtime.server import PolicyServer
-from edgevla.runtime.wire import ErrorMessage, Expectation, Hello, Refused, Welcome, decode, encode
-from edgevla.runtime.workers import connect_websocket, open_policy
+from edgevla.runtime.wire import ErrorMessage, Hello, Refused, Welcome, decode, encode
+from edgevla.runtime.workers import connect_websocket
 
 from .helpers import expect, wave_actions
 
@@ -49,7 +51,7 @@ def _hello(**overrides) -> bytes:
 
 
 def test_client_with_token_gets_chunks(server):
-    policy = open_policy(server.url, "remote", expect(), token=TOKEN)
+    policy = open_policy(server.url, transport="remote", expect=expect(), token=TOKEN)
     try:
         assert policy.spec.name == "wave" and policy.spec.chunk_size == 10
         chunk = policy.infer(OBS)
@@ -62,20 +64,22 @@ def test_client_with_token_gets_chunks(server):
 @pytest.mark.parametrize("token", ["wrong", None, TOKEN + "x", TOKEN[:-1]])
 def test_wrong_or_missing_token_is_refused(server, token):
     with pytest.raises(Refused, match="wrong or missing token"):
-        open_policy(server.url, "remote", expect(), token=token)
+        open_policy(server.url, transport="remote", expect=expect(), token=token)
 
 
 def test_handshake_for_another_model_is_refused_clearly(server):
     with pytest.raises(Refused, match="state of 6 values, the robot has 7"):
-        open_policy(server.url, "remote", expect(joints=7), token=TOKEN)
+        open_policy(server.url, transport="remote", expect=expect(joints=7), token=TOKEN)
     with pytest.raises(Refused, match="needs camera|asked for 'pi0'"):
-        open_policy(server.url, "remote", Expectation(6, 6, (), 30.0, policy="pi0"), token=TOKEN)
+        open_policy(
+            server.url, transport="remote", expect=Expectation(6, 6, (), 30.0, policy="pi0"), token=TOKEN
+        )
     replies = _raw_exchange(server.url, encode(Hello(expect=expect(), token=TOKEN, version=99)))
     assert isinstance(replies[0], ErrorMessage) and "protocol v99" in replies[0].message
 
 
 def test_bad_clients_get_clean_errors_while_a_good_client_keeps_being_served(server):
-    good = open_policy(server.url, "remote", expect(), token=TOKEN)
+    good = open_policy(server.url, transport="remote", expect=expect(), token=TOKEN)
     try:
         valid = good.infer(OBS)
         bad_sessions = [
@@ -119,7 +123,7 @@ def test_several_robots_share_one_server(server):
 
     def robot(i: int):
         try:
-            policy = open_policy(server.url, "remote", expect(), token=TOKEN)
+            policy = open_policy(server.url, transport="remote", expect=expect(), token=TOKEN)
             results[i] = [policy.infer(OBS).shape for _ in range(20)]
             policy.close()
         except Exception as err:  # collected and asserted below
@@ -138,7 +142,7 @@ def test_dropped_connection_reconnects_with_backoff():
     policy_file = ReplayPolicy(wave_actions(), 30.0, 10, "wave")
     first = PolicyServer(policy_file, port=0).start()
     port = first.port
-    client = open_policy(first.url, "remote", expect())
+    client = open_policy(first.url, transport="remote", expect=expect())
     client.backoff_s = (0.05, 0.2)
     assert client.infer(OBS).shape == (10, 6)
     first.close()  # the server goes away mid-run

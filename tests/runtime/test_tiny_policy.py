@@ -2,10 +2,9 @@
 
 import numpy as np
 
-from edgevla.runtime.policy import Guidance
+from edgevla.hosting import open_policy
+from edgevla.policy_io import Expectation, Guidance
 from edgevla.runtime.server import PolicyServer
-from edgevla.runtime.wire import Expectation
-from edgevla.runtime.workers import open_policy
 
 EXPECT = Expectation(state_dim=6, action_dim=6, cameras=("front",), fps=30.0)
 
@@ -20,12 +19,10 @@ def _obs(camera) -> dict:
 
 
 def test_tiny_policy_served_remotely_with_jpeg_images_and_rtc_guidance(tiny_checkpoint, synthetic_front):
-    from edgevla.runtime.loading import load_policy
-
-    local = load_policy(str(tiny_checkpoint))
+    local = open_policy(tiny_checkpoint)
     server = PolicyServer(local, port=0, token="k").start()
     try:
-        remote = open_policy(server.url, "remote", EXPECT, token="k", jpeg=True)
+        remote = open_policy(server.url, transport="remote", expect=EXPECT, token="k", jpeg=True)
         assert remote.spec == local.spec  # the handshake carried the whole spec
         obs = _obs(synthetic_front)
         noise = np.random.default_rng(0).standard_normal((10, local.spec.max_action_dim)).astype(np.float32)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edgevla.runtime.policy import Guidance
+from edgevla.policy_io import Guidance, check_fit
 from edgevla.runtime.wire import (
     Chunk,
     ErrorMessage,
@@ -14,7 +14,6 @@ from edgevla.runtime.wire import (
     InferRequest,
     Welcome,
     WireError,
-    check_fit,
     decode,
     encode,
 )

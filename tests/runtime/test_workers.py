@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgevla.hosting import open_policy
 from edgevla.runtime.link import LinkClosed
 from edgevla.runtime.wire import Refused
-from edgevla.runtime.workers import PolicyWorker, open_policy
+from edgevla.runtime.workers import PolicyWorker
 
 from .helpers import expect, wave_actions, write_replay
 
@@ -39,7 +40,7 @@ def _wait_result(worker: PolicyWorker, timeout: float = 30.0):
 
 @pytest.mark.parametrize("transport", ["thread", "process"])
 def test_worker_returns_chunks_stamped_with_their_tick(tmp_path, transport):
-    policy = open_policy(str(write_replay(tmp_path / "wave.npz")), transport, expect())
+    policy = open_policy(str(write_replay(tmp_path / "wave.npz")), transport=transport, expect=expect())
     worker = PolicyWorker(policy)
     try:
         assert worker.submit(tick=42, obs=OBS)
@@ -54,7 +55,7 @@ def test_worker_returns_chunks_stamped_with_their_tick(tmp_path, transport):
 
 
 def test_killed_worker_process_is_respawned(tmp_path):
-    policy = open_policy(str(write_replay(tmp_path / "wave.npz")), "process", expect())
+    policy = open_policy(str(write_replay(tmp_path / "wave.npz")), transport="process", expect=expect())
     policy.backoff_s = (0.05, 0.2)
     worker = PolicyWorker(policy)
     try:
@@ -78,23 +79,23 @@ def test_worker_process_that_cannot_load_says_why(tmp_path):
     bad = tmp_path / "broken.npz"
     bad.write_bytes(b"not a zip file")
     with pytest.raises(Refused, match="cannot load the policy: .*broken.npz"):
-        open_policy(str(bad), "process", expect())
+        open_policy(str(bad), transport="process", expect=expect())
 
 
 def test_policy_that_does_not_fit_the_robot_is_refused_on_every_transport(tmp_path):
     path = str(write_replay(tmp_path / "wave.npz"))
     for transport in ("thread", "process"):
         with pytest.raises(Refused, match="robot has 7"):
-            open_policy(path, transport, expect(joints=7))
+            open_policy(path, transport=transport, expect=expect(joints=7))
 
 
 def test_remote_transport_needs_an_address(tmp_path):
     with pytest.raises(Exception, match="needs --policy ws://"):
-        open_policy(str(tmp_path / "x.npz"), "remote", expect())
+        open_policy(str(tmp_path / "x.npz"), transport="remote", expect=expect())
 
 
 def test_link_closed_is_reported_not_raised_to_the_loop(tmp_path):
-    policy = open_policy(str(write_replay(tmp_path / "wave.npz")), "process", expect())
+    policy = open_policy(str(write_replay(tmp_path / "wave.npz")), transport="process", expect=expect())
     policy.backoff_s = (0.05, 0.1)
     worker = PolicyWorker(policy)
     policy._link.proc.kill()
@@ -113,13 +114,11 @@ def test_runtime_imports_with_torch_blocked():
         "session",
         "server",
         "workers",
-        "worker_process",
         "scheduler",
         "merging",
         "loop",
         "stats",
         "replay",
-        "loading",
     ]
     code = "import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
     code += "".join(f"import edgevla.runtime.{m}\n" for m in modules)
@@ -129,7 +128,9 @@ def test_runtime_imports_with_torch_blocked():
 
 def test_worker_process_leaves_a_core_to_the_control_loop(tmp_path, monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    policy = open_policy(str(write_replay(tmp_path / "wave.npz")), "process", expect(), threads=1)
+    policy = open_policy(
+        str(write_replay(tmp_path / "wave.npz")), transport="process", expect=expect(), threads=1
+    )
     try:
         proc = policy._link.proc
         environ = Path(f"/proc/{proc.pid}/environ").read_text().split("\0")

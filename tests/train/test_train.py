@@ -13,7 +13,8 @@ import torch
 from safetensors.torch import load_file
 
 from edgevla.cli import main
-from edgevla.model.checkpoint import load_edgevla, load_lerobot
+from edgevla.model.checkpoint import load_edgevla
+from edgevla.model.lerobot_checkpoint import load_lerobot
 from edgevla.train.loop import train
 from edgevla.train.recipe import load_recipe
 from edgevla.train.synthetic import write_reaching_dataset

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edgevla.errors import EdgevlaError
-from edgevla.runtime.policy import Policy
+from edgevla.policy_io import Policy
 from edgevla.runtime.synthetic import synthetic_observation
 
 

@@ -63,9 +63,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = evaluate(policy, config, world=world).summary()
     finally:
-        close = getattr(policy, "close", None)
-        if close is not None:
-            close()
+        policy.close()
     runtime = summary["runtime"]
     report = {
         "bench": "sim",

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from edgevla.errors import EdgevlaError
+from edgevla.policy_io import IMAGE_PREFIX, STATE_KEY, TASK_KEY
 from edgevla.runtime.npz import read_npz
-from edgevla.runtime.preprocess import IMAGE_PREFIX, STATE_KEY
 
 
 def read_observation(path: Path) -> dict:
@@ -32,7 +32,7 @@ def dataset_observations(root: Path, limit: int) -> Iterator[dict]:
         frame = reader[int(index)]
         obs = {key: frame[key] for key in frame if key.startswith(IMAGE_PREFIX)}
         obs[STATE_KEY] = np.asarray(frame[STATE_KEY], dtype=np.float32)
-        obs["task"] = frame["task"] or ""
+        obs[TASK_KEY] = frame[TASK_KEY] or ""
         yield obs
 
 

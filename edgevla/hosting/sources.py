@@ -1,0 +1,63 @@
+"""What a policy source on this machine is, and opening it in this process.
+
+    policy.npz              a replay (ReplayPolicy, torch-free)
+    DIR/manifest.json       an exported artifact (OnnxPolicy, torch-free)
+    DIR/bnb_quantization.json + edgevla_policy.json
+                            a checkpoint written by `edgevla quantize --method bnb-*` (torch)
+    DIR/edgevla_policy.json an edgevla checkpoint (TorchPolicy, torch)
+    DIR/config.json         a lerobot SmolVLA checkpoint (TorchPolicy, torch)
+
+torch is imported only on the checkpoint branches, so a robot without it opens replays and
+artifacts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgevla.errors import EdgevlaError
+from edgevla.policy_io import Policy
+from edgevla.runtime.artifact import is_artifact
+
+
+def is_remote(source: str) -> bool:
+    """A server address (`edgevla serve`) rather than a file on this machine."""
+    return source.startswith(("ws://", "wss://"))
+
+
+def open_local(
+    source: str | Path,
+    *,
+    device: str = "cpu",
+    dtype: str = "fp32",
+    vlm_dir: str | Path | None = None,
+    providers: list[str] | None = None,
+    threads: int = 0,
+) -> Policy:
+    """The policy at `source`, loaded in this process.
+
+    An artifact runs on `providers` (default: cuda when `device` is cuda, else cpu) with
+    `threads` ONNX Runtime intra-op threads (0: its default, one per core); a checkpoint runs in
+    torch on `device`/`dtype` (`vlm_dir`: a lerobot checkpoint's VLM config and tokenizer).
+    """
+    path = Path(source)
+    if path.suffix == ".npz":
+        from edgevla.runtime.replay import ReplayPolicy
+
+        return ReplayPolicy.load(path)
+    if not path.is_dir():
+        kinds = "a replay .npz, an exported artifact or a checkpoint directory"
+        problem = "is not" if path.exists() else "does not exist: give"
+        raise EdgevlaError(f"policy '{source}' {problem} {kinds}")
+    if is_artifact(path):
+        from edgevla.runtime.onnx_policy import OnnxPolicy
+
+        if providers is None:
+            providers = ["cuda"] if device.startswith("cuda") else ["cpu"]
+        return OnnxPolicy(path, providers=providers, threads=threads)
+    from edgevla.export.bnb import BNB_FILE, load_bnb_policy
+    from edgevla.model.checkpoint import load_policy
+
+    if (path / BNB_FILE).is_file():
+        return load_bnb_policy(path, device=device)
+    return load_policy(path, device=device, dtype=dtype, vlm_dir=vlm_dir)
