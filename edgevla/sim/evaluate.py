@@ -19,7 +19,7 @@ import numpy as np
 
 from edgevla.runtime.policy import Policy
 from edgevla.sim.arms import open_sim_arms
-from edgevla.sim.clip import save_frames, stack_views
+from edgevla.sim.clip import pillow_image, save_frames, stack_views
 from edgevla.sim.world import SimConfig, SimWorld
 
 # Eval seeds start here so they never coincide with the demonstration seeds (0, 1, 2...).
@@ -128,6 +128,8 @@ def evaluate(
     from edgevla.runtime.workers import PolicyWorker
     from edgevla.sim.session import SimSession
 
+    if config.gif is not None:
+        pillow_image()  # the clip is saved after the first episode: a missing extra is said now
     world = world or SimWorld(eval_world_config(config))
     world.reset(config.seed)
     report = EvalReport(config.task, policy.spec.name, config.merge)
