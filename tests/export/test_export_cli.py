@@ -89,3 +89,19 @@ def test_export_cli_refuses_narrow_width_and_bad_cameras(tmp_path, tiny_ckpt, ca
 def test_export_tensorrt_cli(tmp_path, tiny_art, capsys):
     assert main(["export", "tensorrt", "--art", str(tiny_art), "--out", str(tmp_path / "e"), "--fp16"]) == 0
     assert "trtexec.sh" in capsys.readouterr().out
+
+
+def test_export_and_quantize_print_no_third_party_noise(tmp_path, tiny_ckpt):
+    """A successful run shows edgevla's lines only: torch.onnx's "torchvision is not installed"
+    (4 per graph) and onnxruntime's pre-processing hint (1-2 per graph) are known noise."""
+    import subprocess
+    import sys
+
+    # from a checkpoint: exports, then quantizes
+    argv = ["quantize", "--policy", str(tiny_ckpt), "--method", "int8-dynamic", "--out", str(tmp_path / "q")]
+    result = subprocess.run([sys.executable, "-m", "edgevla", *argv], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout + result.stderr
+    assert "exporting the denoise graph" in printed and "wrote" in printed
+    for noise in ("torchvision", "pre-processing", "WARNING"):
+        assert noise not in printed, printed
