@@ -163,7 +163,11 @@ def quantize_graph(method: str, src: Path, dst: Path, feeds: list[dict] | None, 
                 per_channel=True,
                 activation_type=QuantType.QInt8,
                 weight_type=QuantType.QInt8,
-                extra_options={"MatMulConstBOnly": True, "ActivationSymmetric": True, "WeightSymmetric": True},
+                extra_options={
+                    "MatMulConstBOnly": True,
+                    "ActivationSymmetric": True,
+                    "WeightSymmetric": True,
+                },
             )
     elif method == "fp16":
         from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16

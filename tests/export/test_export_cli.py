@@ -99,7 +99,9 @@ def test_export_and_quantize_print_no_third_party_noise(tmp_path, tiny_ckpt):
 
     # from a checkpoint: exports, then quantizes
     argv = ["quantize", "--policy", str(tiny_ckpt), "--method", "int8-dynamic", "--out", str(tmp_path / "q")]
-    result = subprocess.run([sys.executable, "-m", "edgevla", *argv], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "edgevla", *argv], capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr
     printed = result.stdout + result.stderr
     assert "exporting the denoise graph" in printed and "wrote" in printed

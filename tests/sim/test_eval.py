@@ -75,8 +75,8 @@ def test_demo_without_pillow_names_the_sim_extra_before_any_episode(tmp_path, ca
 
     monkeypatch.setitem(sys.modules, "PIL", None)  # a [runtime]-only install
     ReplayPolicy(np.zeros((30, 6), np.float32), 30.0, 30, "still").save(tmp_path / "still.npz")
-    args = ["demo", "--policy", str(tmp_path / "still.npz"), "--worker", "thread", "--gif", str(tmp_path / "d.gif")]
-    assert cli_main(args) == 2
+    args = ["demo", "--policy", str(tmp_path / "still.npz"), "--worker", "thread"]
+    assert cli_main([*args, "--gif", str(tmp_path / "d.gif")]) == 2
     out, err = capsys.readouterr()
     assert err.strip() == (
         "edgevla demo: error: this command needs the 'sim' extra (module 'PIL' is missing): "
