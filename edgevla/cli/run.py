@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         _plot(loop.stats, args.plot)
     print(loop.stats.line(), file=sys.stderr)
-    return 0
+    return 130 if interrupts.stop_requested else 0  # stopped by Ctrl-C or SIGTERM, like record and train
 
 
 def _report_until_done(loop, robot, duration: float | None, every: float, interrupts: Interrupts) -> None:

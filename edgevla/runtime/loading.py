@@ -16,6 +16,19 @@ def is_remote(source: str) -> bool:
     return source.startswith(("ws://", "wss://"))
 
 
+def local_source(source: str) -> Path:
+    """The path of a local `--policy`; one line when nothing is there (said before a worker
+    process starts, so no other message wraps it)."""
+    path = Path(source)
+    if not path.exists():
+        kind = "file" if path.suffix == ".npz" else "folder"
+        raise EdgevlaError(
+            f"--policy {source}: no such {kind}; give a checkpoint or artifact folder, a replay .npz "
+            "or ws://HOST:PORT"
+        )
+    return path
+
+
 def load_policy(source: str, threads: int = 0) -> Policy:
     """Load a local policy (`ws://` URLs are connected by the caller, see `workers.open_policy`).
 
@@ -23,7 +36,7 @@ def load_policy(source: str, threads: int = 0) -> Policy:
     """
     if is_remote(source):
         raise EdgevlaError(f"'{source}' is a server address, not a local policy")
-    path = Path(source)
+    path = local_source(source)
     if path.suffix == ".npz":
         from edgevla.runtime.replay import ReplayPolicy
 

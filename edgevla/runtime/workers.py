@@ -24,7 +24,7 @@ import numpy as np
 
 from edgevla.errors import EdgevlaError
 from edgevla.runtime.link import LinkClosed, PipeLink, WebSocketLink
-from edgevla.runtime.loading import is_remote, load_policy
+from edgevla.runtime.loading import is_remote, load_policy, local_source
 from edgevla.runtime.policy import Guidance, Observation, Policy
 from edgevla.runtime.session import LinkPolicy
 from edgevla.runtime.wire import MAX_MESSAGE_BYTES, Expectation, Refused, check_fit
@@ -122,6 +122,7 @@ def open_policy(
     if transport == "remote":
         raise EdgevlaError(f"--worker remote needs --policy ws://HOST:PORT, got '{source}'")
     if transport == "process":
+        local_source(source)
         return ProcessPolicy(source, expect, threads)
     policy = load_policy(source)
     problem = check_fit(policy.spec, expect)
