@@ -44,6 +44,20 @@ def test_shipped_recipes_validate_and_state_their_memory():
         assert recipe.memory == "unmeasured" or recipe.memory.endswith("GiB"), path
 
 
+def test_recipe_comments_name_the_recipe_the_shipped_demo_policy_came_from():
+    import json
+
+    from edgevla.paths import assets_dir
+
+    shipped = json.loads((assets_dir() / "small-reach" / "onnx-int8" / "manifest.json").read_text())
+    trained_by = shipped["name"]  # a policy is named after the recipe that trained it
+    assert (ROOT / "recipes" / f"{trained_by}.yaml").is_file()
+    for path in RECIPES:
+        header = "".join(line for line in path.read_text().splitlines(keepends=True) if line.startswith("#"))
+        if "demo policy" in header and path.stem != trained_by:
+            assert f"recipes/{trained_by}.yaml" in header and "no demo policy" not in header, path.name
+
+
 def test_smolvla_lora_targets_match_the_450m_network():
     with torch.device("meta"):  # shapes only, no 1.8 GB of weights
         net = SmolVLANet(preset("smolvla-450m"))
