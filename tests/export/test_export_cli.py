@@ -50,6 +50,19 @@ def test_check_cli_degrees_from_a_robot_calibration(tiny_ckpt, tiny_art, capsys)
     assert all(d["mean_abs_degrees"] is not None for d in report["per_dim"])  # the gripper motor too
 
 
+def test_check_cli_robot_alone_reads_that_robots_calibration(tiny_ckpt, tiny_art, capsys):
+    """The README's `edgevla check ... --robot so101_follower`: its own profile, as `run` uses it."""
+    from edgevla.drivers.calibration import calibration_path
+
+    argv = ["check", "--policy", str(tiny_ckpt), "--art", str(tiny_art), "--frames", "1", "--json", "--robot"]
+    assert main([*argv, "so101_follower"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert main([*argv, "so101_follower", "--calibration", str(calibration_path("so101_follower"))]) == 0
+    assert alone == json.loads(capsys.readouterr().out)
+    assert main(["check", "--policy", str(tiny_ckpt), "--art", str(tiny_art), "--calibration", "x.json"]) == 2
+    assert "--calibration needs --robot" in capsys.readouterr().err
+
+
 def test_bench_policy_onnx_json(tiny_art, capsys):
     argv = [
         "bench",
