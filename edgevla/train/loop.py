@@ -64,7 +64,8 @@ class Run:
     def __init__(self, recipe: Recipe, source: str, show: bool, accelerator):
         self.recipe, self.source, self.accelerator = recipe, source, accelerator
         self.readers = train_data.open_datasets(recipe, source)
-        self.cameras = train_data.camera_mapping(recipe.features, self.readers, source)
+        say = tqdm.write if show else (lambda _: None)
+        self.cameras = train_data.camera_mapping(recipe.features, self.readers, source, say)
         dims = dataset_dims(self.readers[0], recipe.features, self.cameras)
         for reader in self.readers[1:]:
             if dataset_dims(reader, recipe.features, self.cameras) != dims:
@@ -73,6 +74,10 @@ class Run:
                     "in state/action size, fps or camera shapes"
                 )
         self.base = load_base(recipe, self.cameras, dims, source)
+        # from here on the model's cameras carry the dataset's names (load_base renamed them)
+        self.cameras = {
+            name: self.cameras[slot] for slot, name in train_data.recorded_names(self.cameras).items()
+        }
         self.net, self.peft = apply_mode(self.base.net, recipe, source)
         self.cfg = self.base.net.cfg
         set_gradient_checkpointing(self.base.net, recipe.gradient_checkpointing)

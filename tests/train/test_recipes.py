@@ -106,6 +106,36 @@ def test_camera_missing_in_dataset(dataset, tmp_path):
     assert "observation.images.front" in message  # what it has
 
 
+SMOLVLA_CAMERAS = {"camera1": "observation.images.front", "camera2": "observation.images.wrist"}
+
+
+def test_a_recipe_camera_no_dataset_recorded_is_left_out_and_the_policy_takes_the_dataset_names(
+    dataset, tmp_path, capsys
+):
+    """The README session: a smolvla recipe (camera1 <- front, camera2 <- wrist), a front-only
+    dataset; the trained policy then takes `front`, as `run --camera front=...` gives it."""
+    from edgevla.model.checkpoint import load_edgevla
+
+    load_and_train({"datasets": [str(dataset)], "features.cameras": SMOLVLA_CAMERAS}, tmp_path / "out")
+    assert (
+        "features.cameras.camera2: no dataset has camera 'observation.images.wrist'"
+        in capsys.readouterr().out
+    )
+    assert load_edgevla(tmp_path / "out" / "policy").cfg.cameras == ("front",)
+
+
+def test_unmapped_dataset_cameras_beside_a_missing_one_are_refused_naming_both(tmp_path):
+    two = write_reaching_dataset(tmp_path / "two", episodes=2, length=12, cameras=("front", "top"))
+    message = error_of({"datasets": [str(two)], "features.cameras": SMOLVLA_CAMERAS}, tmp_path / "out")
+    assert "features.cameras.camera2" in message and "no camera 'observation.images.wrist'" in message
+    assert "it has observation.images.front, observation.images.top" in message  # the dataset's list
+    assert "the recipe maps camera1: observation.images.front, camera2: observation.images.wrist" in message
+    assert (
+        "--set 'features.cameras={camera1: observation.images.front, camera2: observation.images.top}'"
+        in message
+    )
+
+
 def test_feature_the_checkpoint_does_not_know(dataset, tmp_path):
     overrides = {"datasets": [str(dataset)], "base": str(GOLDEN), "vlm_dir": str(VLM), "model": {},
                  "features.cameras": {"wrist": "observation.images.front"}}  # fmt: skip

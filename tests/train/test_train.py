@@ -172,6 +172,8 @@ def test_expert_mode_on_golden_freezes_the_vlm(dataset, tmp_path):
     assert any(n.startswith("expert_layers.") for n in changed)
     assert not any(n.startswith(("vision.", "vlm_layers.", "embed_tokens", "connector")) for n in changed)
     assert not (out / "adapter").exists()
+    # the checkpoint's cam0 slot, fed the dataset's front camera, is `front` to whoever runs it
+    assert load_edgevla(out / "policy").cfg.cameras == ("front",)
 
 
 def test_dry_run_prints_params_shapes_and_a_cpu_estimate(dataset, capsys):
