@@ -153,6 +153,15 @@ def test_lora_targets_that_match_nothing(dataset, tmp_path):
     assert "lora.targets[1]" in message and "matches no Linear layer" in message
 
 
+def test_a_shipped_recipe_is_found_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a wheel install: no recipes/ folder here
+    assert load_recipe("recipes/smolvla-lora-8gb.yaml").name == "smolvla-lora-8gb"
+    with pytest.raises(
+        EdgevlaError, match=r"recipe recipes/nope.yaml does not exist; the shipped ones: .*small-cpu"
+    ):
+        load_recipe("recipes/nope.yaml")
+
+
 def test_cli_reports_one_line_and_exit_2(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "edgevla", "train", "--recipe", str(SMALL_CPU), "--dataset", str(tmp_path / "x")],
