@@ -1,19 +1,22 @@
-# Two commands matter: `make demo` and `make test`. Both bootstrap .venv from nothing.
+# Two commands matter: `make demo` and `make test`. Each bootstraps its own venv from nothing:
+# .venv-demo holds only what the demo runs on (the torch-free runtime and the simulator's extras),
+# .venv everything (tests, training, export).
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+DEMO_VENV := .venv-demo
 # The dev/CI machine keeps a CPU torch wheel in /opt/wheels; uv does not look there unless told.
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 UV := $(BIN)/uv
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv test test-slow lint demo demo-data demo-train demo-eval bench clean
+.PHONY: venv test test-slow test-wheel lint demo demo-data demo-train demo-eval bench clean
 
-$(BIN)/uv:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip uv
+%/bin/uv:
+	$(PYTHON) -m venv $*
+	$*/bin/python -m pip install -q --upgrade pip uv
 
 $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/uv
 	$(UV) pip install -p $(BIN)/python $(FIND_LINKS) -c constraints.txt -e '.[all,dev]'
@@ -28,14 +31,22 @@ test: venv
 test-slow: venv
 	$(BIN)/python -m pytest -m slow -q
 
+# The wheel as a robot installs it: Python 3.10, [runtime] + [sim] only, run from outside the checkout.
+test-wheel: venv
+	scripts/check_wheel_install.sh
+
 lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-demo: venv
-	$(BIN)/edgevla demo
+$(DEMO_VENV)/.installed: pyproject.toml setup.py constraints.txt | $(DEMO_VENV)/bin/uv
+	$(DEMO_VENV)/bin/uv pip install -p $(DEMO_VENV)/bin/python -c constraints.txt -e '.[runtime,sim]'
+	touch $@
+
+demo: $(DEMO_VENV)/.installed
+	$(DEMO_VENV)/bin/edgevla demo
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_VENV) .pytest_cache .ruff_cache
 
 # Every figure of benchmarks/plan.yaml side by side: benchmarks/results/report.md + .json + PNGs.
 bench: venv

@@ -1,3 +1,5 @@
+import os
+import signal
 import subprocess
 import sys
 
@@ -47,3 +49,20 @@ def test_no_command_module_imports_another():
                 if name.startswith("edgevla.cli") and name not in shared and name != group
             ]
     assert found == []
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly():
+    """`edgevla dataset info DIR | head`: the pipe closes before the command is done writing."""
+    from pathlib import Path
+
+    dataset = Path(__file__).resolve().parent / "fixtures" / "lerobot_v30"
+    for args in (["dataset", "info", str(dataset)], ["--help"]):
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader is gone before the first byte: every write fails
+        try:
+            result = subprocess.run(
+                [sys.executable, "-m", "edgevla", *args], stdout=write_end, stderr=subprocess.PIPE, timeout=60
+            )
+        finally:
+            os.close(write_end)
+        assert result.returncode == 128 + signal.SIGPIPE and result.stderr == b"", result.stderr.decode()

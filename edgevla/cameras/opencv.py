@@ -1,7 +1,8 @@
 """USB/V4L2 cameras and video files through OpenCV (an optional dependency).
 
-OpenCV is not installed with edgevla: it is large and robot images often ship their own build.
-`pip install opencv-python-headless` (or the distribution's python3-opencv) enables this source.
+OpenCV is not installed with edgevla's core: it is large and robot images often ship their own
+build. The `cameras` extra (`pip install 'edgevla[cameras]'`: opencv-python-headless) or the
+distribution's python3-opencv enables this source.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def _import_cv2(camera: str):
     except ImportError as err:
         raise CameraError(
             f"camera '{camera}': OpenCV camera sources need OpenCV, which is not installed: "
-            "pip install opencv-python-headless (or use a 'synthetic' camera)"
+            "pip install 'edgevla[cameras]' (or the distribution's python3-opencv; or use a 'synthetic' camera)"
         ) from err
     return cv2
 

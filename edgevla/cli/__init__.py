@@ -12,6 +12,8 @@ module never imports another one (what they share is library code).
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 from edgevla.cli.dispatch import Command, dispatch
@@ -54,4 +56,12 @@ COMMANDS: dict[str, Command] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    return dispatch("edgevla", COMMANDS, sys.argv[1:] if argv is None else argv)
+    try:
+        code = dispatch("edgevla", COMMANDS, sys.argv[1:] if argv is None else argv)
+        sys.stdout.flush()  # a reader that went away shows here, not in the interpreter's exit
+    except BrokenPipeError:
+        # `edgevla dataset info | head`: the reader has what it wanted; end as a Unix tool killed by
+        # SIGPIPE would, with stdout pointed at /dev/null so the exit's own flush fails no more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    return code

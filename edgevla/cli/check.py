@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
-from pathlib import Path
 
 from edgevla.errors import EdgevlaError
 
@@ -28,9 +27,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--gripper-dims", default="", help="comma-separated gripper action dims (no degrees)")
     parser.add_argument(
-        "--robot", help="robot definition (e.g. so101_follower): exact degrees with --calibration"
+        "--robot", help="robot definition (e.g. so101_follower): exact degrees from its calibration"
     )
-    parser.add_argument("--calibration", help="the robot's calibration JSON (lerobot format)")
+    parser.add_argument(
+        "--calibration", help="--robot's calibration JSON (lerobot format; default: that robot's profile)"
+    )
     parser.add_argument("--vlm-dir", help="local SmolVLM config+tokenizer dir (lerobot checkpoints)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run)
@@ -43,21 +44,23 @@ def run(args: argparse.Namespace) -> int:
     from edgevla.model.checkpoint import load_policy
     from edgevla.runtime.synthetic import synthetic_observation
 
+    if args.calibration and not args.robot:
+        raise EdgevlaError("--calibration needs --robot, the robot whose joints it calibrates")
     reference = load_policy(args.policy, vlm_dir=args.vlm_dir)
     candidate = open_policy(args.art, vlm_dir=args.vlm_dir)
     if args.obs:
         obs = observations(args.obs, args.frames)
     else:
         obs = (synthetic_observation(reference.spec, seed) for seed in range(args.frames))
-    if bool(args.robot) != bool(args.calibration):
-        raise EdgevlaError("--robot and --calibration go together (exact degrees per joint)")
     if args.robot:
-        from edgevla.drivers.calibration import NormTable, load_calibration
+        from edgevla.drivers.calibration import NormTable, check_fits, find_profile, load_calibration
         from edgevla.hardware import load_robot
 
-        degrees = degrees_per_unit(
-            NormTable.build(load_robot(args.robot), load_calibration(Path(args.calibration)))
-        )
+        robot = load_robot(args.robot)
+        profile = find_profile(robot, explicit=args.calibration).path  # default: that robot's profile
+        calibration = load_calibration(profile)
+        check_fits(calibration, robot, profile)
+        degrees = degrees_per_unit(NormTable.build(robot, calibration))
         units = f"calibrated {args.robot}"
     else:
         grippers = tuple(int(d) for d in args.gripper_dims.split(",") if d.strip())

@@ -26,6 +26,7 @@ EXTRA_OF_MODULE = {
     "bitsandbytes": "gpu",
     "textual": "tui",
     "textual_plotext": "tui",
+    "cv2": "cameras",
     "matplotlib": "all",
 }
 

@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     print(loop.stats.line(), file=sys.stderr)
     if loop.fault is not None:
         raise EdgevlaError(_safe_stop_message(loop.fault, robot, silent))
-    return 0
+    return 130 if interrupts.stop_requested else 0  # stopped by Ctrl-C or SIGTERM, like record and train
 
 
 def _silent_motors(robot) -> list[str]:

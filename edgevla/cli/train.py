@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 
@@ -51,9 +52,20 @@ def run(args: argparse.Namespace) -> int:
         report = dry_run(recipe, source)
         print(json.dumps(report) if args.json else format_report(report))
         return 0
+    from edgevla.signals import stop_on_signals
     from edgevla.train.loop import train
 
-    outputs = train(recipe, source, Path(recipe.out), max_steps=args.max_steps, resume=args.resume)
+    interrupts = stop_on_signals()
+    outputs = train(
+        recipe, source, Path(recipe.out), max_steps=args.max_steps, resume=args.resume, interrupts=interrupts
+    )
+    if outputs.interrupted:
+        print(
+            f"interrupted after step {outputs.steps}: checkpoint in {Path(recipe.out) / 'checkpoints'}; "
+            "the same command with --resume continues",
+            file=sys.stderr,
+        )
+        return 130
     if outputs.policy is not None:  # only the main process exports
         # a resume at the last step trains nothing: no loss to report
         loss = "n/a" if outputs.final_loss is None else f"{outputs.final_loss:.4f}"

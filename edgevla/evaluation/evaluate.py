@@ -21,7 +21,7 @@ from edgevla.hardware import load_robot
 from edgevla.hosting.control import PolicyChoice, control, open_for_robot
 from edgevla.policy_io import Policy
 from edgevla.sim.arms import open_sim_arms
-from edgevla.sim.clip import save_frames, stack_views
+from edgevla.sim.clip import pillow_image, save_frames, stack_views
 from edgevla.sim.world import SimConfig, SimWorld
 
 # Eval seeds start here so they never coincide with the demonstration seeds (0, 1, 2...).
@@ -135,6 +135,8 @@ def evaluate(
     from edgevla.runtime.stats import LoopStats
     from edgevla.sim.clock import WorldClock
 
+    if config.gif is not None:
+        pillow_image()  # the clip is saved after the first episode: a missing extra is said now
     world = world or SimWorld(eval_world_config(config))
     world.reset(config.seed)
     report = EvalReport(config.task, policy.spec.name, config.merge)

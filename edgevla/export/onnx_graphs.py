@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from edgevla.errors import EdgevlaError
+from edgevla.export.known_noise import TORCHVISION_OPS, dropped
 from edgevla.model.network import SmolVLANet
 from edgevla.model.policy import TorchPolicy
 from edgevla.runtime.artifact import Manifest, write_manifest
@@ -80,7 +81,7 @@ def export_graph(
     module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], opset: int
 ) -> None:
     external = sum(p.numel() * p.element_size() for p in module.parameters()) > EXTERNAL_DATA_BYTES
-    with warnings.catch_warnings(), torch.no_grad():
+    with warnings.catch_warnings(), torch.no_grad(), dropped(TORCHVISION_OPS):
         warnings.simplefilter("ignore")  # the exporter's deprecation chatter, not the user's problem
         program = torch.onnx.export(
             module.eval(),

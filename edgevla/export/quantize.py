@@ -24,6 +24,7 @@ import onnx
 from onnx import TensorProto, numpy_helper
 
 from edgevla.errors import EdgevlaError
+from edgevla.export.known_noise import ORT_PREPROCESS_HINT, dropped
 from edgevla.runtime.artifact import Manifest, read_artifact, write_manifest
 
 ONNX_METHODS = ("int8-dynamic", "int8-static", "fp16")
@@ -142,26 +143,32 @@ def quantize_graph(method: str, src: Path, dst: Path, feeds: list[dict] | None, 
     clean = without_value_info(src, work / f"clean_{src.name}")
     if method == "int8-dynamic":
         gemm_to_matmul(clean)
-        quantize_dynamic(
-            clean,
-            dst,
-            op_types_to_quantize=["MatMul", "Gather"],
-            per_channel=True,
-            weight_type=QuantType.QInt8,
-            extra_options={"MatMulConstBOnly": True},
-        )
+        with dropped(ORT_PREPROCESS_HINT):
+            quantize_dynamic(
+                clean,
+                dst,
+                op_types_to_quantize=["MatMul", "Gather"],
+                per_channel=True,
+                weight_type=QuantType.QInt8,
+                extra_options={"MatMulConstBOnly": True},
+            )
     elif method == "int8-static":
-        quantize_static(
-            clean,
-            dst,
-            FeedReader(feeds or []),
-            quant_format=QuantFormat.QDQ,
-            op_types_to_quantize=["MatMul", "Gemm", "Conv"],
-            per_channel=True,
-            activation_type=QuantType.QInt8,
-            weight_type=QuantType.QInt8,
-            extra_options={"MatMulConstBOnly": True, "ActivationSymmetric": True, "WeightSymmetric": True},
-        )
+        with dropped(ORT_PREPROCESS_HINT):
+            quantize_static(
+                clean,
+                dst,
+                FeedReader(feeds or []),
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=["MatMul", "Gemm", "Conv"],
+                per_channel=True,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                extra_options={
+                    "MatMulConstBOnly": True,
+                    "ActivationSymmetric": True,
+                    "WeightSymmetric": True,
+                },
+            )
     elif method == "fp16":
         from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 

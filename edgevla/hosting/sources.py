@@ -25,6 +25,17 @@ def is_remote(source: str) -> bool:
     return source.startswith(("ws://", "wss://"))
 
 
+def local_path(source: str | Path) -> Path:
+    """`source` as a local policy's path; one line when nothing usable is there (said before a
+    worker process starts, so no other message wraps it)."""
+    path = Path(source)
+    if (path.suffix == ".npz" and path.is_file()) or path.is_dir():
+        return path
+    kinds = "a replay .npz, an exported artifact or a checkpoint directory"
+    problem = "is not" if path.exists() else "does not exist: give"
+    raise EdgevlaError(f"policy '{source}' {problem} {kinds}")
+
+
 def open_local(
     source: str | Path,
     *,
@@ -40,15 +51,11 @@ def open_local(
     `threads` ONNX Runtime intra-op threads (0: its default, one per core); a checkpoint runs in
     torch on `device`/`dtype` (`vlm_dir`: a lerobot checkpoint's VLM config and tokenizer).
     """
-    path = Path(source)
+    path = local_path(source)
     if path.suffix == ".npz":
         from edgevla.runtime.replay import ReplayPolicy
 
         return ReplayPolicy.load(path)
-    if not path.is_dir():
-        kinds = "a replay .npz, an exported artifact or a checkpoint directory"
-        problem = "is not" if path.exists() else "does not exist: give"
-        raise EdgevlaError(f"policy '{source}' {problem} {kinds}")
     if is_artifact(path):
         from edgevla.runtime.onnx_policy import OnnxPolicy
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from edgevla.errors import EdgevlaError
-from edgevla.hosting.sources import is_remote, open_local
+from edgevla.hosting.sources import is_remote, local_path, open_local
 from edgevla.policy_io import Expectation, Policy, check_fit
 from edgevla.runtime.session import LinkPolicy
 from edgevla.runtime.wire import Refused
@@ -93,6 +93,7 @@ def open_policy(
     if transport == "process":
         if expect is None:
             raise ValueError("a worker process needs the robot's Expectation: its handshake sends it")
+        local_path(source)
         return ProcessPolicy(source, expect, threads, **loading)
     policy = open_local(source, threads=threads or 0, **loading)
     problem = None if expect is None else check_fit(policy.spec, expect)

@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
         link.recv()
         link.send(encode(ErrorMessage(f"cannot load the policy: {err}")))
         return 2
-    serve_session(link, policy, peer="parent")
+    serve_session(link, policy, peer="parent", log_sent_errors=False)
     return 0
 
 

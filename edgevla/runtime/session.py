@@ -66,12 +66,14 @@ def serve_session(
     infer_lock: threading.Lock | None = None,
     max_bytes: int = MAX_MESSAGE_BYTES,
     peer: str = "client",
+    log_sent_errors: bool = True,
 ) -> None:
     """Serve one client until it leaves or misbehaves; never raises for the client's faults.
 
     A misbehaving client gets one error message naming the problem and is disconnected; the
     caller (a server with other clients) is not disturbed. `infer_lock` serialises clients
-    sharing one policy.
+    sharing one policy. `log_sent_errors`: also log that message here (a server's own record);
+    a worker process leaves it to its parent, which reports what it receives.
     """
     lock = infer_lock or threading.Lock()
     spec = policy.spec
@@ -99,7 +101,8 @@ def serve_session(
     except LinkClosed as err:
         log.info("%s: gone after %d chunks: %s", peer, served, err)
     except EdgevlaError as err:  # protocol faults, refusals, bad observations
-        log.warning("%s: %s", peer, err)
+        if log_sent_errors:
+            log.warning("%s: %s", peer, err)
         _send_error(link, str(err))
     except Exception as err:  # a policy bug must not take the server down with it
         log.exception("%s: policy failed", peer)

@@ -1,16 +1,28 @@
-"""Saving what the cameras saw: an animated GIF or a PNG strip (Pillow, the `record` extra)."""
+"""Saving what the cameras saw: an animated GIF or a PNG strip (Pillow, the `sim` extra)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
+
+from edgevla.errors import MissingExtraError
+
+
+def pillow_image() -> ModuleType:
+    """PIL.Image; callers that save a clip at the end ask for it first, so a missing extra is said
+    before the episodes run, not after."""
+    try:
+        from PIL import Image
+    except ModuleNotFoundError:
+        raise MissingExtraError("sim", "PIL") from None
+    return Image
 
 
 def save_frames(frames: list[np.ndarray], path: Path, fps: float, strip_every: int = 10) -> None:
     """`.gif`: every frame, animated; anything else: a PNG strip of every `strip_every`-th frame."""
-    from PIL import Image
-
+    Image = pillow_image()  # noqa: N806 - the module's own name
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".gif":
         images = [Image.fromarray(f) for f in frames]

@@ -12,6 +12,7 @@ when they fit in `cache_mb`; otherwise each sample decodes its frame from the vi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,12 +51,21 @@ def open_datasets(recipe: Recipe, source: str) -> list[DatasetReader]:
     return readers
 
 
-def camera_mapping(features: Features, readers: list[DatasetReader], source: str) -> dict[str, str]:
+def camera_mapping(
+    features: Features, readers: list[DatasetReader], source: str, say: Callable[[str], None] = print
+) -> dict[str, str]:
     """model camera name -> dataset video key, checked against every dataset."""
     first = readers[0]
     mapping = dict(features.cameras) or {key[len(IMAGE_PREFIX) :]: key for key in first.camera_keys}
     if not mapping:
         raise EdgevlaError(f"{source}: features.cameras: the dataset {first.root} has no camera")
+    shared = [slot for slot, key in mapping.items() if list(mapping.values()).count(key) > 1]
+    if shared:
+        raise EdgevlaError(
+            f"{source}: features.cameras: {' and '.join(shared)} map the same dataset camera "
+            f"'{mapping[shared[0]]}'; one dataset camera fills one slot"
+        )
+    mapping = without_unrecorded_cameras(mapping, readers, source, say)
     for reader in readers:
         for model_name, key in mapping.items():
             if key not in reader.camera_keys:
@@ -69,6 +79,41 @@ def camera_mapping(features: Features, readers: list[DatasetReader], source: str
                     f"{source}: features.{field_name}: the dataset {reader.root} has no feature '{key}'"
                 )
     return mapping
+
+
+def without_unrecorded_cameras(
+    mapping: dict[str, str], readers: list[DatasetReader], source: str, say: Callable[[str], None]
+) -> dict[str, str]:
+    """`mapping` less the cameras no dataset recorded, when that is unambiguous.
+
+    A recipe names the cameras it expects (a smolvla recipe: camera1 <- front, camera2 <- wrist).
+    When every camera the datasets have is mapped (a front-only dataset), a camera none of them
+    recorded is left out and its slot trains as an empty image; `say` tells. When a dataset also
+    has cameras the recipe does not name, which one goes where would be a guess: it stops, naming
+    both lists and an override that maps them.
+    """
+    absent = {slot: key for slot, key in mapping.items() if all(key not in r.camera_keys for r in readers)}
+    unmapped = [r for r in readers if any(key not in mapping.values() for key in r.camera_keys)]
+    if absent and (unmapped or len(absent) == len(mapping)):
+        reader = (unmapped or readers)[0]
+        slot, key = next(iter(absent.items()))
+        wanted = ", ".join(f"{s}: {k}" for s, k in mapping.items())
+        suggested = ", ".join(f"{s}: {k}" for s, k in zip(mapping, reader.camera_keys, strict=False))
+        raise EdgevlaError(
+            f"{source}: features.cameras.{slot}: the dataset {reader.root} has no camera '{key}' "
+            f"(it has {', '.join(reader.camera_keys) or 'none'}; the recipe maps {wanted}): "
+            f"map them yourself, e.g. --set 'features.cameras={{{suggested}}}'"
+        )
+    for slot, key in absent.items():
+        say(f"{source}: features.cameras.{slot}: no dataset has camera '{key}'; that slot trains empty")
+    return {slot: key for slot, key in mapping.items() if slot not in absent}
+
+
+def recorded_names(mapping: dict[str, str]) -> dict[str, str]:
+    """model camera name -> the name the dataset recorded it under (`observation.images.<name>`).
+    A trained policy takes its cameras under these names, so the robot that recorded the dataset
+    runs it with the same `--camera NAME=...` and a dataset calibrates it as it is."""
+    return {slot: key[len(IMAGE_PREFIX) :] for slot, key in mapping.items()}
 
 
 def feature_dim(reader: DatasetReader, key: str) -> int:

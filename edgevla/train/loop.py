@@ -23,6 +23,7 @@ from edgevla.errors import EdgevlaError
 from edgevla.model.checkpoint import save_policy
 from edgevla.model.network import SmolVLANet
 from edgevla.model.policy import TorchPolicy, make_preprocessor
+from edgevla.signals import Interrupts
 from edgevla.train import data as train_data
 from edgevla.train.prepare import (
     FlowObjective,
@@ -54,6 +55,7 @@ class Outputs:
     final_loss: float | None
     policy: Path | None
     adapter: Path | None
+    interrupted: bool = False  # stopped by Ctrl-C/SIGTERM after a step, checkpointed, nothing exported
 
 
 class Run:
@@ -62,7 +64,8 @@ class Run:
     def __init__(self, recipe: Recipe, source: str, show: bool, accelerator):
         self.recipe, self.source, self.accelerator = recipe, source, accelerator
         self.readers = train_data.open_datasets(recipe, source)
-        self.cameras = train_data.camera_mapping(recipe.features, self.readers, source)
+        say = tqdm.write if show else (lambda _: None)
+        self.cameras = train_data.camera_mapping(recipe.features, self.readers, source, say)
         dims = dataset_dims(self.readers[0], recipe.features, self.cameras)
         for reader in self.readers[1:]:
             if dataset_dims(reader, recipe.features, self.cameras) != dims:
@@ -71,6 +74,10 @@ class Run:
                     "in state/action size, fps or camera shapes"
                 )
         self.base = load_base(recipe, self.cameras, dims, source)
+        # from here on the model's cameras carry the dataset's names (load_base renamed them)
+        self.cameras = {
+            name: self.cameras[slot] for slot, name in train_data.recorded_names(self.cameras).items()
+        }
         self.net, self.peft = apply_mode(self.base.net, recipe, source)
         self.cfg = self.base.net.cfg
         set_gradient_checkpointing(self.base.net, recipe.gradient_checkpointing)
@@ -212,9 +219,25 @@ def evaluate(objective, batches, device) -> float | None:
     return total / len(batches)
 
 
+def stop_agreed(interrupts: Interrupts, accelerator) -> bool:
+    """Whether to stop after this step. Under DDP every process must stop after the same step (a
+    collective that only some processes enter hangs), so one process's signal stops them all."""
+    if accelerator.num_processes == 1:
+        return interrupts.stop_requested
+    flag = torch.tensor(float(interrupts.stop_requested), device=accelerator.device)
+    return bool(accelerator.reduce(flag, "sum") > 0)
+
+
 def train(
-    recipe: Recipe, source: str, out: Path, max_steps: int | None = None, resume: bool = False
+    recipe: Recipe,
+    source: str,
+    out: Path,
+    max_steps: int | None = None,
+    resume: bool = False,
+    interrupts: Interrupts | None = None,
 ) -> Outputs:
+    """`interrupts`: a Ctrl-C or SIGTERM during the steps ends the current step, saves a checkpoint
+    (`resume=True` continues from it) and returns `Outputs.interrupted` without exporting."""
     accelerator = make_accelerator(recipe)
     main = accelerator.is_main_process
     torch.manual_seed(recipe.seed)
@@ -259,6 +282,10 @@ def train(
     progress = tqdm(total=total, initial=start, disable=not main, unit="step", dynamic_ncols=True)
     batches = iter(run.loader(start, total))
     window_start, window_samples = time.perf_counter(), 0
+    stopping = False
+    deferring = contextlib.ExitStack()  # a signal is noted and acted on between steps
+    if interrupts is not None:
+        deferring.enter_context(interrupts.deferred(reraise=False))
     try:
         for step in range(start, total):
             lr = learning_rate(step, optim)
@@ -308,7 +335,9 @@ def train(
                 eval_loss = evaluate(objective, eval_batches, accelerator.device)
                 if eval_loss is not None:
                     log.write({"kind": "eval", "step": done, "eval_loss": eval_loss, "time": time.time()})
-            if done % recipe.checkpoint_interval == 0 or done == total:
+            # after the last step there is nothing left to save for: it finishes and exports
+            stopping = interrupts is not None and done < total and stop_agreed(interrupts, accelerator)
+            if done % recipe.checkpoint_interval == 0 or done == total or stopping:
                 accelerator.wait_for_everyone()
                 if main:
                     save_checkpoint(
@@ -320,10 +349,17 @@ def train(
                         {"elapsed_s": elapsed, "loss": loss_value},
                     )
             progress.update(1)
+            if stopping:
+                break
     except torch.cuda.OutOfMemoryError as err:
         raise EdgevlaError(oom_advice(recipe)) from err
     finally:
         progress.close()
+        deferring.close()
+    if stopping:
+        log.write({"kind": "interrupted", "step": done, "loss": loss_value, "time": time.time()})
+        log.close()
+        return Outputs(out, done, loss_value, None, None, interrupted=True)
     accelerator.wait_for_everyone()
     policy_dir = adapter_dir = None
     if main:

@@ -24,6 +24,7 @@ from edgevla.model.checkpoint import PRESET_TOKENIZER, load_policy
 from edgevla.model.config import ModelConfig, TextConfig, VisionConfig, preset
 from edgevla.model.flow import apply_freezing, flow_matching_loss
 from edgevla.model.network import SmolVLANet
+from edgevla.train.data import recorded_names
 from edgevla.train.recipe import Recipe
 
 
@@ -87,12 +88,14 @@ def load_base(recipe: Recipe, cameras: dict[str, str], dims: dict[str, Any], sou
     and the dataset camera shapes by key. A checkpoint keeps its layer shapes: only the real
     state/action dims (inside max_*_dim), the camera list and the fps change; checkpoint cameras
     the recipe leaves unmapped become masked empty image slots; `recipe.model` may change
-    CHECKPOINT_OVERRIDES.
+    CHECKPOINT_OVERRIDES. Either way the adapted config names each camera as the dataset does
+    (`recorded_names`): checkpoint slot camera1 fed by `front` becomes `front`.
     """
     shapes = dims["camera_shapes"]
+    names = recorded_names(cameras)
     adapted = {"state_dim": dims["state_dim"], "action_dim": dims["action_dim"], "fps": dims["fps"]}
     if recipe.preset is not None:
-        adapted["cameras"] = tuple(cameras)
+        adapted["cameras"] = tuple(names.values())
         adapted["camera_shapes"] = tuple(shapes[key] for key in cameras.values())
         cfg = preset_config(recipe, recipe.preset, adapted, source)
         torch.manual_seed(recipe.seed)
@@ -123,7 +126,7 @@ def load_base(recipe: Recipe, cameras: dict[str, str], dims: dict[str, Any], sou
                 f"{', '.join(CHECKPOINT_OVERRIDES)} (no weight depends on them) can change"
             )
         adapted[key] = value
-    adapted["cameras"] = kept + added
+    adapted["cameras"] = tuple(names[name] for name in kept + added)
     adapted["camera_shapes"] = tuple(shapes[cameras[name]] for name in kept + added)
     adapted["empty_cameras"] = cfg.empty_cameras + len(cfg.cameras) - len(kept)
     policy.net.cfg = cfg.with_overrides(**adapted)

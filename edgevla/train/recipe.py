@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from edgevla.errors import EdgevlaError
+from edgevla.paths import recipes_dir
 from edgevla.policy_io import ACTION_KEY, STATE_KEY
 
 MODES = ("lora", "expert", "vision-frozen", "full")
@@ -282,10 +283,21 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), yaml.safe_load(value)
 
 
-def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
+def find_recipe(path: str | Path) -> Path:
+    """`path`; or, for a relative path with no file there, the shipped recipe of that file name, so
+    `--recipe recipes/smolvla-lora-8gb.yaml` works from any directory, as the README writes it."""
     path = Path(path)
+    if path.is_file() or path.is_absolute():
+        return path
+    shipped = recipes_dir() / path.name
+    return shipped if shipped.is_file() else path
+
+
+def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
+    path = find_recipe(path)
     if not path.is_file():
-        raise RecipeError(f"recipe {path} does not exist")
+        shipped = ", ".join(sorted(p.name for p in recipes_dir().glob("*.yaml")))
+        raise RecipeError(f"recipe {path} does not exist; the shipped ones: {shipped}")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:

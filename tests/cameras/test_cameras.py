@@ -16,6 +16,9 @@ from edgevla.cameras import (
 )
 from edgevla.cameras.synthetic import SyntheticCamera, decode_counter, draw_counter
 from edgevla.errors import EdgevlaError
+from edgevla.paths import REPO_ROOT
+
+PYPROJECT = REPO_ROOT / "pyproject.toml"
 
 
 def test_spec_defaults_options_and_shorthands():
@@ -153,11 +156,15 @@ def test_open_failure_stops_cameras_already_started(monkeypatch):
     assert started[0]._stop.is_set()
 
 
-def test_missing_opencv_names_the_package(monkeypatch):
+def test_missing_opencv_names_the_extra_that_installs_it(monkeypatch):
+    import tomllib
+
     monkeypatch.setitem(sys.modules, "cv2", None)
     reader = CameraReader(make_source(parse_camera_spec("wrist=0")))
-    with pytest.raises(CameraError, match="pip install opencv-python-headless"):
+    with pytest.raises(CameraError, match=r"pip install 'edgevla\[cameras\]'"):
         reader.start()
+    extras = tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]
+    assert any(req.startswith("opencv-python-headless") for req in extras["cameras"])
 
 
 def test_duplicate_camera_names_are_refused():

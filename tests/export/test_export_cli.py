@@ -50,6 +50,23 @@ def test_check_cli_degrees_from_a_robot_calibration(tiny_ckpt, tiny_art, capsys)
     assert all(d["mean_abs_degrees"] is not None for d in report["per_dim"])  # the gripper motor too
 
 
+def test_check_cli_robot_alone_reads_that_robots_calibration(tiny_ckpt, tiny_art, capsys):
+    """The README's `edgevla check ... --robot so101_follower`: its own profile, as `run` uses it."""
+    from edgevla.drivers.calibration import find_profile
+    from edgevla.hardware import load_robot
+
+    argv = ["check", "--policy", str(tiny_ckpt), "--art", str(tiny_art), "--frames", "1", "--json", "--robot"]
+    assert main([*argv, "so101_follower"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert (
+        main([*argv, "so101_follower", "--calibration", str(find_profile(load_robot("so101_follower")).path)])
+        == 0
+    )
+    assert alone == json.loads(capsys.readouterr().out)
+    assert main(["check", "--policy", str(tiny_ckpt), "--art", str(tiny_art), "--calibration", "x.json"]) == 2
+    assert "--calibration needs --robot" in capsys.readouterr().err
+
+
 def test_bench_policy_onnx_json(tiny_art, capsys):
     argv = [
         "bench",
@@ -89,3 +106,21 @@ def test_export_cli_refuses_narrow_width_and_bad_cameras(tmp_path, tiny_ckpt, ca
 def test_export_tensorrt_cli(tmp_path, tiny_art, capsys):
     assert main(["export", "tensorrt", "--art", str(tiny_art), "--out", str(tmp_path / "e"), "--fp16"]) == 0
     assert "trtexec.sh" in capsys.readouterr().out
+
+
+def test_export_and_quantize_print_no_third_party_noise(tmp_path, tiny_ckpt):
+    """A successful run shows edgevla's lines only: torch.onnx's "torchvision is not installed"
+    (4 per graph) and onnxruntime's pre-processing hint (1-2 per graph) are known noise."""
+    import subprocess
+    import sys
+
+    # from a checkpoint: exports, then quantizes
+    argv = ["quantize", "--policy", str(tiny_ckpt), "--method", "int8-dynamic", "--out", str(tmp_path / "q")]
+    result = subprocess.run(
+        [sys.executable, "-m", "edgevla", *argv], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout + result.stderr
+    assert "exporting the denoise graph" in printed and "wrote" in printed
+    for noise in ("torchvision", "pre-processing", "WARNING"):
+        assert noise not in printed, printed

@@ -114,6 +114,10 @@ def test_after_starvation_blend_eases_in_from_the_held_pose_instead_of_jumping()
     hold = np.array([0.0], np.float32)
     q.add_chunk(obs_tick=0, now_tick=0, chunk=np.full((8, 1), 40.0, np.float32), hold=hold)
     assert [round(float(q.pop(t)[0]), 3) for t in range(5)] == [10.0, 20.0, 30.0, 40.0, 40.0]
+    # a chunk so late that one row is left eases over that row: halfway, the most a first step covers
+    late = ActionQueue(1, ScheduleConfig(chunk_size=8, merge="blend", ease_ticks=3))
+    late.add_chunk(obs_tick=0, now_tick=7, chunk=np.full((8, 1), 40.0, np.float32), hold=hold)
+    assert late.pop(7)[0] == 20.0
     latest = ActionQueue(1, ScheduleConfig(chunk_size=8, merge="latest"))
     latest.add_chunk(0, 0, np.full((8, 1), 40.0, np.float32), hold=hold)
     assert latest.pop(0)[0] == 40.0  # `latest` means it: the driver's max_relative_target is the only guard

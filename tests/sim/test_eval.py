@@ -70,6 +70,21 @@ def test_demo_runs_a_given_policy_and_saves_the_camera_view(tmp_path, capsys):
     assert gif.stat().st_size > 1000
 
 
+def test_demo_without_pillow_names_the_sim_extra_before_any_episode(tmp_path, capsys, monkeypatch):
+    from edgevla.cli import main as cli_main
+
+    monkeypatch.setitem(sys.modules, "PIL", None)  # a [runtime]-only install
+    ReplayPolicy(np.zeros((30, 6), np.float32), 30.0, 30, "still").save(tmp_path / "still.npz")
+    args = ["demo", "--policy", str(tmp_path / "still.npz"), "--worker", "thread"]
+    assert cli_main([*args, "--gif", str(tmp_path / "d.gif")]) == 2
+    out, err = capsys.readouterr()
+    assert err.strip() == (
+        "edgevla demo: error: this command needs the 'sim' extra (module 'PIL' is missing): "
+        "pip install 'edgevla[sim]'"
+    )
+    assert "missed" not in out and "success" not in out  # said before the first episode ran
+
+
 def test_demo_without_a_shipped_policy_runs_the_oracle_and_says_how_to_train(tmp_path, capsys, monkeypatch):
     import edgevla.cli.demo as demo
     from edgevla.cli import main as cli_main

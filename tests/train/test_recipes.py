@@ -44,6 +44,20 @@ def test_shipped_recipes_validate_and_state_their_memory():
         assert recipe.memory == "unmeasured" or recipe.memory.endswith("GiB"), path
 
 
+def test_recipe_comments_name_the_recipe_the_shipped_demo_policy_came_from():
+    import json
+
+    from edgevla.paths import assets_dir
+
+    shipped = json.loads((assets_dir() / "small-reach" / "onnx-int8" / "manifest.json").read_text())
+    trained_by = shipped["name"]  # a policy is named after the recipe that trained it
+    assert (ROOT / "recipes" / f"{trained_by}.yaml").is_file()
+    for path in RECIPES:
+        header = "".join(line for line in path.read_text().splitlines(keepends=True) if line.startswith("#"))
+        if "demo policy" in header and path.stem != trained_by:
+            assert f"recipes/{trained_by}.yaml" in header and "no demo policy" not in header, path.name
+
+
 def test_smolvla_lora_targets_match_the_450m_network():
     with torch.device("meta"):  # shapes only, no 1.8 GB of weights
         net = SmolVLANet(preset("smolvla-450m"))
@@ -118,6 +132,36 @@ def test_camera_missing_in_dataset(dataset, tmp_path):
     assert "observation.images.front" in message  # what it has
 
 
+SMOLVLA_CAMERAS = {"camera1": "observation.images.front", "camera2": "observation.images.wrist"}
+
+
+def test_a_recipe_camera_no_dataset_recorded_is_left_out_and_the_policy_takes_the_dataset_names(
+    dataset, tmp_path, capsys
+):
+    """The README session: a smolvla recipe (camera1 <- front, camera2 <- wrist), a front-only
+    dataset; the trained policy then takes `front`, as `run --camera front=...` gives it."""
+    from edgevla.model.checkpoint import load_edgevla
+
+    load_and_train({"datasets": [str(dataset)], "features.cameras": SMOLVLA_CAMERAS}, tmp_path / "out")
+    assert (
+        "features.cameras.camera2: no dataset has camera 'observation.images.wrist'"
+        in capsys.readouterr().out
+    )
+    assert load_edgevla(tmp_path / "out" / "policy").cfg.cameras == ("front",)
+
+
+def test_unmapped_dataset_cameras_beside_a_missing_one_are_refused_naming_both(tmp_path):
+    two = write_reaching_dataset(tmp_path / "two", episodes=2, length=12, cameras=("front", "top"))
+    message = error_of({"datasets": [str(two)], "features.cameras": SMOLVLA_CAMERAS}, tmp_path / "out")
+    assert "features.cameras.camera2" in message and "no camera 'observation.images.wrist'" in message
+    assert "it has observation.images.front, observation.images.top" in message  # the dataset's list
+    assert "the recipe maps camera1: observation.images.front, camera2: observation.images.wrist" in message
+    assert (
+        "--set 'features.cameras={camera1: observation.images.front, camera2: observation.images.top}'"
+        in message
+    )
+
+
 def test_feature_the_checkpoint_does_not_know(dataset, tmp_path):
     overrides = {"datasets": [str(dataset)], "base": str(GOLDEN), "vlm_dir": str(VLM), "model": {},
                  "features.cameras": {"wrist": "observation.images.front"}}  # fmt: skip
@@ -133,6 +177,15 @@ def test_lora_targets_that_match_nothing(dataset, tmp_path):
     }
     message = error_of(overrides, tmp_path / "out")
     assert "lora.targets[1]" in message and "matches no Linear layer" in message
+
+
+def test_a_shipped_recipe_is_found_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a wheel install: no recipes/ folder here
+    assert load_recipe("recipes/smolvla-lora-8gb.yaml").name == "smolvla-lora-8gb"
+    with pytest.raises(
+        EdgevlaError, match=r"recipe recipes/nope.yaml does not exist; the shipped ones: .*small-cpu"
+    ):
+        load_recipe("recipes/nope.yaml")
 
 
 def test_cli_reports_one_line_and_exit_2(tmp_path):

@@ -173,6 +173,8 @@ def test_expert_mode_on_golden_freezes_the_vlm(dataset, tmp_path):
     assert any(n.startswith("expert_layers.") for n in changed)
     assert not any(n.startswith(("vision.", "vlm_layers.", "embed_tokens", "connector")) for n in changed)
     assert not (out / "adapter").exists()
+    # the checkpoint's cam0 slot, fed the dataset's front camera, is `front` to whoever runs it
+    assert load_edgevla(out / "policy").cfg.cameras == ("front",)
 
 
 def test_dry_run_prints_params_shapes_and_a_cpu_estimate(dataset, capsys):
@@ -190,6 +192,34 @@ def test_dry_run_prints_params_shapes_and_a_cpu_estimate(dataset, capsys):
     assert report["batch"]["actions"][:-1] == [8, 10, 8]
     assert report["memory"]["kind"].startswith("estimate")
     assert report["memory"]["activations_gib"] > 0
+
+
+def test_ctrl_c_saves_a_checkpoint_exits_130_and_resume_continues(dataset, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    overrides = [arg for key, value in SHRINK.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
+    args = ["train", "--recipe", str(SMALL_CPU), "--dataset", str(dataset), "--out", str(out), *overrides]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgevla", *args, "--max-steps", "100000"], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not ((out / "metrics.jsonl").is_file() and metrics(out)):  # steps are running
+            assert proc.poll() is None and time.monotonic() < deadline, "training never started"
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    (stopped,) = metrics(out, "interrupted")
+    assert json.loads((out / "checkpoints" / "latest.json").read_text())["step"] == stopped["step"] >= 1
+    assert "--resume" in err and "Traceback" not in err and not (out / "policy").exists()
+    assert main([*args, "--resume", "--max-steps", str(stopped["step"] + 2)]) == 0
+    assert [record["step"] for record in metrics(out)] == list(range(1, stopped["step"] + 3))
 
 
 def test_accelerate_launch_single_cpu_process(dataset, tmp_path):
