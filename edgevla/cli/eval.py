@@ -73,7 +73,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgevla.cli.ranges import check_number
+    from edgevla.cli.args import check_number
     from edgevla.errors import EdgevlaError
     from edgevla.evaluation.evaluate import EvalConfig, evaluate, open_eval_policy
 

@@ -61,7 +61,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _validate(args: argparse.Namespace) -> tuple[int, int]:
-    from edgevla.cli.ranges import check_number
+    from edgevla.cli.args import check_number
     from edgevla.errors import EdgevlaError
 
     if args.episodes < 1 or args.fps < 1:

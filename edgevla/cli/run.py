@@ -73,7 +73,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _validate(args: argparse.Namespace) -> None:
-    from edgevla.cli.ranges import check_number
+    from edgevla.cli.args import check_number
 
     check_number("--fps", args.fps, above=0, maximum=1000)
     check_number("--duration", args.duration, above=0)

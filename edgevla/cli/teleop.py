@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.live import Live
 
-    from edgevla.cli.ranges import check_number
+    from edgevla.cli.args import check_number
     from edgevla.record.arms import open_arm_pair
     from edgevla.record.teleop import run_teleop
     from edgevla.signals import stop_on_signals
