@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import dynamixel_sdk as dxl
 import scservo_sdk as scs
@@ -51,12 +50,3 @@ def open_sdk_port(vendor: str, path: str, baud: int):
     port = SDK[vendor][0](path)
     assert port.openPort() and port.setBaudRate(baud)
     return port, SDK[vendor][1]()
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()

@@ -14,8 +14,9 @@ from edgevla.drivers.interface import RobotIO
 from edgevla.drivers.robot import Robot
 from edgevla.errors import EdgevlaError
 from edgevla.firmware import Faults, serve_robot
+from tests.waiting import wait_until
 
-from .helpers import PATIENT, wait_until
+from .helpers import PATIENT
 
 
 @pytest.fixture(params=["so101_follower", "koch_follower"])

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dynamixel_sdk as dxl
 import scservo_sdk as scs
 
-from .helpers import open_sdk_port, sdk_read, sdk_write, wait_until
+from tests.waiting import wait_until
+
+from .helpers import open_sdk_port, sdk_read, sdk_write
 
 REGISTERS = [
     "Model_Number",

@@ -27,15 +27,6 @@ def sdk_call(port, call: Callable, *args, attempts: int = 4):
     return result
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
 def open_port(handler_cls, path: str, baud: int):
     port = handler_cls(path)
     assert port.openPort()

@@ -7,8 +7,9 @@ import dynamixel_sdk as dxl
 from edgevla.firmware import serve_robot
 from edgevla.firmware.dynamixel import ACCESS_ERROR, ALERT, DATA_LIMIT_ERROR
 from edgevla.hardware import load_servo
+from tests.waiting import wait_until
 
-from .helpers import open_port, sdk_call, wait_until
+from .helpers import open_port, sdk_call
 
 XL330 = load_servo("xl330-m288")
 ADDR = {name: reg.address for name, reg in XL330.registers.items()}

@@ -8,8 +8,9 @@ import scservo_sdk as scs
 
 from edgevla.firmware import Sweep, serve_robot
 from edgevla.hardware import load_servo
+from tests.waiting import wait_until
 
-from .helpers import open_port, sdk_call, wait_until
+from .helpers import open_port, sdk_call
 
 STS = load_servo("sts3215")
 ADDR = {name: reg.address for name, reg in STS.registers.items()}
