@@ -176,7 +176,10 @@ def test_accept_running_out_of_open_files_is_survived_and_logged_once(server, ca
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     taken = []
     try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 16, hard))
+        # above the highest descriptor open (the server's reserve among them), so that the one
+        # the reserve frees can be taken again
+        highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 16, hard))
         with contextlib.suppress(OSError):
             while True:
                 taken.append(open(os.devnull, "rb"))  # noqa: SIM115 - closed below
