@@ -31,6 +31,10 @@ class Link(Protocol):
 
     def close(self) -> None: ...
 
+    def set_max_bytes(self, max_bytes: int) -> None:
+        """Largest message `recv` accepts from now on; bigger ones drop the link unread."""
+        ...
+
 
 class PipeLink:
     """Frames as 4-byte big-endian length + payload over a pair of binary streams.
@@ -72,6 +76,9 @@ class PipeLink:
         except (OSError, ValueError) as err:
             raise LinkClosed(f"worker pipe failed: {err}") from None
 
+    def set_max_bytes(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+
     def close(self) -> None:
         for stream in (self.writer, self.reader):
             with contextlib.suppress(OSError):
@@ -79,10 +86,10 @@ class PipeLink:
 
 
 class WebSocketLink:
-    """A websockets (sync API) connection, client or server side."""
+    """A websockets (sync API) connection, client or server side; `peer` names the other end."""
 
-    def __init__(self, connection):
-        self.connection = connection
+    def __init__(self, connection, peer: str = "server"):
+        self.connection, self.peer = connection, peer
 
     def recv(self, timeout: float | None = None) -> bytes:
         from websockets.exceptions import ConnectionClosed
@@ -90,7 +97,7 @@ class WebSocketLink:
         try:
             data = self.connection.recv(timeout)
         except TimeoutError:
-            raise LinkClosed(f"server sent nothing for {timeout:.0f} s") from None
+            raise LinkClosed(f"{self.peer} sent nothing for {timeout:.1f} s") from None
         except ConnectionClosed as err:
             raise LinkClosed(f"connection closed ({err})") from None
         except OSError as err:
@@ -106,6 +113,11 @@ class WebSocketLink:
             self.connection.send(data)
         except (ConnectionClosed, OSError) as err:
             raise LinkClosed(f"connection closed ({err})") from None
+
+    def set_max_bytes(self, max_bytes: int) -> None:
+        # websockets checks each frame's declared length against this before reading its body
+        # (and closes with 1009); it reads the limit afresh for every frame
+        self.connection.protocol.max_message_size = max_bytes
 
     def close(self) -> None:
         self.connection.close()

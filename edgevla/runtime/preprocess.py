@@ -49,16 +49,31 @@ def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return top[:, :, x0] * (1 - wx)[None, None, :] + top[:, :, x1] * wx[None, None, :]
 
 
+def _fit(height: int, width: int, max_height: int, max_width: int) -> tuple[float, int, int]:
+    """The scale-down ratio and size that fit an image into max_height x max_width, aspect kept."""
+    ratio = max(width / max_width, height / max_height)
+    return ratio, int(height / ratio), int(width / ratio)
+
+
 def letterbox(image: np.ndarray, size: int) -> np.ndarray:
     """uint8 (H, W, 3) -> float32 (3, size, size) in [-1, 1], aspect kept, padded left/top."""
     chw = image.transpose(2, 0, 1).astype(np.float32) / 255.0
-    height, width = chw.shape[1:]
-    ratio = max(width / size, height / size)
-    new_h, new_w = int(height / ratio), int(width / ratio)
+    _, new_h, new_w = _fit(*chw.shape[1:], size, size)
     resized = resize_bilinear(chw, new_h, new_w)
     out = np.zeros((3, size, size), dtype=np.float32)
     out[:, size - new_h :, size - new_w :] = resized
     return out * 2.0 - 1.0
+
+
+def shrink_to_fit(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """uint8 (H, W, 3) shrunk to the size `letterbox` would resize it to, with the same bilinear
+    (so letterboxing the result resizes nothing: only rounding to uint8 differs); an image that
+    already fits is returned as it is."""
+    ratio, new_h, new_w = _fit(*image.shape[:2], height, width)
+    if ratio <= 1:
+        return image
+    chw = resize_bilinear(image.transpose(2, 0, 1).astype(np.float32), max(new_h, 1), max(new_w, 1))
+    return np.clip(np.rint(chw), 0, 255).astype(np.uint8).transpose(1, 2, 0)
 
 
 def empty_image(size: int) -> np.ndarray:

@@ -21,7 +21,10 @@ import numpy as np
 from edgevla.errors import EdgevlaError, MissingExtraError
 from edgevla.policy_io import Expectation, Guidance, Observation, Policy, PolicySpec, check_fit
 from edgevla.runtime.link import Link, LinkClosed
+from edgevla.runtime.preprocess import shrink_to_fit
 from edgevla.runtime.wire import (
+    HELLO_MAX_BYTES,
+    IMAGE_PREFIX,
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
     Chunk,
@@ -36,7 +39,7 @@ from edgevla.runtime.wire import (
 )
 
 log = logging.getLogger("edgevla.runtime")
-HELLO_TIMEOUT_S = 10.0
+HELLO_TIMEOUT_S = 10.0  # from connecting to an accepted hello
 
 
 def _check_hello(hello: object, spec: PolicySpec, token: str | None) -> Hello:
@@ -65,6 +68,7 @@ def serve_session(
     token: str | None = None,
     infer_lock: threading.Lock | None = None,
     max_bytes: int = MAX_MESSAGE_BYTES,
+    hello_timeout_s: float = HELLO_TIMEOUT_S,
     peer: str = "client",
     log_sent_errors: bool = True,
 ) -> None:
@@ -73,14 +77,20 @@ def serve_session(
     A misbehaving client gets one error message naming the problem and is disconnected; the
     caller (a server with other clients) is not disturbed. `infer_lock` serialises clients
     sharing one policy. `log_sent_errors`: also log that message here (a server's own record);
-    a worker process leaves it to its parent, which reports what it receives.
+    a worker process leaves it to its parent, which reports what it receives. Until its hello is
+    accepted (within `hello_timeout_s`) a client may send at most HELLO_MAX_BYTES; after it,
+    `max_bytes`.
     """
     lock = infer_lock or threading.Lock()
     spec = policy.spec
     served = 0
     try:
-        # a client that connects and says nothing must not hold a server thread forever
-        _check_hello(decode(link.recv(HELLO_TIMEOUT_S), max_bytes=max_bytes), spec, token)
+        # a client that connects and says nothing must not hold a server thread forever, and
+        # one without a token must not make the server buffer more than a hello's worth
+        link.set_max_bytes(HELLO_MAX_BYTES)
+        hello = decode(link.recv(max(hello_timeout_s, 1e-3)), max_bytes=HELLO_MAX_BYTES)
+        _check_hello(hello, spec, token)
+        link.set_max_bytes(max_bytes)
         link.send(encode(Welcome(spec)))
         log.info("%s: connected to policy '%s'", peer, spec.name)
         while True:
@@ -189,6 +199,7 @@ class LinkPolicy(Policy):
             self.reconnect()
         link = self._link
         request_id = next(self._ids)
+        obs = self._fit_images(obs)
         try:
             link.send(
                 encode(InferRequest(id=request_id, obs=obs, noise=noise, guidance=guidance), jpeg=self.jpeg)
@@ -205,6 +216,17 @@ class LinkPolicy(Policy):
             raise WireError(f"{self.describe} answered request {request_id} out of order")
         self.last_infer_ms = reply.infer_ms
         return reply.actions
+
+    def _fit_images(self, obs: Observation) -> Observation:
+        """Camera frames shrunk to the policy's image size, which is all the server accepts (the
+        policy would shrink them to it anyway; a smaller message is sent sooner)."""
+        fitted = dict(obs)
+        for camera in self.spec.cameras:
+            key = IMAGE_PREFIX + camera.name
+            image = obs.get(key)
+            if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3:
+                fitted[key] = shrink_to_fit(image, camera.height, camera.width)
+        return fitted
 
     def _drop(self) -> None:
         if self._link is not None:

@@ -36,6 +36,9 @@ from edgevla.policy_io import (
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # a few camera frames; raise on the server with --max-message-mb
+# Until its hello is accepted a peer is a stranger: a hello (token, camera names) fits in a few KiB,
+# so a stranger's message can never make the server buffer more than this.
+HELLO_MAX_BYTES = 64 * 1024
 MAX_IMAGE_SIDE = 4096
 MAX_TASK_CHARS = 2000
 MAX_DIM = 4096  # no policy dimension (state, action, chunk) is anywhere near this
@@ -233,25 +236,41 @@ def _decode_array(value: Any, where: str, dtype: Any = None, shape: tuple | None
     return np.frombuffer(data, dtype=DTYPES[dtype_str]).reshape(dims).copy()
 
 
-def decode_jpeg(data: bytes, where: str) -> np.ndarray:
+def _check_image_size(height: int, width: int, camera: CameraSpec, where: str) -> None:
+    """Refuse an image bigger than the policy's own input: it would only be shrunk to that size,
+    and decoding it first is how a few small JPEGs become gigabytes of pixels."""
+    if height > camera.height or width > camera.width:
+        raise WireError(
+            f"{where}: image of {width}x{height} is larger than the {camera.width}x{camera.height} "
+            "this policy takes; shrink it before sending (edgevla clients do)"
+        )
+
+
+def decode_jpeg(data: bytes, camera: CameraSpec, where: str) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
+        # open() parses only the header: the size is known before any pixel is decoded
         with Image.open(io.BytesIO(data), formats=["JPEG"]) as img:
-            # check the header's size before decoding pixels (decompression bombs)
-            if max(img.size) > MAX_IMAGE_SIDE:
-                raise WireError(f"{where}: JPEG of {img.size[0]}x{img.size[1]} exceeds {MAX_IMAGE_SIDE}")
+            _check_image_size(img.size[1], img.size[0], camera, where)
             return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
-        raise WireError(f"{where}: not a valid JPEG image ({err})") from None
+    except UnidentifiedImageError:
+        raise WireError(f"{where}: not a JPEG image (no valid JPEG header)") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
+        # Pillow's reasons ("Truncated File Read", "broken data stream") are words, not reprs
+        raise WireError(f"{where}: damaged JPEG image ({err or type(err).__name__})") from None
 
 
-def _decode_image(value: Any, where: str) -> np.ndarray:
+def _decode_image(value: Any, camera: CameraSpec, where: str) -> np.ndarray:
     if isinstance(value, dict) and set(value) == {"jpeg"}:
         data = value["jpeg"]
         if not isinstance(data, bytes):
             raise WireError(f"{where}.jpeg: expected bytes, got {type(data).__name__}")
-        return decode_jpeg(data, where)
+        return decode_jpeg(data, camera, where)
+    # a raw array's declared shape is checked before its bytes are copied into an image
+    shape = value.get("shape") if isinstance(value, dict) else None
+    if isinstance(shape, list) and len(shape) == 3 and all(type(d) is int for d in shape):
+        _check_image_size(shape[0], shape[1], camera, where)
     return _decode_array(value, where, np.uint8, (None, None, 3))
 
 
@@ -315,9 +334,21 @@ def decode_observation(value: Any, spec: PolicySpec) -> Observation:
         if timestamp < 0:
             raise WireError(f"infer.obs.{TIMESTAMP_KEY}: must not be negative")
         obs[TIMESTAMP_KEY] = timestamp
-    for key in sorted(cameras):
-        obs[key] = _decode_image(f.get(key, dict), f"infer.obs.{key}")
+    for camera in sorted(spec.cameras, key=lambda c: c.name):
+        key = IMAGE_PREFIX + camera.name
+        obs[key] = _decode_image(f.get(key, dict), camera, f"infer.obs.{key}")
     return obs
+
+
+def _msgpack_reason(err: Exception) -> str:
+    """msgpack raises some errors without a message; every refusal still says what was wrong."""
+    if str(err):
+        return str(err)
+    if isinstance(err, msgpack.exceptions.FormatError):
+        return "a byte that msgpack does not define (0xc1 or a reserved type)"
+    if isinstance(err, msgpack.exceptions.StackError):
+        return "nested too deeply"
+    return f"malformed data ({type(err).__name__})"
 
 
 def decode(data: bytes, spec: PolicySpec | None = None, max_bytes: int = MAX_MESSAGE_BYTES) -> Message:
@@ -337,7 +368,7 @@ def decode(data: bytes, spec: PolicySpec | None = None, max_bytes: int = MAX_MES
             max_map_len=256,
         )
     except (ValueError, msgpack.exceptions.UnpackException) as err:
-        raise WireError(f"not valid msgpack: {err}") from None
+        raise WireError(f"not valid msgpack: {_msgpack_reason(err)}") from None
     f = _Fields(body, "message")
     kind = f.get("type", str)
     if kind == "hello":

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -43,3 +47,29 @@ def write_replay(path: Path, chunk_size: int = 10, fps: float = 30.0, frames: in
 
 def expect(joints: int = 6, fps: float = 30.0, cameras: tuple[str, ...] = ()) -> Expectation:
     return Expectation(state_dim=joints, action_dim=joints, cameras=cameras, fps=fps)
+
+
+def start_serve(
+    policy: Path, *args: str, log: Path, open_files: int | None = None
+) -> tuple[subprocess.Popen, str]:
+    """`edgevla serve` as a user starts it, in a child process on a free port; returns it and its
+    ws:// URL. Its log goes to `log`. `open_files` sets the child's open-file limit (soft and hard)
+    as a small `ulimit -n` would."""
+
+    def limit_open_files() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgevla", "serve", "--policy", str(policy), "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=log.open("w"),
+        text=True,
+        preexec_fn=limit_open_files if open_files else None,
+    )
+    line = proc.stdout.readline()
+    match = re.search(r"on (ws://127\.0\.0\.1:\d+)", line)
+    if not match:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"no address in {line!r}: {log.read_text()}")
+    return proc, match.group(1)

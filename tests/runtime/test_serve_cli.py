@@ -1,6 +1,5 @@
 """`edgevla serve` as a user starts it: a real process, a real port, Ctrl-C to stop."""
 
-import re
 import signal
 import subprocess
 import sys
@@ -11,27 +10,13 @@ import pytest
 from edgevla.hosting import open_policy
 from edgevla.runtime.wire import Refused
 
-from .helpers import expect, write_replay
-
-
-def _start(*args: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edgevla", "serve", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline()
-    match = re.search(r"on (ws://127\.0\.0\.1:\d+)", line)
-    if not match:
-        proc.kill()
-        raise AssertionError(f"no address in {line!r}: {proc.stderr.read()}")
-    return proc, match.group(1)
+from .helpers import expect, start_serve, write_replay
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_serve_command_serves_until_interrupted(tmp_path, signum):
-    proc, url = _start("--policy", str(write_replay(tmp_path / "wave.npz")), "--port", "0", "--token", "t0k")
+    log = tmp_path / "serve.log"
+    proc, url = start_serve(write_replay(tmp_path / "wave.npz"), "--token", "t0k", log=log)
     client = None
     try:
         client = open_policy(url, transport="remote", expect=expect(), token="t0k")
@@ -41,11 +26,11 @@ def test_serve_command_serves_until_interrupted(tmp_path, signum):
             open_policy(url, transport="remote", expect=expect(), token="guess")
     finally:  # stopped with a client still connected, as a service stop finds it
         proc.send_signal(signum)
-        _, err = proc.communicate(timeout=20)
+        proc.communicate(timeout=20)
         if client is not None:
             client.close()
     assert proc.returncode == 130
-    assert "Traceback" not in err
+    assert "Traceback" not in log.read_text()
 
 
 def test_serve_with_a_missing_policy_is_one_line():
@@ -57,3 +42,31 @@ def test_serve_with_a_missing_policy_is_one_line():
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0 and "wave.npz" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--port", "99999"], "--port"),
+        (["--port", "-1"], "--port"),
+        (["--max-message-mb", "-1"], "--max-message-mb"),
+        (["--max-message-mb", "0"], "--max-message-mb"),
+        (["--max-message-mb", "nan"], "--max-message-mb"),
+        (["--max-message-mb", "inf"], "--max-message-mb"),
+        (["--max-connections", "0"], "--max-connections"),
+        (["--max-connections-per-ip", "0"], "--max-connections-per-ip"),
+        (["--max-connections", "4", "--max-connections-per-ip", "8"], "--max-connections-per-ip"),
+        (["--hello-timeout", "0"], "--hello-timeout"),
+        (["--hello-timeout", "nan"], "--hello-timeout"),
+        (["--token", ""], "--token"),
+        (["--token", "x" * 1025], "--token"),
+        (["--host", " "], "--host"),
+    ],
+)
+def test_every_serve_flag_is_checked_with_one_line_naming_it(tmp_path, capsys, flags, named):
+    from edgevla.cli import main
+
+    # checked before the policy is even loaded: the missing file is never reached
+    assert main(["serve", "--policy", str(tmp_path / "missing.npz"), *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith(f"edgevla serve: error: {named} must"), err

@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgevla.policy_io import Guidance, check_fit
+from edgevla.runtime.preprocess import letterbox, shrink_to_fit
 from edgevla.runtime.wire import (
     Chunk,
     ErrorMessage,
@@ -48,7 +49,7 @@ def test_every_message_round_trips_exactly():
 
 
 def test_jpeg_images_decode_close_to_the_original():
-    y, x = np.mgrid[0:48, 0:64]
+    y, x = np.mgrid[0:32, 0:48]  # the policy's own size (SPEC front 32x48)
     image = np.stack([x * 4, y * 5, (x + y) * 2], axis=-1).astype(np.uint8)  # smooth: JPEG-friendly
     obs = {"observation.state": np.zeros(6, np.float32), "task": "t", "observation.images.front": image}
     raw = encode(InferRequest(id=0, obs=obs))
@@ -93,7 +94,7 @@ def _valid_infer_body() -> dict:
         (lambda b: b.update(extra=1), "unknown field"),
         (
             lambda b: b["obs"].update({"observation.images.front": {"jpeg": b"not a jpeg"}}),
-            "not a valid JPEG",
+            "not a JPEG image",
         ),
     ],
 )
@@ -119,17 +120,67 @@ def test_non_finite_state_and_exotic_msgpack_are_refused():
         decode(encode(_infer()))  # an observation means nothing before the handshake
 
 
-def test_oversized_jpeg_header_is_refused_before_decoding():
+def _jpeg(height: int, width: int) -> bytes:
     import io
 
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.new("RGB", (5000, 8)).save(buf, format="JPEG")
+    Image.new("RGB", (width, height)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def _jpeg_claiming(height: int, width: int) -> bytes:
+    """An 8x8 JPEG whose frame header (SOF0) claims height x width: only a decoder that trusts
+    the header before decoding refuses it for its size rather than for its broken data."""
+    data = bytearray(_jpeg(8, 8))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        {"jpeg": _jpeg_claiming(4096, 4096)},  # 256 KB on the wire would decode to 48 MB
+        {"jpeg": _jpeg(33, 48)},  # one row more than the policy's 32x48
+        {"jpeg": _jpeg(8, 5000)},
+        {"nd": 1, "dtype": "|u1", "shape": [32, 49, 3], "data": bytes(32 * 49 * 3)},
+    ],
+    ids=["jpeg-header-4096", "jpeg-one-row-over", "jpeg-wide", "raw-one-column-over"],
+)
+def test_image_larger_than_the_policy_takes_is_refused_before_decoding(image):
     body = _valid_infer_body()
-    body["obs"]["observation.images.front"] = {"jpeg": buf.getvalue()}
-    with pytest.raises(WireError, match="exceeds 4096"):
+    body["obs"]["observation.images.front"] = image
+    with pytest.raises(WireError, match=r"larger than the 48x32 this policy takes; shrink it"):
         decode(_raw(body), SPEC)
+    body["obs"]["observation.images.front"] = {"jpeg": _jpeg(32, 48)}  # the policy's own size is fine
+    assert decode(_raw(body), SPEC).obs["observation.images.front"].shape == (32, 48, 3)
+
+
+@pytest.mark.parametrize(
+    ("frame", "reason"),
+    [
+        (b"\xc1", "a byte that msgpack does not define"),
+        (b"\x91\xc1", "a byte that msgpack does not define"),
+    ],
+)
+def test_msgpack_refusals_always_say_why(frame, reason):
+    with pytest.raises(WireError, match=f"^not valid msgpack: {reason}"):
+        decode(frame)
+
+
+@pytest.mark.parametrize(
+    ("jpeg", "reason"),
+    [(b"not a jpeg", "not a JPEG image"), (_jpeg(32, 48)[:200], "damaged JPEG image (Truncated")],
+)
+def test_jpeg_refusals_say_what_is_wrong_in_words(jpeg, reason):
+    body = _valid_infer_body()
+    body["obs"]["observation.images.front"] = {"jpeg": jpeg}
+    with pytest.raises(WireError) as refused:
+        decode(_raw(body), SPEC)
+    assert reason in str(refused.value)
+    assert "<" not in str(refused.value) and " at 0x" not in str(refused.value)  # no Python reprs
 
 
 def test_fit_check_explains_mismatches():
@@ -196,3 +247,17 @@ def test_fuzz_mutated_valid_messages(valid, data):
         buf[pos] = data.draw(st.integers(0, 255))
     cut = data.draw(st.integers(1, len(buf)))
     _decodes_cleanly(bytes(buf[:cut]))
+
+
+@pytest.mark.parametrize("shape", [(480, 640), (720, 1280), (500, 97), (100, 100)])
+def test_frames_larger_than_the_policy_takes_are_shrunk_to_what_it_would_see(shape):
+    # the robot side sends camera frames at the policy's size, which is all the server accepts
+    y, x = np.mgrid[0 : shape[0], 0 : shape[1]]
+    image = np.stack([x * 255 // shape[1], y * 255 // shape[0], (x + y) % 256], axis=-1).astype(np.uint8)
+    small = shrink_to_fit(image, 96, 96)
+    assert small.dtype == np.uint8 and max(small.shape[:2]) == 96
+    scale = 96 / max(shape)  # aspect kept, to the pixel
+    assert all(abs(side - full * scale) < 1 for side, full in zip(small.shape[:2], shape, strict=True))
+    # what the policy sees differs from the full frame by uint8 rounding only
+    assert np.abs(letterbox(small, 96) - letterbox(image, 96)).max() <= 1.01 / 255
+    assert shrink_to_fit(small, 96, 96) is small  # a frame that fits is sent as it is
