@@ -37,7 +37,7 @@ import numpy as np
 from websockets.sync.client import connect
 
 from edgevla.runtime.wire import ErrorMessage, Expectation, Hello, InferRequest, Welcome, decode, encode
-from edgevla.runtime.workers import open_policy
+from edgevla.hosting import open_policy
 
 DEMO_POLICY = Path(__file__).resolve().parents[1] / "edgevla/assets/small-reach/onnx-int8"
 TOKEN = "probe-token"
@@ -243,7 +243,7 @@ def probe_jpegs(server: Server, count: int, side: int) -> dict:
 
 
 def robot_served(server: Server) -> bool:
-    robot = open_policy(server.url, "remote", EXPECT, token=TOKEN)
+    robot = open_policy(server.url, transport="remote", expect=EXPECT, token=TOKEN)
     try:
         obs = {
             "observation.state": np.zeros(6, np.float32),
