@@ -36,8 +36,8 @@ import msgpack
 import numpy as np
 from websockets.sync.client import connect
 
-from edgevla.runtime.wire import ErrorMessage, Expectation, Hello, InferRequest, Welcome, decode, encode
 from edgevla.hosting import open_policy
+from edgevla.runtime.wire import ErrorMessage, Expectation, Hello, InferRequest, Welcome, decode, encode
 
 DEMO_POLICY = Path(__file__).resolve().parents[1] / "edgevla/assets/small-reach/onnx-int8"
 TOKEN = "probe-token"
