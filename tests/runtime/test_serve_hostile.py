@@ -25,9 +25,9 @@ from benchmarks.hostile_serve import (
     memory_kib,
     upgraded,
 )
+from edgevla.hosting import open_policy
 from edgevla.runtime.link import LinkClosed, WebSocketLink
 from edgevla.runtime.session import LinkPolicy
-from edgevla.runtime.workers import open_policy
 
 from .helpers import expect, start_serve, write_replay
 
@@ -120,7 +120,7 @@ def test_the_total_cap_refuses_the_excess_from_many_addresses(serve):
         answers = first_answers(flood, 2.0)
         assert answers.count(None) == 12 and count_refused(answers) == 12  # 12 held, awaiting hellos
         with pytest.raises(LinkClosed, match="cannot"):  # closed at once, not left hanging
-            open_policy(server.url, "remote", expect(), token=TOKEN)
+            open_policy(server.url, transport="remote", expect=expect(), token=TOKEN)
     finally:
         for sock in flood:
             sock.close()
