@@ -198,7 +198,7 @@ def test_accept_running_out_of_open_files_is_survived_and_logged_once(server, ca
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         for sock in waiting:
             sock.close()
-    client = open_policy(server.url, "remote", expect(), token=TOKEN)
+    client = open_policy(server.url, transport="remote", expect=expect(), token=TOKEN)
     assert client.infer(OBS).shape == (10, 6)
     client.close()
     assert caplog.text.count("cannot accept connections: Too many open files (EMFILE)") == 1
