@@ -129,7 +129,7 @@ def test_bench_firmware_prints_one_json_object():
 def test_firmware_imports_without_torch_or_transformers():
     code = (
         "import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
-        "import firmware, edgevla.cli.firmware, edgevla.cli.bench.firmware\n"
+        "import edgevla.firmware as firmware, edgevla.cli.firmware, edgevla.cli.bench.firmware\n"
         "with firmware.serve_robot('koch_leader') as arm: print(arm.bus.positions())"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
