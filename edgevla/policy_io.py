@@ -153,3 +153,36 @@ def check_fit(spec: PolicySpec, expect: Expectation) -> str | None:
         have = ", ".join(expect.cameras) or "none"
         return f"policy '{spec.name}' needs camera(s) {', '.join(missing)}; the robot has: {have} (use --camera NAME=SOURCE)"
     return None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What System 2 (the VLM over images + language) hands to System 1 (state + action head):
+    the keys/values of the image and language tokens, opaque to everyone but the policy that
+    made them, and when the newest frame it saw was taken (the observation's timestamp, on the
+    caller's clock), so a user can refuse a cache that is too old."""
+
+    arrays: tuple[Any, ...]
+    frame_time: float | None
+
+
+@runtime_checkable
+class DualPolicy(Policy, Protocol):
+    """A policy whose prefix splits in two: `infer(obs)` is `act(encode_context(obs), obs)`, and a
+    context computed from earlier images gives the actions a full pass over those images with
+    the current state would give."""
+
+    def encode_context(self, obs: Observation) -> Context:
+        """System 2: images and task of `obs` -> their cached keys/values."""
+        ...
+
+    def act(
+        self,
+        context: Context,
+        obs: Observation,
+        noise: np.ndarray | None = None,
+        guidance: Guidance | None = None,
+    ) -> np.ndarray:
+        """System 1: the state of `obs` against `context` -> one chunk (chunk_size, action_dim),
+        robot units; the images in `obs` are not read."""
+        ...

@@ -42,7 +42,7 @@ def run_onnx(args: argparse.Namespace) -> int:
     out = export_onnx(
         policy, args.out, cameras=cameras, max_tokens=args.max_tokens, opset=args.opset, source=args.policy
     )
-    print(f"wrote {out} (prefix.onnx, denoise.onnx, tokenizer, stats, manifest.json)")
+    print(f"wrote {out} (context.onnx, state.onnx, head.onnx, tokenizer, stats, manifest.json)")
     return 0
 
 

@@ -42,11 +42,21 @@ class TextConfig:
 
 
 @dataclass(frozen=True)
+class HeadConfig:
+    """Which action head turns the expert's hidden states into a chunk, and its own settings
+    (edgevla.model.heads). lerobot SmolVLA checkpoints are `flow` with the defaults."""
+
+    name: str = "flow"
+    time_sampling: str = "beta"  # flow: "beta" (SmolVLA's) or "high-noise" (for 1-2 step sampling)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     vision: VisionConfig = field(default_factory=VisionConfig)
     text: TextConfig = field(default_factory=TextConfig)
     scale_factor: int = 4  # connector pixel shuffle: (image_size/patch)^2 / scale^2 tokens per image
-    # action expert
+    # action expert and head
+    head: HeadConfig = field(default_factory=HeadConfig)
     expert_width_multiplier: float = 0.75
     num_expert_layers: int = -1  # <= 0: one expert layer per VLM layer
     attention_mode: str = "cross_attn"  # or "self_attn" (every layer joint)
@@ -138,6 +148,8 @@ class ModelConfig:
         def bad(what: str) -> EdgevlaError:
             return EdgevlaError(f"model config: {what}")
 
+        if self.head.time_sampling not in ("beta", "high-noise"):
+            raise bad(f"head.time_sampling '{self.head.time_sampling}' is not 'beta' or 'high-noise'")
         if self.attention_mode not in ("cross_attn", "self_attn"):
             raise bad(f"attention_mode '{self.attention_mode}' is not 'cross_attn' or 'self_attn'")
         if self.text.num_layers % self.expert_layers:
@@ -179,6 +191,7 @@ class ModelConfig:
         values = dict(data)
         values["vision"] = VisionConfig(**values.get("vision", {}))
         values["text"] = TextConfig(**values.get("text", {}))
+        values["head"] = HeadConfig(**values.get("head", {}))
         values["cameras"] = tuple(values.get("cameras", ()))
         values["camera_shapes"] = tuple(tuple(s) for s in values.get("camera_shapes", ()))
         return cls(**values)

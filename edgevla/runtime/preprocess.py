@@ -170,7 +170,8 @@ class TaskTokenizer:
 
 @dataclass(frozen=True)
 class ModelInputs:
-    """Batch-less inputs of `encode_prefix` (add the leading batch axis to feed a model)."""
+    """Batch-less inputs of `encode_prefix` (add the leading batch axis to feed a model): those of
+    `encode_context` (images, masks, tokens) and of `encode_state` (state)."""
 
     images: np.ndarray  # float32 (slots, 3, S, S)
     image_masks: np.ndarray  # bool (slots,)
@@ -189,6 +190,10 @@ class Preprocessor:
     action_stats: MeanStd
 
     def __call__(self, obs: dict) -> ModelInputs:
+        return ModelInputs(*self.context(obs), self.state(obs))
+
+    def context(self, obs: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """System 2's inputs: images (slots, 3, S, S), image_masks, tokens, token_mask."""
         io = self.io
         images = [self._camera(obs, name) for name in io.cameras]
         images += [empty_image(io.resize)] * io.empty_cameras
@@ -201,7 +206,7 @@ class Preprocessor:
                 f"observation has no '{TASK_KEY}' string: pass the instruction as obs['{TASK_KEY}']"
             )
         tokens, token_mask = self.tokenizer(task)
-        return ModelInputs(np.stack(images), masks, tokens, token_mask, self._state(obs))
+        return np.stack(images), masks, tokens, token_mask
 
     def _camera(self, obs: dict, name: str) -> np.ndarray:
         key = image_key(name)
@@ -215,7 +220,8 @@ class Preprocessor:
             raise EdgevlaError(f"{key} has shape {image.shape}: images must be HxWx3 uint8")
         return letterbox(image, self.io.resize)
 
-    def _state(self, obs: dict) -> np.ndarray:
+    def state(self, obs: dict) -> np.ndarray:
+        """System 1's input: the state, normalised and padded (max_state_dim,)."""
         if STATE_KEY not in obs:
             raise EdgevlaError(f"observation lacks '{STATE_KEY}' ({self.io.state_dim} floats)")
         state = np.asarray(obs[STATE_KEY], dtype=np.float32).reshape(-1)

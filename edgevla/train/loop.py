@@ -26,7 +26,7 @@ from edgevla.model.policy import TorchPolicy, make_preprocessor
 from edgevla.signals import Interrupts
 from edgevla.train import data as train_data
 from edgevla.train.prepare import (
-    FlowObjective,
+    Objective,
     apply_mode,
     count_parameters,
     dataset_dims,
@@ -203,7 +203,7 @@ class MetricsLog:
             self.board.close()
 
 
-def evaluate(objective, batches, device) -> float | None:
+def evaluate(objective, head, batches, device) -> float | None:
     if not batches:
         return None
     generator = torch.Generator().manual_seed(EVAL_SEED)
@@ -211,10 +211,8 @@ def evaluate(objective, batches, device) -> float | None:
     objective.eval()  # LoRA dropout off
     with torch.no_grad():
         for batch in batches:
-            actions = batch["actions"]
-            noise = torch.randn(actions.shape, generator=generator).to(device)
-            times = (torch.rand(actions.shape[0], generator=generator) * 0.999 + 0.001).to(device)
-            total += float(objective(to_device(batch, device), noise=noise, time=times))
+            draws = head.held_out_draws(batch["actions"], generator)
+            total += float(objective(to_device(batch, device), **to_device(draws, device)))
     objective.train()
     return total / len(batches)
 
@@ -257,7 +255,7 @@ def train(
             raise EdgevlaError(f"--resume: no checkpoint in {checkpoints}; run without --resume to start")
         state = load_checkpoint(found, run.net, optimizer)
         start, elapsed = state["step"], state.get("elapsed_s", 0.0)
-    objective, optimizer_prepared = accelerator.prepare(FlowObjective(run.net), optimizer)
+    objective, optimizer_prepared = accelerator.prepare(Objective(run.net), optimizer)
     objective.train()  # a loaded checkpoint comes in eval mode; LoRA dropout must be on
     if main:
         out.mkdir(parents=True, exist_ok=True)
@@ -332,7 +330,7 @@ def train(
                 )
                 progress.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", samples_s=f"{rate:.1f}")
             if recipe.eval.interval and (done % recipe.eval.interval == 0 or done == total):
-                eval_loss = evaluate(objective, eval_batches, accelerator.device)
+                eval_loss = evaluate(objective, run.net.head, eval_batches, accelerator.device)
                 if eval_loss is not None:
                     log.write({"kind": "eval", "step": done, "eval_loss": eval_loss, "time": time.time()})
             # after the last step there is nothing left to save for: it finishes and exports

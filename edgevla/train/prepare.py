@@ -2,9 +2,9 @@
 
 - base: a preset (random init, shaped by the dataset's cameras and dims) or a checkpoint
   (edgevla or lerobot) whose cameras the recipe maps dataset cameras onto;
-- mode: LoRA adapters through PEFT, or a freezing policy of `edgevla.model.flow`;
+- mode: LoRA adapters through PEFT, or a freezing policy of `edgevla.model.freezing`;
 - gradient checkpointing of every decoder block's MLP half and of the vision layers;
-- `FlowObjective`: the loss as a module's forward, so DDP (accelerate) can wrap it.
+- `Objective`: the loss as a module's forward, so DDP (accelerate) can wrap it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from torch.utils.checkpoint import checkpoint
 from edgevla.errors import EdgevlaError
 from edgevla.model.checkpoint import PRESET_TOKENIZER, load_policy
 from edgevla.model.config import ModelConfig, TextConfig, VisionConfig, preset
-from edgevla.model.flow import apply_freezing, flow_matching_loss
+from edgevla.model.freezing import apply_freezing
 from edgevla.model.network import SmolVLANet
 from edgevla.train.data import recorded_names
 from edgevla.train.recipe import Recipe
@@ -213,12 +213,12 @@ def set_gradient_checkpointing(net: SmolVLANet, enabled: bool) -> None:
             del layer.forward
 
 
-class FlowObjective(nn.Module):
-    """The flow-matching loss as forward(), so DDP sees a forward pass over the whole network."""
+class Objective(nn.Module):
+    """The action head's loss as forward(), so DDP sees a forward pass over the whole network."""
 
     def __init__(self, net: SmolVLANet):
         super().__init__()
         self.net = net
 
-    def forward(self, batch: dict[str, Tensor], noise: Tensor | None = None, time: Tensor | None = None):
-        return flow_matching_loss(self.net, batch, noise=noise, time=time)
+    def forward(self, batch: dict[str, Tensor], **draws: Tensor):
+        return self.net.loss(batch, **draws)
