@@ -49,7 +49,7 @@ def evaluate_sync(
     unused = [image_key(c) for c in config.cameras if c not in {s.name for s in policy.spec.cameras}]
     runs = [(config.seed + i, None) for i in range(config.episodes)]
     if every_target:
-        runs = [(seed, c) for seed, _ in runs for c in world.reset(seed).scene.color_names]
+        runs = [(seed, c) for seed, _ in runs for c in dict.fromkeys(world.reset(seed).scene.color_names)]
     pan = world.kin.joint_names.index("shoulder_pan")
     for seed, target in runs:
         episode = world.reset(seed, target)
@@ -64,7 +64,8 @@ def evaluate_sync(
             pushes[0][pan] += np.radians(push_deg)
             pushes[1][pan] -= np.radians(push_deg)
             world.rearm()
-            cube = episode.target_center
+            tool = world.kin.tool_position(world.angles)  # off the named cube it touched (or is nearest)
+            cube = min(episode.target_centers, key=lambda c: float(np.linalg.norm(tool - c)))
             world.set_angles(max(pushes, key=lambda a: np.linalg.norm(world.kin.tool_position(a) - cube)))
             _play(policy, world, execute, max_ticks, unused, chunk_ms, noise)
             recovered = world.succeeded
