@@ -28,6 +28,15 @@ import numpy as np
 from edgevla.cameras import CameraReader
 from edgevla.corrections.takeover import Leader, Phase, TakeoverArm, TakeoverConfig, Tick
 from edgevla.dataset import DatasetWriter, VideoConfig
+from edgevla.dataset.corrections import (
+    CORRECTED_COLUMN,
+    EPISODE_COLUMNS,
+    INTERVENTION_KEY,
+    INTERVENTIONS_COLUMN,
+    PHASE_KEY,
+    POLICY_ACTION_KEY,
+    SUCCESS_COLUMN,
+)
 from edgevla.dataset.format import joint_feature, video_feature
 from edgevla.drivers.interface import RobotIO
 from edgevla.errors import EdgevlaError
@@ -36,16 +45,6 @@ from edgevla.policy_io import ACTION_KEY, STATE_KEY, Policy, image_key
 from edgevla.printable import printable
 from edgevla.record.keyboard import NEXT, RERECORD, STOP, KeyboardControls
 from edgevla.runtime.loop import LoopConfig
-
-INTERVENTION_KEY = "complementary_info.is_intervention"  # lerobot's HIL-SERL / gym_manipulator name
-POLICY_ACTION_KEY = "complementary_info.policy_action"
-PHASE_KEY = "corrections.phase"
-SUCCESS_COLUMN = "corrections/success"
-EPISODE_COLUMNS = {
-    SUCCESS_COLUMN: "int64",  # 1 success, 0 failure, -1 not labelled
-    "corrections/interventions": "int64",
-    "corrections/intervention_frames": "int64",  # frames the person moved the arm (phase 2)
-}
 
 # Operator events (keys, a foot pedal typing a key, or the simulator's scripted person)
 TOGGLE, TAKE_OVER, HAND_BACK = "toggle", "take_over", "hand_back"
@@ -232,8 +231,8 @@ class Rollout:
                 writer.save_episode(
                     {
                         SUCCESS_COLUMN: label,
-                        "corrections/interventions": attempt.interventions,
-                        "corrections/intervention_frames": attempt.intervention_frames,
+                        INTERVENTIONS_COLUMN: attempt.interventions,
+                        CORRECTED_COLUMN: attempt.intervention_frames,
                     }
                 )
                 self.report.attempts.append(attempt)

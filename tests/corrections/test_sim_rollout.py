@@ -12,10 +12,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from edgevla.corrections.rollout import INTERVENTION_KEY, PHASE_KEY, POLICY_ACTION_KEY, SUCCESS_COLUMN
 from edgevla.corrections.sim import SimRolloutConfig, sim_rollout
 from edgevla.dataset import DatasetReader
 from edgevla.dataset.check import check
+from edgevla.dataset.corrections import INTERVENTION_KEY, PHASE_KEY, POLICY_ACTION_KEY, SUCCESS_COLUMN
 from edgevla.policy_io import ACTION_KEY, STATE_KEY, Policy, PolicySpec
 from edgevla.sim import joints
 from edgevla.sim.world import SimConfig, SimWorld
@@ -67,7 +67,12 @@ class ServoTrace:
                     torque = [s.torque for s in bus.servos]
                     goal = [s.goal_actual() for s in bus.servos]
                     actual = [s.actual for s in bus.servos]
-                row[name] = (all(torque), any(torque), self._units(served.robot, goal), self._units(served.robot, actual))
+                row[name] = (
+                    all(torque),
+                    any(torque),
+                    self._units(served.robot, goal),
+                    self._units(served.robot, actual),
+                )
             self.samples.append(row)
             time.sleep(0.004)
 
