@@ -189,3 +189,17 @@ def test_schema_is_lerobot_v30_with_lerobots_intervention_name(round_with_correc
     stats = json.loads((root / "meta/stats.json").read_text())
     assert {"min", "max", "mean", "std", "count"} <= set(stats[INTERVENTION_KEY])
     assert check(root).ok
+
+
+def test_dataset_info_counts_autonomous_and_corrected_frames(round_with_corrections):
+    root, report, _ = round_with_corrections
+    result = subprocess.run(
+        [sys.executable, "-m", "edgevla", "dataset", "info", str(root), "--json"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    summary = json.loads(result.stdout)["corrections"]
+    phase = DatasetReader(root).columns[PHASE_KEY].astype(int)
+    assert summary["autonomous_frames"] == int((phase == 0).sum()) > 0
+    assert summary["corrected_frames"] == int((phase == 2).sum()) == report.attempts[0].intervention_frames
+    assert (summary["attempts"], summary["succeeded"]) == (1, 1)
+    assert summary["interventions"] == report.attempts[0].interventions
