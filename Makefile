@@ -12,7 +12,7 @@ UV := $(BIN)/uv
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv test test-slow test-wheel lint demo demo-data demo-train demo-eval bench clean
+.PHONY: venv test test-slow test-wheel lint demo demo-data demo-train demo-eval corrections-experiment bench clean
 
 %/bin/uv:
 	$(PYTHON) -m venv $*
@@ -115,3 +115,8 @@ demo-eval: venv
 	    --episodes-out $(DEMO_RUN)/merge-$$m.episodes.jsonl > $(DEMO_RUN)/merge-$$m.eval.json || exit 1; done
 	$(BIN)/edgevla eval --policy $(DEMO_RUN)/onnx-int8 --task reach --episodes 50 --sync 10 --no-bus --push 8 \
 	  --json --episodes-out $(DEMO_RUN)/sync-push.episodes.jsonl > $(DEMO_RUN)/sync-push.eval.json
+
+# Correction rounds vs plain demos from a weak policy (docs/CORRECTIONS.md); hours of CPU, needs
+# runs/small-vlm from demo-train. Knobs: OUT, BUDGET, ROUNDS, STEPS, WEIGHT, EVAL.
+corrections-experiment: venv
+	BIN=$(BIN) bash scripts/corrections_experiment.sh

@@ -74,6 +74,9 @@ class PolicyIO:
     num_steps: int
     max_tokens: int  # language width: tokens read from the instruction
     fps: float | None = None  # the rate of the data it was trained on, when known
+    # appended to every instruction before tokenising: the conditioning a policy was trained to be
+    # asked for (advantage-conditioned training: "\nAdvantage: positive"); "" for plain policies
+    task_suffix: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cameras", tuple(self.cameras))  # a manifest stores a JSON list
@@ -90,7 +93,8 @@ class PolicyIO:
             max_action_dim=self.max_action_dim,
             max_tokens=self.max_tokens,
             fps=self.fps,
-            extra={**extra, "empty_cameras": self.empty_cameras},
+            extra={**extra, "empty_cameras": self.empty_cameras}
+            | ({"task_suffix": self.task_suffix} if self.task_suffix else {}),
         )
 
 

@@ -77,6 +77,7 @@ class ModelConfig:
     num_steps: int = 10
     tokenizer_max_length: int = 48
     fps: float | None = None
+    task_suffix: str = ""  # appended to every instruction at run time (see PolicyIO.task_suffix)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -97,6 +98,7 @@ class ModelConfig:
             num_steps=self.num_steps,
             max_tokens=self.tokenizer_max_length,
             fps=self.fps,
+            task_suffix=self.task_suffix,
         )
 
     @property

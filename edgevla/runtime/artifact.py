@@ -58,6 +58,7 @@ class Manifest:
     min_period: float
     max_period: float
     fps: float | None = None
+    task_suffix: str = ""  # appended to every instruction (advantage-conditioned policies)
     opset: int = 18
     graphs: dict[str, str] = field(default_factory=lambda: {g: f"{g}.onnx" for g in GRAPHS})
     head: dict[str, Any] = field(default_factory=lambda: {"name": "flow"})  # what the head's loop needs

@@ -96,6 +96,8 @@ class ControlLoop:
         self.fault: LoopFault | None = None  # set when the loop stopped itself
         self._submitted_at: float | None = None  # perf_counter of the request in flight
         self._last_failure: str | None = None
+        self._replan = threading.Event()
+        self._plan_from = 0  # chunks asked for before this tick are stale (see `replan`)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -115,6 +117,12 @@ class ControlLoop:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def replan(self) -> None:
+        """Drop the queued actions and any chunk in flight, from the next tick on: the next chunk
+        is asked for from the state the arm is in then and eased in from the pose it holds, as
+        the first chunk is. For a person handing the arm back after moving it elsewhere."""
+        self._replan.set()
 
     def record_sent(self, last: int = 10_000) -> None:
         """Keep the last (tick, goal) pairs sent, for tests and diagnostics."""
@@ -157,8 +165,11 @@ class ControlLoop:
         except (EdgevlaError, OSError) as err:
             self.stats.bus_errors += 1  # keep the last good state; the driver counted its retries
             error = str(err)
+        if self._replan.is_set():
+            self._replan.clear()
+            self._drop_plan(tick)
         result = self.worker.poll()
-        if result is not None:
+        if result is not None and result.request.tick >= self._plan_from:
             self._take(result, tick)
         action = self.queue.pop(tick)
         starved = action is None and self._got_chunk
@@ -191,6 +202,12 @@ class ControlLoop:
             obs = self._observation(tick)
             if obs is not None and self.worker.submit(tick, obs, self.queue.guidance(tick, self._hold)):
                 self._submitted_at = done
+
+    def _drop_plan(self, tick: int) -> None:
+        latency = (self.queue.latency_ticks, self.queue.latency_dev)
+        self.queue = ActionQueue(self.spec.action_dim, self.queue.config)
+        self.queue.latency_ticks, self.queue.latency_dev = latency  # the policy is as fast as before
+        self._plan_from, self._got_chunk = tick, False  # waiting for the new plan is not starving
 
     def _worker_state(self) -> str:
         """What the worker is doing while the arm starves, for the message that stops the run."""

@@ -8,7 +8,8 @@ It reproduces lerobot's SmolVLA processors:
     slot is an all -1 image with mask False;
   - state/action: MEAN_STD normalised ((x - mean) / (std + 1e-8); inverse x * std + mean) and
     zero-padded to max_state_dim / max_action_dim;
-  - task: "\n" appended, tokenised with the checkpoint's tokenizer, right-padded to the max
+  - task: the policy's `task_suffix` (its conditioning, usually none) and "\n" appended,
+    tokenised with the checkpoint's tokenizer, right-padded to the max
     length (a static shape for export; padded tokens are masked, which leaves the result
     unchanged). An instruction longer than the max is cut like lerobot does, with a warning.
 """
@@ -205,7 +206,7 @@ class Preprocessor:
             raise EdgevlaError(
                 f"observation has no '{TASK_KEY}' string: pass the instruction as obs['{TASK_KEY}']"
             )
-        tokens, token_mask = self.tokenizer(task)
+        tokens, token_mask = self.tokenizer(task + io.task_suffix)
         return np.stack(images), masks, tokens, token_mask
 
     def _camera(self, obs: dict, name: str) -> np.ndarray:

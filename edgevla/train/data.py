@@ -25,6 +25,7 @@ from edgevla.dataset.format import DatasetFormatError
 from edgevla.errors import EdgevlaError
 from edgevla.policy_io import IMAGE_PREFIX, STATE_KEY, TASK_KEY, image_key
 from edgevla.runtime.preprocess import MeanStd, Preprocessor
+from edgevla.train.corrections import NEGATIVE, POSITIVE
 from edgevla.train.recipe import Augment, Features, OversampleStart, Recipe
 
 
@@ -152,6 +153,14 @@ def oversample_starts(
     return out
 
 
+def weight_corrections(refs: list[FrameRef], repeats: list[np.ndarray]) -> list[FrameRef]:
+    """`refs` with each frame listed as many times as `repeats[dataset][frame]` says (0: left out)."""
+    out = []
+    for ref in refs:
+        out.extend([ref] * int(repeats[ref.dataset][ref.index]))
+    return out
+
+
 class FrameCache:
     """Decoded camera frames of whole episodes, or on-demand decoding when they do not fit."""
 
@@ -191,9 +200,13 @@ class TrainSamples(torch.utils.data.Dataset):
         cameras: dict[str, str],
         preprocessor: Preprocessor,
         frames: FrameCache,
+        advantage: list[np.ndarray] | None = None,
     ):
+        """`advantage`: per dataset, per frame whether its action was good; the task then ends in
+        the indicator text (`edgevla.train.corrections`)."""
         self.readers, self.refs, self.features = readers, refs, features
         self.cameras, self.pre, self.frames = cameras, preprocessor, frames
+        self.advantage = advantage
 
     def __len__(self) -> int:
         return len(self.refs)
@@ -204,6 +217,8 @@ class TrainSamples(torch.utils.data.Dataset):
         obs = {image_key(name): self.frames.image(ref, key) for name, key in self.cameras.items()}
         obs[STATE_KEY] = reader.columns[self.features.state][ref.index]
         obs[TASK_KEY] = reader.tasks[int(reader.columns["task_index"][ref.index])]
+        if self.advantage is not None:
+            obs[TASK_KEY] += POSITIVE if self.advantage[ref.dataset][ref.index] else NEGATIVE
         inputs = self.pre(obs)
         actions, is_pad = reader.action_chunk(ref.index, self.pre.io.chunk_size, key=self.features.action)
         return {

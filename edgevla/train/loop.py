@@ -12,10 +12,11 @@ import contextlib
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -25,6 +26,7 @@ from edgevla.model.network import SmolVLANet
 from edgevla.model.policy import TorchPolicy, make_preprocessor
 from edgevla.signals import Interrupts
 from edgevla.train import data as train_data
+from edgevla.train.corrections import POSITIVE, check_indicator_fits, frame_repeats, good_frames
 from edgevla.train.prepare import (
     Objective,
     apply_mode,
@@ -79,22 +81,32 @@ class Run:
             name: self.cameras[slot] for slot, name in train_data.recorded_names(self.cameras).items()
         }
         self.net, self.peft = apply_mode(self.base.net, recipe, source)
-        self.cfg = self.base.net.cfg
+        # the data carries its own conditioning text (corrections.advantage); a suffix the base
+        # was asked with would be appended on top of it
+        self.base.net.cfg = self.cfg = replace(self.base.net.cfg, task_suffix="")
         set_gradient_checkpointing(self.base.net, recipe.gradient_checkpointing)
         self.state_stats = train_data.dataset_stats(self.readers, recipe.features.state)
         self.action_stats = train_data.dataset_stats(self.readers, recipe.features.action)
         self.pre = make_preprocessor(self.cfg, self.base.tokenizer, self.state_stats, self.action_stats)
         train_refs, eval_refs = train_data.split_episodes(self.readers, recipe.eval.episodes)
         train_refs = train_data.oversample_starts(train_refs, self.readers, recipe.oversample_start)
+        fixes = recipe.corrections
+        repeats = [frame_repeats(reader, fixes) for reader in self.readers]
+        train_refs = train_data.weight_corrections(train_refs, repeats)
+        eval_refs = train_data.weight_corrections(eval_refs, [np.minimum(r, 1) for r in repeats])
+        advantage = None
+        if fixes.advantage:
+            check_indicator_fits(self.readers, self.pre.tokenizer, source)
+            advantage = [good_frames(reader, fixes) for reader in self.readers]
         frames = train_data.FrameCache(
             self.readers, sorted(set(self.cameras.values())), recipe.frame_cache_mb, show
         )
         pre = self.pre
         self.train_set = train_data.TrainSamples(
-            self.readers, train_refs, recipe.features, self.cameras, pre, frames
+            self.readers, train_refs, recipe.features, self.cameras, pre, frames, advantage
         )
         self.eval_set = train_data.TrainSamples(
-            self.readers, eval_refs, recipe.features, self.cameras, pre, frames
+            self.readers, eval_refs, recipe.features, self.cameras, pre, frames, advantage
         )
         world = accelerator.num_processes
         per_step = recipe.batch_size * recipe.grad_accum * world
@@ -389,6 +401,8 @@ def export(run: Run, out: Path) -> tuple[Path | None, Path]:
         merged = run.peft.merge_and_unload()
     else:
         merged = run.net
+    # an advantage-conditioned policy is asked for good actions whenever it runs
+    merged.cfg = replace(merged.cfg, task_suffix=POSITIVE if run.recipe.corrections.advantage else "")
     policy_dir = save_policy(run.policy(merged.eval()), out / "policy")
     return adapter_dir, policy_dir
 

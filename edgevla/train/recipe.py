@@ -103,6 +103,16 @@ class OversampleStart:
 
 
 @dataclass
+class Corrections:
+    """Training on correction rounds (`edgevla sim rollout`, `edgevla rollout`: docs/CORRECTIONS.md).
+    Datasets without intervention flags are plain demonstrations: weight 1, all "positive"."""
+
+    intervention_weight: int = 1  # DAgger: each frame the person corrected is drawn this many times
+    advantage: bool = False  # RECAP-style: each frame's task says whether its action was good
+    bad_before_s: float = 1.0  # the policy's frames this long before a takeover count as bad
+
+
+@dataclass
 class Recipe:
     base: str  # checkpoint directory (edgevla or lerobot) or "preset:NAME"
     name: str = "recipe"
@@ -126,6 +136,7 @@ class Recipe:
     seed: int = 1000
     augment: Augment = field(default_factory=Augment)
     oversample_start: OversampleStart = field(default_factory=OversampleStart)
+    corrections: Corrections = field(default_factory=Corrections)
     device: str = "auto"  # auto (GPU if any), cpu, cuda
     num_workers: int = 0  # DataLoader worker processes
     # Decoded camera frames stay in memory up to this size; past it every sample decodes its
@@ -248,6 +259,8 @@ def _check(recipe: Recipe, source: str) -> None:
         fraction(f"optim.betas[{i}]", beta)
     positive("oversample_start.repeat", recipe.oversample_start.repeat)
     not_negative("oversample_start.seconds", recipe.oversample_start.seconds)
+    positive("corrections.intervention_weight", recipe.corrections.intervention_weight)
+    not_negative("corrections.bad_before_s", recipe.corrections.bad_before_s)
     positive("lora.rank", recipe.lora.rank)
     positive("lora.alpha", recipe.lora.alpha)
     fraction("lora.dropout", recipe.lora.dropout)
