@@ -42,30 +42,34 @@ train() {  # $1 base, $2 out, then datasets and --set options
     --set optim.warmup_steps=100 --set eval.episodes=0 "$@" --out "$out"
 }
 
-# the weak start: 100 plain demos
-"$BIN/edgevla" sim demos --episodes 100 --seed 0 --episode-seconds 4 --dataset "$OUT/demos-0"
-[ -d "$OUT/weak/onnx-int8" ] || { train "$VLM" "$OUT/weak" --dataset "$OUT/demos-0"; artifact "$OUT/weak"; }
-evaluate weak 0 "$OUT/weak/onnx-int8" null
+# the weak start: 100 plain demos (DEMOS0=an existing plain-demo dataset skips recording them)
+DEMOS0=${DEMOS0:-$OUT/demos-0}
+[ -d "$DEMOS0" ] || "$BIN/edgevla" sim demos --episodes 100 --seed 0 --episode-seconds 4 --dataset "$DEMOS0"
+[ -d "$OUT/weak/onnx-int8" ] || { train "$VLM" "$OUT/weak" --dataset "$DEMOS0"; artifact "$OUT/weak"; }
+grep -q '"arm": "weak"' "$OUT/results.jsonl" 2>/dev/null || evaluate weak 0 "$OUT/weak/onnx-int8" null
 
-for arm in plain dagger advantage; do
-  sets=(--dataset "$OUT/demos-0"); policy="$OUT/weak"
-  for round in $(seq 1 "$ROUNDS"); do
+# rounds outside, arms inside: an interrupted run still compares the arms at the rounds it finished
+declare -A sets policy
+for arm in plain dagger advantage; do sets[$arm]="--dataset $DEMOS0"; policy[$arm]="$OUT/weak"; done
+for round in $(seq 1 "$ROUNDS"); do
+  for arm in plain dagger advantage; do
     data="$OUT/$arm-r$round-data"
     if [ "$arm" = plain ]; then
-      "$BIN/edgevla" sim demos --episodes "$BUDGET" --seed $((20000 + round * 1000)) --episode-seconds 4 --dataset "$data"
+      [ -d "$data" ] || "$BIN/edgevla" sim demos --episodes "$BUDGET" --seed $((20000 + round * 1000)) \
+        --episode-seconds 4 --dataset "$data"
       extra=(); per=null
     else
-      "$BIN/edgevla" sim rollout --policy "$policy/onnx-int8" --episodes "$BUDGET" --seed $((200000 + round * 1000)) \
-        --episode-seconds 8 --dataset "$data"
+      [ -d "$data" ] || "$BIN/edgevla" sim rollout --policy "${policy[$arm]}/onnx-int8" --episodes "$BUDGET" \
+        --seed $((200000 + round * 1000)) --episode-seconds 8 --dataset "$data"
       per=$("$BIN/edgevla" dataset info "$data" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['corrections']['interventions_per_attempt'])")
       extra=(--set corrections.intervention_weight="$WEIGHT")
       [ "$arm" = advantage ] && extra+=(--set corrections.advantage=true)
     fi
-    sets+=(--dataset "$data")
-    train "$policy/policy" "$OUT/$arm-r$round" "${sets[@]}" "${extra[@]}"
-    artifact "$OUT/$arm-r$round"
+    sets[$arm]="${sets[$arm]} --dataset $data"
+    # shellcheck disable=SC2086  # the dataset list is words on purpose
+    [ -d "$OUT/$arm-r$round/onnx-int8" ] || { train "${policy[$arm]}/policy" "$OUT/$arm-r$round" ${sets[$arm]} "${extra[@]}"; artifact "$OUT/$arm-r$round"; }
     evaluate "$arm" "$round" "$OUT/$arm-r$round/onnx-int8" "$per"
-    policy="$OUT/$arm-r$round"
+    policy[$arm]="$OUT/$arm-r$round"
   done
 done
 cat "$OUT/results.jsonl"
