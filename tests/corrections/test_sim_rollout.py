@@ -21,6 +21,7 @@ from edgevla.sim import joints
 from edgevla.sim.world import SimConfig, SimWorld
 
 DEMO_POLICY = "edgevla/assets/small-reach/onnx-int8"
+TWO_TICKS = 2  # the most control ticks that can land between two servo samples (see below)
 
 
 class Stalls(Policy):
@@ -141,13 +142,15 @@ def test_handover_drives_the_leader_to_the_follower_before_release_and_no_goal_j
         # released only at the follower's pose
         before = samples[end - 1]
         assert np.abs(before["leader"][3] - before["follower"][3]).max() < 3.0
-        # while driven the leader's goal moves in small steps (speed-limited, ~3 units per tick)
+        # while driven the leader's goal moves in small steps (speed-limited, 3 units per tick).
+        # The sampler is not in lockstep with the loop: a late tick followed by an on-time one
+        # puts two steps between two samples, so a pair may hold two steps; a jump is many.
         goals = np.array([s["leader"][2] for s in samples[start:end]])
-        assert len(goals) < 2 or np.abs(np.diff(goals, axis=0)).max() < 4.0
+        assert len(goals) < 2 or np.abs(np.diff(goals, axis=0)).max() < TWO_TICKS * 3.0 + 1.0
     # from the first takeover on (before it the scene was set up: the arm placed at its start),
     # through every handover, correction and hand back, the follower's goal never jumps
     follower_goals = np.array([s["follower"][2] for s in samples[handovers[0][0] - 1 :]])
-    assert np.abs(np.diff(follower_goals, axis=0)).max() < 5.0
+    assert np.abs(np.diff(follower_goals, axis=0)).max() < TWO_TICKS * 5.0
 
 
 def test_sigkill_mid_attempt_keeps_the_finished_attempts(tmp_path):
