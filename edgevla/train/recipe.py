@@ -28,15 +28,13 @@ from edgevla.policy_io import ACTION_KEY, STATE_KEY
 MODES = ("lora", "expert", "vision-frozen", "full")
 PRECISIONS = ("fp32", "bf16", "fp16")
 PRESET_PREFIX = "preset:"
-# lerobot's SmolVLA LoRA default: expert q/v projections + the state/action/time projections,
-# written as regular expressions over edgevla module names (PEFT full-matches them).
+# lerobot's SmolVLA LoRA default: expert q/v projections + the state projection + the action
+# head's layers (flow: lerobot's action/time projections), written as regular expressions over
+# edgevla module names (PEFT full-matches them).
 DEFAULT_LORA_TARGETS = (
     r"expert_layers\.\d+\.self_attn\.(q_proj|v_proj)",
     "state_proj",
-    "action_in_proj",
-    "action_out_proj",
-    "action_time_mlp_in",
-    "action_time_mlp_out",
+    r"head\..*",
 )
 
 
