@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def _info(args: argparse.Namespace) -> int:
-    from edgevla.dataset.corrections import corrections_summary
+    from edgevla.dataset.corrections import corrections_summary, describe_corrections
     from edgevla.dataset.meta import load_episodes, load_info, load_tasks
     from edgevla.printable import printable
 
@@ -50,18 +50,9 @@ def _info(args: argparse.Namespace) -> int:
         print(f"  {key:<32} {ft['dtype']:<8} {ft['shape']}{codec}")
     for key, total in summary["recording"].items():
         print(f"  {key}: {total:g} ({'max' if 'max' in key else 'total'} over all episodes)")
-    corrections = summary["corrections"]
-    if corrections:
-        c = corrections
-        print(
-            f"  corrections: {c['attempts']} attempts ({c['succeeded']} succeeded, {c['failed']} failed, "
-            f"{c['unlabelled']} unlabelled); {c['interventions']} interventions "
-            f"({c['interventions_per_attempt']:g} per attempt, {c['attempts_corrected']} attempts corrected)"
-        )
-        print(
-            f"  frames: {c['autonomous_frames']} autonomous, {c['corrected_frames']} corrected, "
-            f"{c['handover_frames']} handing over"
-        )
+    if summary["corrections"]:
+        for line in describe_corrections(summary["corrections"]):
+            print(f"  {line}")
     return 0
 
 

@@ -1,5 +1,6 @@
-"""The columns a correction round (`edgevla.corrections`) writes, and the summary `edgevla dataset info`
-prints of them."""
+"""The columns a correction round (`edgevla.corrections`) writes, and the summary of them that
+`edgevla dataset info` prints and the TUI's recipes screen shows (`read_corrections_summary`,
+`describe_corrections`: one procedure for both)."""
 
 from __future__ import annotations
 
@@ -46,3 +47,25 @@ def corrections_summary(root: Path, features: dict[str, dict], episodes: list) -
         "handover_frames": int((phases == HANDOVER).sum()),
         "corrected_frames": int((phases == PERSON).sum()),
     }
+
+
+def read_corrections_summary(root: Path) -> dict[str, Any] | None:
+    """`corrections_summary` of the dataset at `root`, read from its metadata (None for a dataset of
+    plain demonstrations; a DatasetFormatError, one line, for a folder that is not a dataset)."""
+    from edgevla.dataset.meta import load_episodes, load_info
+
+    features = load_info(root)["features"]
+    if not is_corrections(features):
+        return None
+    return corrections_summary(root, features, load_episodes(root, features))
+
+
+def describe_corrections(c: dict[str, Any]) -> list[str]:
+    """The summary in words: outcomes and interventions, then autonomous vs corrected frames."""
+    return [
+        f"corrections: {c['attempts']} attempts ({c['succeeded']} succeeded, {c['failed']} failed, "
+        f"{c['unlabelled']} unlabelled); {c['interventions']} interventions "
+        f"({c['interventions_per_attempt']:g} per attempt, {c['attempts_corrected']} attempts corrected)",
+        f"frames: {c['autonomous_frames']} autonomous, {c['corrected_frames']} corrected, "
+        f"{c['handover_frames']} handing over",
+    ]

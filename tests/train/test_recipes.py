@@ -38,10 +38,13 @@ def test_shipped_recipes_validate_and_state_their_memory():
         "smolvla-lora-24gb",
         "smolvla-expert-24gb",
         "small-cpu",
+        "small-sim-corrections",
     } <= names
     for path in RECIPES:
         recipe = load_recipe(path)
         assert recipe.memory == "unmeasured" or recipe.memory.endswith("GiB"), path
+    fixes = load_recipe(ROOT / "recipes" / "small-sim-corrections.yaml").corrections
+    assert fixes.intervention_weight > 1  # DAgger out of the box; --set corrections.advantage=true
 
 
 def test_recipe_comments_name_the_recipe_the_shipped_demo_policy_came_from():
