@@ -19,7 +19,7 @@ from edgevla.cameras import CameraReader, open_cameras, parse_camera_spec
 from edgevla.drivers.interface import RobotIO
 from edgevla.hosting.sources import is_remote
 from edgevla.hosting.transports import open_policy, open_systems
-from edgevla.policy_io import DualPolicy, Expectation, Policy
+from edgevla.policy_io import Expectation, Policy
 from edgevla.runtime.dual import LocalSystems, Systems
 from edgevla.runtime.dual_worker import DualWorker
 from edgevla.runtime.loop import ControlLoop, LoopConfig
@@ -64,8 +64,8 @@ class Control:
     def __init__(
         self, robot: RobotIO, cameras: tuple[CameraReader, ...], policy: Policy | Systems, config: LoopConfig
     ):
-        if config.dual is not None and isinstance(policy, DualPolicy):
-            policy = LocalSystems(policy)  # a policy object handed over as it is: both systems here
+        if config.dual is not None and isinstance(policy, Policy):
+            policy = LocalSystems(policy)  # a policy object handed over as it is (refused unless it splits)
         self.robot, self.cameras, self.policy, self.config = robot, cameras, policy, config
         self.worker = DualWorker(policy, config.dual) if config.dual is not None else PolicyWorker(policy)
         self.loop: ControlLoop | None = None
