@@ -5,6 +5,7 @@ server."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -251,3 +252,29 @@ def test_dual_config_says_what_is_wrong():
     with pytest.raises(EdgevlaError, match="--max-context-age must be"):
         DualConfig(vlm_hz=2.0, max_context_age_s=0.0)
     assert DualConfig(vlm_hz=0.5).max_age_s == 4.0 and DualConfig(vlm_hz=5.0).max_age_s == 1.0
+
+
+@pytest.mark.parametrize("backend", ["onnx-int8", "torch"])
+def test_bench_policy_times_both_systems_and_one_head_step(backend, capsys):
+    from edgevla.cli import main
+
+    source = ["--policy", ART] if backend == "onnx-int8" else ["--preset", "tiny"]
+    argv = [
+        "bench",
+        "policy",
+        *source,
+        "--backend",
+        backend,
+        "--runs",
+        "2",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+    ]
+    assert main([*argv, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for part in ("chunk", "context", "system1", "head_step"):
+        assert report[f"{part}_ms_p50"] > 0, part
+    # System 1 runs every head step (10) from the cache; the full chunk is System 2 and System 1
+    assert report["head_step_ms_p50"] < report["system1_ms_p50"] and report["peak_rss_mb"] > 50
