@@ -86,15 +86,17 @@ class DualWorker(PolicyWorker):
 
     def _pace(self) -> None:
         """System 2's own thread: a pass on the newest frames, at most `vlm_hz` times a second."""
-        period, next_at, streak = 1.0 / self.config.vlm_hz, 0.0, 0
+        period, next_at, streak, paced = 1.0 / self.config.vlm_hz, 0.0, 0, 0
         while True:
             with self._feed:
-                while not self._closing and (self._frames is None or time.perf_counter() < next_at):
-                    wait = None if self._frames is None else next_at - time.perf_counter()
-                    self._feed.wait(wait)
+                while not self._closing and (
+                    self._frames is None or (self.episode == paced and time.perf_counter() < next_at)
+                ):
+                    self._feed.wait(None if self._frames is None else next_at - time.perf_counter())
                 if self._closing:
                     return
                 frames, episode, stats = self._frames, self.episode, self.system2
+            paced = episode  # a new episode gets its first pass at once, whatever the last one's pace
             try:
                 obs = frames()
             except EdgevlaError as err:  # a camera died: the loop says so; System 2 waits

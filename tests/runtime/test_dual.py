@@ -180,6 +180,17 @@ def test_a_stale_context_holds_the_arm_and_is_counted():
     assert s["holds_stale_context"] >= 5 and s["ticks_starved"] > 0
 
 
+def test_each_episode_starts_with_a_system2_pass_whatever_the_pace():
+    worker = DualWorker(LocalSystems(OnnxPolicy(ART, threads=1)), DualConfig(vlm_hz=0.1))
+    try:
+        for episode in (1, 2):
+            stats = worker.attach(lambda episode=episode: _frames(episode, 0.0))
+            _wait_for(lambda stats=stats: stats.contexts == 1, timeout=5.0)  # not 10 s later
+            worker.detach()
+    finally:
+        worker.close()
+
+
 def test_prefix_every_runs_system2_in_line_every_n_chunks():
     systems = Recording(OnnxPolicy(ART, threads=1))
     worker = DualWorker(systems, DualConfig(prefix_every=3, max_context_age_s=10.0))
