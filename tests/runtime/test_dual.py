@@ -6,6 +6,8 @@ server."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 
 import numpy as np
@@ -243,6 +245,21 @@ def test_the_loop_runs_the_dual_system_through_a_worker_process():
     s = loop.stats.summary()
     assert s["dual_system"] and s["worker_failures"] == 0 and s["context_failures"] == 0
     assert s["context_age_ms_max"] <= 1000 + 1  # the default: 1 s (two periods at 4 Hz are less)
+
+
+def test_a_killed_worker_process_is_respawned_and_gets_a_context_before_chunks_come_again():
+    config = LoopConfig(fps=30.0, task="touch the red cube", dual=DualConfig(vlm_hz=4.0))
+    choice = PolicyChoice(ART, worker="process", threads=1)
+    with control(Recorder(), [CAMERA], choice, config) as hosted:
+        hosted.policy.backoff_s = (0.05, 0.2)
+        loop = hosted.start()
+        _wait_for(lambda: loop.stats.chunks >= 2)
+        chunks, contexts = loop.stats.chunks, loop.stats.system2.contexts
+        os.kill(hosted.policy._link.proc.pid, signal.SIGKILL)
+        _wait_for(lambda: loop.stats.chunks >= chunks + 2)
+        hosted.stop()
+    assert hosted.policy.reconnects == 1 and loop.stats.system2.contexts > contexts
+    assert loop.stats.summary()["context_age_ms_max"] <= 1000 + 1
 
 
 def test_a_policy_whose_prefix_does_not_split_is_refused_in_one_line(tmp_path):
