@@ -33,6 +33,7 @@ CASES = [
     ([*RUN, "--vlm-hz", "2"], "--max-context-age", "inf"),
     (EVAL, "--vlm-hz", "-inf"),
     ([*EVAL, "--prefix-every", "3"], "--max-context-age", "0"),
+    (["sim", "demos", "--dataset", "ds"], "--episode-seconds", "nan"),
 ]
 
 

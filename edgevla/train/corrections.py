@@ -65,6 +65,17 @@ def frame_repeats(reader: DatasetReader, spec: Corrections) -> np.ndarray:
     return repeats
 
 
+def check_rounds_present(readers: list[DatasetReader], spec: Corrections, source: str) -> None:
+    """A `corrections:` section with no correction round among the datasets would train exactly
+    as without it: say so instead of training a policy the user did not ask for."""
+    asked = spec.advantage or spec.intervention_weight != 1
+    if asked and not any(is_corrections(reader.features) for reader in readers):
+        raise EdgevlaError(
+            f"{source}: corrections: is set but no dataset is a correction round (recorded by `edgevla rollout` "
+            "or `edgevla sim rollout`): add one with --dataset, or remove the corrections: section"
+        )
+
+
 def check_indicator_fits(readers: list[DatasetReader], tokenizer, source: str) -> None:
     """Refuse tasks whose indicator would be cut off: the model would never see it."""
     for reader in readers:

@@ -26,7 +26,13 @@ from edgevla.model.network import SmolVLANet
 from edgevla.model.policy import TorchPolicy, make_preprocessor
 from edgevla.signals import Interrupts
 from edgevla.train import data as train_data
-from edgevla.train.corrections import POSITIVE, check_indicator_fits, frame_repeats, good_frames
+from edgevla.train.corrections import (
+    POSITIVE,
+    check_indicator_fits,
+    check_rounds_present,
+    frame_repeats,
+    good_frames,
+)
 from edgevla.train.prepare import (
     Objective,
     apply_mode,
@@ -91,6 +97,7 @@ class Run:
         train_refs, eval_refs = train_data.split_episodes(self.readers, recipe.eval.episodes)
         train_refs = train_data.oversample_starts(train_refs, self.readers, recipe.oversample_start)
         fixes = recipe.corrections
+        check_rounds_present(self.readers, fixes, source)
         repeats = [frame_repeats(reader, fixes) for reader in self.readers]
         train_refs = train_data.weight_corrections(train_refs, repeats)
         eval_refs = train_data.weight_corrections(eval_refs, [np.minimum(r, 1) for r in repeats])

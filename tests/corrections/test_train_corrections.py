@@ -63,6 +63,18 @@ def test_an_indicator_that_would_be_cut_is_refused(corrections, tmp_path):
         Run(recipe, str(SMALL_CPU), False, make_accelerator(recipe))
 
 
+def test_a_corrections_section_on_plain_demos_only_is_refused(tmp_path):
+    from edgevla.errors import EdgevlaError
+    from edgevla.train.loop import Run, make_accelerator
+    from edgevla.train.synthetic import write_reaching_dataset
+
+    plain = write_reaching_dataset(tmp_path / "plain", episodes=2, length=12)
+    for section in ({"corrections.advantage": True}, {"corrections.intervention_weight": 3}):
+        recipe = load_recipe(SMALL_CPU, {**TINY, "datasets": [str(plain)], **section})
+        with pytest.raises(EdgevlaError, match="no dataset is a correction round"):
+            Run(recipe, str(SMALL_CPU), False, make_accelerator(recipe))
+
+
 @pytest.mark.filterwarnings("error:instruction is")
 def test_advantage_recipe_trains_exports_and_runs_asking_for_positive(corrections, tmp_path):
     from edgevla.export.onnx_graphs import export_onnx
