@@ -85,6 +85,7 @@ def evaluate_sync(
         report.episodes.append(result)
         if on_episode is not None:
             on_episode(result)
+    report.runtime["chunks_held"] = getattr(policy, "holds", 0)  # token heads: chunks not decoded
     return report
 
 

@@ -99,14 +99,16 @@ def serve_session(
                 raise WireError(f"expected an infer message, got {type(msg).__name__}")
             with lock:
                 start = time.perf_counter()
+                holds = getattr(policy, "holds", 0)
                 actions = policy.infer(msg.obs, msg.noise, msg.guidance)
                 infer_ms = (time.perf_counter() - start) * 1e3
+                held = getattr(policy, "holds", 0) > holds
             actions = np.asarray(actions, dtype=np.float32)
             if actions.shape != (spec.chunk_size, spec.action_dim):
                 raise EdgevlaError(
                     f"policy returned shape {actions.shape}, its spec says {(spec.chunk_size, spec.action_dim)}"
                 )
-            link.send(encode(Chunk(id=msg.id, actions=actions, infer_ms=infer_ms)))
+            link.send(encode(Chunk(id=msg.id, actions=actions, infer_ms=infer_ms, held=held)))
             served += 1
     except LinkClosed as err:
         log.info("%s: gone after %d chunks: %s", peer, served, err)
@@ -153,6 +155,7 @@ class LinkPolicy(Policy):
         self._closed = threading.Event()
         self.reconnects = 0
         self.last_infer_ms = float("nan")
+        self.holds = 0  # chunks the policy behind the link sent as holds (a token head decoded none)
         self.spec: PolicySpec = self._connect(expected=None)
 
     def _connect(self, expected: PolicySpec | None) -> PolicySpec:
@@ -215,6 +218,7 @@ class LinkPolicy(Policy):
             self._drop()
             raise WireError(f"{self.describe} answered request {request_id} out of order")
         self.last_infer_ms = reply.infer_ms
+        self.holds += reply.held
         return reply.actions
 
     def _fit_images(self, obs: Observation) -> Observation:

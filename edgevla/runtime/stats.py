@@ -73,6 +73,7 @@ class LoopStats:
     actions_late: int = 0  # chunk rows whose tick had passed on arrival
     actions_rejected: int = 0  # non-finite actions refused (held instead)
     chunks: int = 0
+    chunks_held: int = 0  # chunks the policy's head could not decode, replaced by a hold (fast)
     worker_failures: int = 0
     bus_errors: int = 0  # bus faults that reached the loop (after the driver's own retries)
     latency_ticks: float = float("nan")
@@ -96,6 +97,7 @@ class LoopStats:
             "actions_late": self.actions_late,
             "actions_rejected": self.actions_rejected,
             "chunks": self.chunks,
+            "chunks_held": self.chunks_held,
             "chunk_ms_p50": self.chunk_ms.percentile(50),
             "chunk_ms_p90": self.chunk_ms.percentile(90),
             "chunk_ms_max": self.chunk_ms.max,
@@ -113,7 +115,7 @@ class LoopStats:
         histograms merge; the latency estimate, the queue-depth trace and the driver's counters
         (cumulative already) become the later run's."""
         counts = ("ticks", "ticks_waiting", "ticks_starved", "ticks_overrun", "actions_late")
-        counts += ("actions_rejected", "chunks", "worker_failures", "bus_errors")
+        counts += ("actions_rejected", "chunks", "chunks_held", "worker_failures", "bus_errors")
         for name in counts:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.period_ms.merge(other.period_ms)

@@ -8,7 +8,7 @@ field is checked for type, shape and size before anyone uses it. Anything else r
 
 Conversation (client -> server, server -> client):
     hello   {version, token, expect, jpeg}  ->  welcome {version, spec} | error {message}
-    infer   {id, obs, noise, guidance}       ->  chunk   {id, actions, infer_ms}  | error {message}
+    infer   {id, obs, noise, guidance}       ->  chunk   {id, actions, infer_ms[, held]}  | error {message}
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ class Chunk:
     id: int
     actions: np.ndarray  # float32 (chunk_size, action_dim)
     infer_ms: float  # time the policy itself took on the server
+    held: bool = False  # the head decoded no chunk and the policy sent a hold (fast); sent only when true
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,8 @@ def encode(msg: Message, jpeg: bool = False) -> bytes:
     elif isinstance(msg, Chunk):
         body = {"type": "chunk", "id": msg.id, "actions": _array(msg.actions)}
         body["infer_ms"] = float(msg.infer_ms)
+        if msg.held:
+            body["held"] = True
     elif isinstance(msg, ErrorMessage):
         body = {"type": "error", "message": msg.message}
     else:
@@ -408,12 +411,13 @@ def decode(data: bytes, spec: PolicySpec | None = None, max_bytes: int = MAX_MES
             guidance=guidance,
         )
     if kind == "chunk":
-        f.only({"type", "id", "actions", "infer_ms"})
+        f.only({"type", "id", "actions", "infer_ms", "held"})
         shape = None if spec is None else (spec.chunk_size, spec.action_dim)
         return Chunk(
             id=f.int("id"),
             actions=_decode_array(f.get("actions", dict), "chunk.actions", np.float32, shape or (None, None)),
             infer_ms=f.number("infer_ms"),
+            held=bool(f.get("held", bool, optional=True)),
         )
     if kind == "error":
         return ErrorMessage(message=f.str("message", 2000))

@@ -125,6 +125,7 @@ class Result:
     actions: np.ndarray | None  # None when inference failed
     elapsed_ms: float  # submit to result, transport included
     error: str | None = None
+    held: bool = False  # the policy could not decode a chunk and sent a hold (fast head)
 
 
 class PolicyWorker:
@@ -176,6 +177,7 @@ class PolicyWorker:
                     return
                 request, self._pending = self._pending, None
             actions, error = None, None
+            holds = getattr(self.policy, "holds", 0)
             try:
                 actions = np.asarray(self.policy.infer(request.obs, None, request.guidance), dtype=np.float32)
             except Refused as err:
@@ -196,7 +198,8 @@ class PolicyWorker:
                     self.failures += 1
                     self._streak += 1
                     self._retry_at = time.perf_counter() + min(5.0, 0.1 * 2 ** (self._streak - 1))
-                self._result = Result(request, actions, elapsed, error)
+                held = getattr(self.policy, "holds", 0) > holds
+                self._result = Result(request, actions, elapsed, error, held)
 
     def close(self) -> None:
         with self._cond:
