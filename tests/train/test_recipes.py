@@ -200,10 +200,10 @@ def test_cli_reports_one_line_and_exit_2(tmp_path):
 
 def test_gpu_out_of_memory_names_the_knobs(dataset, tmp_path, monkeypatch):
     # No GPU here: the OOM is raised where the forward pass would raise it on one.
-    def out_of_memory(self, batch, noise=None, time=None):
+    def out_of_memory(self, batch, **draws):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr("edgevla.train.prepare.FlowObjective.forward", out_of_memory)
+    monkeypatch.setattr("edgevla.train.prepare.Objective.forward", out_of_memory)
     message = error_of({"datasets": [str(dataset)], "batch_size": 8}, tmp_path / "out")
     assert message == oom_advice(load_recipe(SMALL_CPU, {**FAST, "batch_size": 8}))
     assert "gradient_checkpointing: true" in message and "batch_size: 4 with grad_accum: 2" in message
