@@ -12,7 +12,7 @@ UV := $(BIN)/uv
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv test test-slow test-wheel lint demo demo-data demo-train demo-eval dual-eval corrections-experiment bench clean
+.PHONY: venv test test-slow test-wheel lint demo demo-data demo-train demo-eval dual-eval corrections-experiment heads-bench bench clean
 
 %/bin/uv:
 	$(PYTHON) -m venv $*
@@ -134,6 +134,19 @@ dual-eval: venv
 	    $$flags --json --episodes-out $(DUAL_OUT)/push-$$name.episodes.jsonl \
 	    > $(DUAL_OUT)/push-$$name.eval.json || exit 1; \
 	done
+
+# The action heads compared (docs/HEADS.md): flow, diffusion, regression, bins and fast trained on the
+# same demos from one VLM with the same budget, exported, int8-quantized, timed back to back and
+# evaluated on reach and reach_either. Stages skip what HEADS_WORK holds, so a rerun continues.
+HEADS_WORK ?= runs/heads
+HEADS_DATA ?= --dataset runs/reach-demos --dataset runs/either-demos
+HEADS_BASE ?= runs/small-reach-recovered/policy
+HEADS_STEPS ?= 120
+HEADS_EPISODES ?= 20
+HEADS_SYNC ?= 10
+heads-bench: venv
+	$(BIN)/edgevla bench heads $(HEADS_DATA) --base $(HEADS_BASE) --work $(HEADS_WORK) \
+	  --train-steps $(HEADS_STEPS) --episodes $(HEADS_EPISODES) --sync $(HEADS_SYNC)
 
 # Correction rounds vs plain demos from a weak policy (docs/CORRECTIONS.md); hours of CPU, needs
 # runs/small-vlm from demo-train. Knobs: OUT, BUDGET, ROUNDS, STEPS, WEIGHT, EVAL.

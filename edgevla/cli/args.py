@@ -193,6 +193,16 @@ def add_policy_worker(parser: argparse.ArgumentParser, without_policy: str | Non
     parser.add_argument(
         "--worker-threads", type=int, help="compute threads of a worker process (default: all cores but one)"
     )
+    add_steps(parser)
+
+
+def add_steps(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--steps",
+        type=int,
+        help="sampling steps of a flow or diffusion head, 1..10 (default: the policy's own; flow trained "
+        "with head.time_sampling=high-noise is the one made for 1-2)",
+    )
 
 
 def policy_choice(args: argparse.Namespace, source: str | Path | None = None) -> PolicyChoice:
@@ -205,6 +215,7 @@ def policy_choice(args: argparse.Namespace, source: str | Path | None = None) ->
         token=args.token,
         jpeg=args.jpeg,
         threads=args.worker_threads,
+        steps=args.steps,
     )
 
 

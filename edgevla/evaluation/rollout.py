@@ -165,6 +165,7 @@ def evaluate_sync(
         "contexts": chunks.contexts,
     }
     report.runtime["holds_stale_context"] = chunks.holds  # waited for a pass on their own frames
+    report.runtime["chunks_undecoded"] = getattr(policy, "holds", 0)  # token heads: chunks not decoded
     return report
 
 

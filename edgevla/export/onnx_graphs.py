@@ -3,7 +3,8 @@
     context.onnx  System 2: images + language -> the VLM's keys/values (rarely run; cacheable)
     state.onnx    System 1, once per chunk: the state token against that context, and the expert's
                   per-chunk view of the prefix (cross layers' k/v projections done here, once)
-    head.onnx     one step of the action head (flow: one velocity), run by a numpy loop
+    head.onnx     one step of the action head (flow: one velocity; fast: one decode step with
+                  its KV cache), run by the head's numpy loop (edgevla.runtime.head_loops)
 
 Why a numpy loop between graph calls rather than one graph with the loop unrolled: RTC guidance
 acts on the chunk between steps, the prefix cache is reused by every step, and a single
@@ -152,6 +153,7 @@ def export_onnx(
     names = resolve_cameras(policy, cameras)
     net = policy.net
     head = net.head
+    head_fields = head.manifest_fields()  # first: an unfitted head (bins, fast) is refused here
     examples = example_inputs(net, width)
     graphs = {
         "context": (ContextGraph(net), CONTEXT_INPUTS, CONTEXT_OUTPUTS),
@@ -167,6 +169,8 @@ def export_onnx(
             export_graph(module, examples[graph], work / f"{graph}.onnx", inputs, outputs, opset)
         shutil.copyfile(policy.tokenizer_path, work / "tokenizer.json")
         write_stats(policy, work / "stats.npz")
+        for name, text in head.artifact_files().items():  # e.g. FAST's BPE tokenizer
+            (work / name).write_text(text)
         io = replace(cfg.io, cameras=tuple(names), max_tokens=width)
         manifest = Manifest(
             name=policy.spec.name,
@@ -174,7 +178,7 @@ def export_onnx(
             **{**asdict(io), "cameras": list(io.cameras)},
             camera_shapes=[list(s) for s in cfg.camera_shapes],
             expert_hidden_size=cfg.expert_hidden_size,
-            head=head.manifest_fields(),
+            head=head_fields,
             min_period=cfg.min_period,
             max_period=cfg.max_period,
             opset=opset,

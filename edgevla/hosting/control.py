@@ -35,6 +35,7 @@ class PolicyChoice:
     token: str | None = None
     jpeg: bool = False
     threads: int | None = None  # compute threads of a worker process (None: all cores but one)
+    steps: int | None = None  # sampling steps of a flow or diffusion head (None: the policy's own)
 
     @property
     def transport(self) -> str:
@@ -55,6 +56,7 @@ def open_for_robot(
         token=choice.token,
         jpeg=choice.jpeg,
         threads=choice.threads,
+        num_steps=choice.steps,
     )
 
 

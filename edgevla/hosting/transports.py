@@ -31,6 +31,7 @@ def worker_argv(
     dtype: str = "fp32",
     vlm_dir: str | Path | None = None,
     providers: list[str] | None = None,
+    num_steps: int | None = None,
 ) -> list[str]:
     """The command line that starts a worker process (worker_process.py) for `source`."""
     argv = [
@@ -47,6 +48,8 @@ def worker_argv(
         argv += ["--vlm-dir", str(vlm_dir)]
     if providers:
         argv += ["--providers", ",".join(providers)]
+    if num_steps is not None:
+        argv += ["--steps", str(num_steps)]
     return [*argv, "--threads", str(threads)]
 
 
@@ -81,6 +84,7 @@ def open_policy(
     dtype: str = "fp32",
     vlm_dir: str | Path | None = None,
     providers: list[str] | None = None,
+    num_steps: int | None = None,
 ) -> Policy:
     """The Policy for `source`, served over `transport`; close it when done.
 
@@ -95,7 +99,8 @@ def open_policy(
     token, jpeg  the server's shared secret; JPEG-compress images on the way (remote only);
     threads    compute threads: ONNX Runtime's intra-op threads in this process (None: its
                default), or a worker process's whole budget (None: all cores but one);
-    device, dtype, vlm_dir, providers  how a local source loads (see `sources.open_local`).
+    device, dtype, vlm_dir, providers, num_steps  how a local source loads (`sources.open_local`;
+               a server chooses its own steps: `edgevla serve --steps`).
 
     An ONNX artifact or a replay opens without importing torch on any transport.
     """
@@ -108,7 +113,17 @@ def open_policy(
         return RemotePolicy(source, expect, token=token, jpeg=jpeg)
     if transport == "remote":
         raise EdgevlaError(f"--worker remote needs --policy ws://HOST:PORT, got '{source}'")
-    loading = {"device": device, "dtype": dtype, "vlm_dir": vlm_dir, "providers": providers}
+    if num_steps is not None and is_remote(source):
+        raise EdgevlaError(
+            "--steps with a remote policy: the server samples; start `edgevla serve --steps N`"
+        )
+    loading = {
+        "device": device,
+        "dtype": dtype,
+        "vlm_dir": vlm_dir,
+        "providers": providers,
+        "num_steps": num_steps,
+    }
     if transport == "process":
         if expect is None:
             raise ValueError("a worker process needs the robot's Expectation: its handshake sends it")

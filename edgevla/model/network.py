@@ -28,6 +28,7 @@ changes); the state token sees the whole prefix; action tokens are causal among 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -205,7 +206,7 @@ class DecoderLayer(nn.Module):
 class SmolVLANet(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.cfg = cfg
+        self._cfg = cfg
         text, width = cfg.text, cfg.expert_hidden_size
         self.vision = VisionEncoder(cfg.vision, cfg.resize)
         self.connector = nn.Linear(cfg.vision.hidden_size * cfg.scale_factor**2, text.hidden_size, bias=False)
@@ -227,6 +228,25 @@ class SmolVLANet(nn.Module):
         # What turns the expert's hidden states into an action chunk (and back, for its inputs):
         # flow matching as in SmolVLA, or another of edgevla.model.heads.
         self.head = make_head(cfg, width)
+
+    @property
+    def cfg(self) -> ModelConfig:
+        return self._cfg
+
+    @cfg.setter
+    def cfg(self, value: ModelConfig) -> None:
+        """A config adapted after construction (dataset dims, chunk size, a fitted head) reaches
+        the head too, which reads its shapes and fitted ranges from it."""
+        self._cfg = value
+        if "head" in self._modules:
+            self.head.cfg = value
+
+    def fit_head(self, chunks) -> None:
+        """Fit the head's data-dependent settings (bins' range, FAST's tokenizer) on normalised
+        action chunks (N, chunk, action_dim) of the training data; they become part of the config."""
+        changes = self.head.fit(chunks)
+        if changes:
+            self.cfg = replace(self.cfg, head=replace(self.cfg.head, **changes))
 
     # --- prefix: System 2 (images + language) and System 1 (the state token) ---------------
     def embed_context(
@@ -359,6 +379,65 @@ class SmolVLANet(nn.Module):
                 out = attend(rope(q, steps, wavelength), cached_k, cached_v, prefix_visible)
             x = layer.finish(x, out)
         return self.expert_norm(x)
+
+    def joint_expert_layers(self) -> list[int]:
+        """The expert layers that attend to the suffix tokens too (and so keep a decode cache)."""
+        cfg = self.cfg
+        return [
+            i for i in range(cfg.expert_layers) if cfg.is_joint_layer(i * cfg.vlm_layers_per_expert_layer)
+        ]
+
+    def decode_expert(
+        self,
+        x: Tensor,
+        position: Tensor,
+        suffix_k: Tensor,
+        suffix_v: Tensor,
+        expert_k: Tensor,
+        expert_v: Tensor,
+        prefix_mask: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """`run_expert` one suffix token at a time (autoregressive heads): x (B, 1, width) is the
+        token at suffix position `position` (B,) int64; suffix_k/suffix_v (joint layers, B, S,
+        kv_heads, head_dim) hold the rotated keys/values of the tokens before it (entries at and
+        after `position` are ignored). Returns its hidden state (B, 1, width) and the caches with
+        this token written at `position`. Token i's output equals run_expert's over the first
+        i + 1 tokens (causal), which is what trains it."""
+        cfg, text = self.cfg, self.cfg.text
+        batch = x.shape[0]
+        length = suffix_k.shape[2]
+        slots = torch.arange(length, device=x.device)[None, :]
+        here = (slots == position[:, None])[:, :, None, None]  # (B, S, 1, 1): where this token goes
+        seen = torch.cat([prefix_mask, slots <= position[:, None]], dim=1)[:, None, :]  # (B, 1, P + S)
+        joint_positions = prefix_mask.long().sum(dim=1, keepdim=True) + position[:, None]
+        wavelength = cfg.rope_max_wavelength
+        keys, values = [], []
+        joint = self.joint_expert_layers()
+        for expert_index, layer in enumerate(self.expert_layers):
+            attn = layer.self_attn
+            h = layer.input_layernorm(x)
+            q = attn.q_proj(h).view(batch, 1, text.num_heads, text.head_dim)
+            cached_k, cached_v = expert_k[expert_index].to(x.dtype), expert_v[expert_index].to(x.dtype)
+            if expert_index in joint:
+                slot = joint.index(expert_index)
+                k = attn.k_proj(h).view(batch, 1, text.num_kv_heads, text.head_dim)
+                v = attn.v_proj(h).view(batch, 1, text.num_kv_heads, text.head_dim)
+                q, k = rope(q, joint_positions, wavelength), rope(k, joint_positions, wavelength)
+                layer_k = torch.where(here, k.to(suffix_k.dtype), suffix_k[slot])
+                layer_v = torch.where(here, v.to(suffix_v.dtype), suffix_v[slot])
+                keys.append(layer_k)
+                values.append(layer_v)
+                all_k = torch.cat([cached_k, layer_k.to(x.dtype)], dim=1)
+                all_v = torch.cat([cached_v, layer_v.to(x.dtype)], dim=1)
+                out = attend(q, all_k, all_v, seen)
+            else:
+                out = attend(
+                    rope(q, position[:, None], wavelength), cached_k, cached_v, prefix_mask[:, None, :]
+                )
+            x = layer.finish(x, out)
+        if not keys:  # no joint layer: nothing attends to earlier tokens
+            return self.expert_norm(x), suffix_k, suffix_v
+        return self.expert_norm(x), torch.stack(keys), torch.stack(values)
 
     # --- what training calls ----------------------------------------------------------------
     def loss(self, batch: dict[str, Tensor], **head_args: Tensor) -> Tensor:

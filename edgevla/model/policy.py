@@ -32,6 +32,22 @@ def make_preprocessor(
     return Preprocessor(io, TaskTokenizer(tokenizer_path, io.max_tokens), state, action)
 
 
+ITERATIVE_HEADS = ("flow", "diffusion")  # the heads whose sampling takes a step count
+
+
+def check_steps(head, num_steps: int | None) -> int | None:
+    """`--steps` for a torch policy: 1..10, and only for a head that iterates."""
+    if num_steps is None:
+        return None
+    if head.name not in ITERATIVE_HEADS:
+        raise EdgevlaError(
+            f"--steps applies to the {', '.join(ITERATIVE_HEADS)} heads; this policy's head is {head.name}: drop --steps"
+        )
+    if not 1 <= num_steps <= 10:
+        raise EdgevlaError(f"--steps {num_steps} is outside 1..10")
+    return num_steps
+
+
 class TorchPolicy(DualPolicy):
     """A loaded SmolVLA-class policy running in torch."""
 
@@ -43,6 +59,7 @@ class TorchPolicy(DualPolicy):
         name: str = "policy",
         device: str = "cpu",
         dtype: str = "fp32",
+        num_steps: int | None = None,
     ):
         if dtype not in DTYPES:
             raise EdgevlaError(f"unknown dtype '{dtype}': use one of {', '.join(DTYPES)}")
@@ -53,7 +70,9 @@ class TorchPolicy(DualPolicy):
         self.pre = preprocessor
         self.tokenizer_path = tokenizer_path
         self.dtype = dtype
-        self.spec = net.cfg.io.spec(name, {"backend": "torch", "dtype": dtype})
+        self.num_steps = check_steps(net.head, num_steps)
+        self.holds = 0  # chunks the head could not decode (fast), replaced by a hold
+        self.spec = net.cfg.io.spec(name, {"backend": "torch", "dtype": dtype, "head": net.head.name})
 
     @property
     def cfg(self) -> ModelConfig:
@@ -94,9 +113,19 @@ class TorchPolicy(DualPolicy):
             prefix_k, prefix_v, prefix_mask = self.net.encode_state(state, *context.arrays)
             expert_k, expert_v = self.net.expert_cache(prefix_k, prefix_v)
             chunk = self.net.head.sample(
-                self.net, expert_k, expert_v, prefix_mask, noise=noise_t, guidance=target
+                self.net,
+                expert_k,
+                expert_v,
+                prefix_mask,
+                noise=noise_t,
+                guidance=target,
+                num_steps=self.num_steps,
             )
-        return self.pre.postprocess(chunk[0].float().cpu().numpy())
+        chunk = chunk[0].float().cpu().numpy()
+        if self.net.head.can_hold and np.isnan(chunk).all():
+            self.holds += 1
+            return self.pre.hold(obs)
+        return self.pre.postprocess(chunk)
 
     def infer(
         self, obs: Observation, noise: np.ndarray | None = None, guidance: Guidance | None = None

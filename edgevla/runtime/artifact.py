@@ -34,6 +34,22 @@ FORMAT_VERSION = 2
 GRAPHS = ("context", "state", "head")
 TOKENIZER = "tokenizer.json"
 STATS = "stats.npz"
+HEAD_FILE_KEYS = ("tokenizer",)
+# what each head's loop reads from manifest.head, and of what kind (checked at load)
+HEAD_FIELDS = {
+    "diffusion": {"train_timesteps": "int"},
+    "bins": {"bins": "int", "decode": "str", "low": "range", "high": "range"},
+    "fast": {
+        "tokenizer": "str",
+        "scale": "number",
+        "vocab_size": "int",
+        "min_token": "whole",
+        "max_token": "whole",
+        "max_tokens": "int",
+        "action_dim": "int",
+        "cache_shape": "shape",
+    },
+}  # entries of manifest.head that name a file the head's loop reads
 
 
 @dataclass
@@ -208,6 +224,20 @@ def check_fields(manifest: Manifest, where: Path) -> None:
         raise bad("graphs", f"is {manifest.graphs!r}, not one file for each of {', '.join(GRAPHS)}")
     if not isinstance(manifest.head, dict) or not isinstance(manifest.head.get("name"), str):
         raise bad("head", f"is {manifest.head!r}, not the action head's name and settings")
+    for key, kind in HEAD_FIELDS.get(manifest.head["name"], {}).items():
+        value = manifest.head.get(key)
+        fine = {
+            "int": is_int(value) and value > 0,
+            "whole": is_int(value),
+            "number": is_number(value) and value > 0,
+            "str": isinstance(value, str) and bool(value),
+            "range": isinstance(value, list)
+            and len(value) == manifest.action_dim
+            and all(map(is_number, value)),
+            "shape": isinstance(value, list) and len(value) == 5 and all(is_int(v) and v > 0 for v in value),
+        }[kind]
+        if not fine:
+            raise bad(f"head.{key}", f"is {value!r}, not a valid {kind} for the {manifest.head['name']} head")
     if not isinstance(manifest.files, dict) or not all(
         isinstance(facts, dict) and isinstance(facts.get("sha256"), str) and is_int(facts.get("bytes"))
         for facts in manifest.files.values()
@@ -237,6 +267,13 @@ def check_hash_list(manifest: Manifest, art: Path) -> None:
         if name not in manifest.files:
             raise EdgevlaError(
                 f"{where}: graphs.{graph} {name!r} is not in the manifest's hash list (files); export it again"
+            )
+    head_files = [manifest.head[key] for key in HEAD_FILE_KEYS if key in manifest.head]
+    for name in head_files:
+        if not _inside(art, name) or name not in manifest.files:
+            raise EdgevlaError(
+                f"{where}: the head's file {name!r} is outside the artifact or not in its hash list (files); "
+                "export it again"
             )
     if TOKENIZER not in manifest.files:
         raise EdgevlaError(
@@ -271,12 +308,25 @@ def check_graph_shapes(manifest: Manifest, where: Path, declared: dict[str, dict
         "state": {"state": [(manifest.max_state_dim, "max_state_dim")]},
         "head": {"expert_k": [None] * 4, "expert_v": [None] * 4, "prefix_mask": [None]},
     }
-    if manifest.head.get("name") == "flow":
+    head = manifest.head
+    name = head.get("name")
+    if name in ("flow", "diffusion"):
         expected["head"] |= {
             "x_t": chunk,
             "time_emb": [(manifest.expert_hidden_size, "expert_hidden_size")],
-            "velocity": chunk,
+            "velocity" if name == "flow" else "epsilon": chunk,
         }
+    elif name == "regression":
+        expected["head"]["actions"] = chunk
+    elif name == "bins":
+        expected["head"]["logits"] = [*chunk, (head.get("bins"), "head.bins")]
+    elif name == "fast":
+        # the cache's first axis is the joint layers, its second the batch: check what follows
+        cache = [None, *((size, "head.cache_shape") for size in head["cache_shape"][2:])]
+        vocab = (head["vocab_size"] + 1, "head.vocab_size + 1")
+        expected["head"] |= {"token": [(1, "one token")], "position": [], "logits": [vocab]}
+        for key in ("suffix_k", "suffix_v", "suffix_k_out", "suffix_v_out"):
+            expected["head"][key] = cache
     for graph, tensors in expected.items():
         for tensor, axes in tensors.items():
             shape = declared.get(graph, {}).get(tensor)

@@ -31,6 +31,7 @@ from edgevla.errors import EdgevlaError
 from edgevla.policy_io import STATE_KEY, TASK_KEY, TIMESTAMP_KEY, Observation, PolicySpec, image_key
 from edgevla.runtime.dual import HELD_STALE, DualConfig
 from edgevla.runtime.dual_worker import DualWorker
+from edgevla.runtime.head_loops import LOOPS
 from edgevla.runtime.scheduler import ActionQueue, ScheduleConfig
 from edgevla.runtime.stats import LoopStats
 from edgevla.runtime.watchdog import FaultLimits, FaultWatch, LoopFault
@@ -98,6 +99,12 @@ class ControlLoop:
         self._got_chunk = False
         self._budget_warned = False
         self.watch = FaultWatch(config.fps, config.limits, self.events.put)
+        head = spec.extra.get("head")
+        if config.merge == "rtc" and head in LOOPS and not LOOPS[head].guidable:
+            self.events.put(
+                f"--merge rtc: the {head} head has no denoising steps to guide, so its chunks are taken "
+                "as they come (as --merge latest); blend or ensemble smooth its chunk joins"
+            )
         self.fault: LoopFault | None = None  # set when the loop stopped itself
         self._submitted_at: float | None = None  # perf_counter of the request in flight
         self._last_failure: str | None = None
@@ -302,6 +309,7 @@ class ControlLoop:
             self.events.put("policy returned a chunk of the wrong shape or with NaN/inf: ignored, holding")
             return
         self.stats.chunks += 1
+        self.stats.chunks_undecoded += result.undecoded
         self._last_failure = None
         self.stats.chunk_ms.add(result.elapsed_ms)
         self._source = (result.request.tick, result.frame_time)

@@ -17,6 +17,7 @@ from edgevla.errors import EdgevlaError, first_line
 from edgevla.policy_io import TIMESTAMP_KEY, Context, DualPolicy, Guidance, Observation
 from edgevla.runtime.artifact import (
     GRAPHS,
+    HEAD_FILE_KEYS,
     MANIFEST,
     STATS,
     TOKENIZER,
@@ -110,6 +111,11 @@ def preprocessor_of(manifest: Manifest, art: Path) -> Preprocessor:
     return Preprocessor(io, TaskTokenizer(art / TOKENIZER, io.max_tokens), state, action)
 
 
+def head_files(manifest: Manifest) -> list[str]:
+    """The files the head's loop reads (hash-checked with the rest of the artifact)."""
+    return [manifest.head[key] for key in HEAD_FILE_KEYS if key in manifest.head]
+
+
 class OnnxPolicy(DualPolicy):
     """An exported artifact behind the runtime `Policy` interface, split in two systems."""
 
@@ -138,9 +144,11 @@ class OnnxPolicy(DualPolicy):
                 manifest.min_period,
                 manifest.max_period,
                 manifest.head,
+                {name: (self.art / name).read_text() for name in head_files(manifest)},
             ),
             num_steps,
         )
+        self.holds = 0  # chunks the head could not decode (fast), replaced by a hold
         self.pre = preprocessor_of(manifest, self.art)
         self.rng = np.random.default_rng(seed)
         self.spec = self.pre.io.spec(
@@ -198,7 +206,11 @@ class OnnxPolicy(DualPolicy):
             noise = self.rng.standard_normal(self.noise_shape, dtype=np.float32)
         noise = self.pre.check_noise(noise)[None]
         target = None if guidance is None or not self.loop.guidable else self._guidance(guidance)
-        return self.pre.postprocess(self.loop.chunk(run_step, noise, target)[0])
+        chunk = self.loop.chunk(run_step, noise, target)[0]
+        if self.loop.can_hold and np.isnan(chunk).all():
+            self.holds += 1
+            return self.pre.hold(obs)
+        return self.pre.postprocess(chunk)
 
     def infer(
         self, obs: Observation, noise: np.ndarray | None = None, guidance: Guidance | None = None

@@ -258,6 +258,15 @@ class Preprocessor:
             )
         return self.normalize_actions(actions)[None], np.clip(weights, 0, 1)[None]
 
+    def hold(self, obs: dict) -> np.ndarray:
+        """The chunk a policy returns when its head decoded none (fast): the observed state
+        repeated, in robot units, where actions are positions of the same joints (state and
+        action of one size, as on the SO-101); else the mean action."""
+        if self.io.state_dim == self.io.action_dim:
+            state = np.asarray(obs[STATE_KEY], dtype=np.float32).reshape(-1)
+            return np.tile(state, (self.io.chunk_size, 1))
+        return self.postprocess(np.zeros((self.io.chunk_size, self.io.max_action_dim), np.float32))
+
     def postprocess(self, chunk: np.ndarray) -> np.ndarray:
         """Model output (chunk, max_action_dim) normalised -> (chunk, action_dim) robot units."""
         return self.action_stats.unnormalize(chunk[..., : self.io.action_dim])

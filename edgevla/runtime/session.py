@@ -130,9 +130,12 @@ def _serve_infer(link: Link, policy: Policy, lock: threading.Lock, max_bytes: in
             raise WireError(f"expected an infer message, got {type(msg).__name__}")
         with lock:
             start = time.perf_counter()
+            holds = getattr(policy, "holds", 0)  # counted by a token head (fast) that decoded none
             actions = policy.infer(msg.obs, msg.noise, msg.guidance)
             infer_ms = (time.perf_counter() - start) * 1e3
-        link.send(encode(Chunk(id=msg.id, actions=check_chunk(actions, spec), infer_ms=infer_ms)))
+            undecoded = getattr(policy, "holds", 0) > holds
+        chunk = Chunk(id=msg.id, actions=check_chunk(actions, spec), infer_ms=infer_ms, undecoded=undecoded)
+        link.send(encode(chunk))
         served[0] += 1
 
 
@@ -181,6 +184,7 @@ class LinkClient:
         self._closed = threading.Event()
         self.reconnects = 0
         self.last_infer_ms = float("nan")
+        self.holds = 0  # chunks the policy behind the link sent as holds (a token head decoded none)
         self.spec: PolicySpec = self._connect(expected=None)
 
     def _connect(self, expected: PolicySpec | None) -> PolicySpec:
@@ -271,4 +275,5 @@ class LinkPolicy(LinkClient, Policy):
             self._drop()
             raise WireError(f"{self.describe} answered request {request_id} out of order")
         self.last_infer_ms = reply.infer_ms
+        self.holds += reply.undecoded
         return reply.actions

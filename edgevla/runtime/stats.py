@@ -90,6 +90,7 @@ class LoopStats:
     actions_late: int = 0  # chunk rows whose tick had passed on arrival
     actions_rejected: int = 0  # non-finite actions refused (held instead)
     chunks: int = 0
+    chunks_undecoded: int = 0  # chunks the policy's head could not decode, replaced by a hold (fast)
     worker_failures: int = 0
     bus_errors: int = 0  # bus faults that reached the loop (after the driver's own retries)
     latency_ticks: float = float("nan")
@@ -121,6 +122,7 @@ class LoopStats:
             "actions_late": self.actions_late,
             "actions_rejected": self.actions_rejected,
             "chunks": self.chunks,
+            "chunks_undecoded": self.chunks_undecoded,
             "chunk_ms_p50": self.chunk_ms.percentile(50),
             "chunk_ms_p90": self.chunk_ms.percentile(90),
             "chunk_ms_max": self.chunk_ms.max,
@@ -167,7 +169,7 @@ class LoopStats:
         histograms merge; the latency estimate, the queue-depth trace and the driver's counters
         (cumulative already) become the later run's."""
         counts = ("ticks", "ticks_waiting", "ticks_starved", "ticks_overrun", "actions_late")
-        counts += ("actions_rejected", "chunks", "worker_failures", "bus_errors")
+        counts += ("actions_rejected", "chunks", "chunks_undecoded", "worker_failures", "bus_errors")
         counts += ("holds_no_context", "holds_stale_context")
         for name in counts:
             setattr(self, name, getattr(self, name) + getattr(other, name))

@@ -8,7 +8,7 @@ field is checked for type, shape and size before anyone uses it. Anything else r
 
 Conversation (client -> server, server -> client):
     hello   {version, token, expect, jpeg, dual?}  ->  welcome {version, spec} | error {message}
-    infer   {id, obs, noise, guidance}              ->  chunk   {id, actions, infer_ms} | error {message}
+    infer   {id, obs, noise, guidance}              ->  chunk   {id, actions, infer_ms[, undecoded]} | error {message}
 After a hello with `dual: true` (the dual system, edgevla.runtime.dual), instead of infer, and
 answered in any order (a context pass runs while chunks are served):
     context {id, episode, obs: images, task, timestamp}  ->  context_ready {id, frame_time, encode_ms}
@@ -91,6 +91,9 @@ class Chunk:
     id: int
     actions: np.ndarray  # float32 (chunk_size, action_dim)
     infer_ms: float  # time the policy itself took on the server
+    undecoded: bool = (
+        False  # the head decoded no chunk and the policy sent a hold (fast); sent only when true
+    )
     # dual system: when the frames of the context used were taken, and how much older than the state
     frame_time: float | None = None
     context_age_s: float | None = None
@@ -226,6 +229,8 @@ def encode(msg: Message, jpeg: bool = False) -> bytes:
         body = {"type": "held", "id": msg.id, "reason": msg.reason}
         body["frame_time"] = _optional(msg.frame_time)
         body["context_age_s"] = _optional(msg.context_age_s)
+        if msg.undecoded:
+            body["undecoded"] = True
     elif isinstance(msg, ErrorMessage):
         body = {"type": "error", "message": msg.message}
     else:
@@ -514,7 +519,7 @@ def decode(data: bytes, spec: PolicySpec | None = None, max_bytes: int = MAX_MES
             guidance=_decode_guidance(f.get("guidance", dict, optional=True), "act.guidance", spec),
         )
     if kind == "chunk":
-        f.only({"type", "id", "actions", "infer_ms", "frame_time", "context_age_s"})
+        f.only({"type", "id", "actions", "infer_ms", "frame_time", "context_age_s", "undecoded"})
         shape = None if spec is None else (spec.chunk_size, spec.action_dim)
         return Chunk(
             id=f.int("id"),
@@ -522,6 +527,7 @@ def decode(data: bytes, spec: PolicySpec | None = None, max_bytes: int = MAX_MES
             infer_ms=f.number("infer_ms"),
             frame_time=f.number("frame_time", optional=True),
             context_age_s=f.number("context_age_s", optional=True),
+            undecoded=bool(f.get("undecoded", bool, optional=True)),
         )
     if kind == "context_ready":
         f.only({"type", "id", "frame_time", "encode_ms"})

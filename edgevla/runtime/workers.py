@@ -129,6 +129,7 @@ class Result:
     held: str | None = None  # the dual system gave no chunk: no context yet, or too old (not a failure)
     frame_time: float | None = None  # when the frames behind the chunk were taken (loop clock, s)
     context_age_s: float | None = None  # the request's timestamp minus frame_time
+    undecoded: bool = False  # the head decoded no chunk and the policy sent a hold (fast)
 
 
 class PolicyWorker:
@@ -180,6 +181,7 @@ class PolicyWorker:
                     return
                 request, self._pending = self._pending, None
             acted, error = None, None
+            holds = getattr(self.policy, "holds", 0)  # counted by a token head (fast)
             try:
                 acted = self._compute(request)
             except Refused as err:
@@ -211,6 +213,7 @@ class PolicyWorker:
                         acted.held,
                         acted.frame_time,
                         acted.context_age_s,
+                        getattr(self.policy, "holds", 0) > holds,
                     )
 
     def _compute(self, request: Request) -> Acted:

@@ -139,6 +139,22 @@ def split_episodes(readers: list[DatasetReader], held_out: float) -> tuple[list[
     return train, evaluation
 
 
+def action_chunks(
+    readers: list[DatasetReader], refs: list[FrameRef], key: str, pre: Preprocessor, limit: int = 20_000
+) -> np.ndarray:
+    """Normalised action chunks (N, chunk, action_dim) starting at up to `limit` of the frames
+    in `refs`, evenly spread (what a head fits its data-dependent settings on)."""
+    frames = sorted({(ref.dataset, ref.index) for ref in refs})
+    frames = frames[:: max(1, math.ceil(len(frames) / limit))]
+    io = pre.io
+    return np.stack(
+        [
+            pre.normalize_actions(readers[d].action_chunk(i, io.chunk_size, key=key)[0].astype(np.float32))
+            for d, i in frames
+        ]
+    )[..., : io.action_dim]
+
+
 def oversample_starts(
     refs: list[FrameRef], readers: list[DatasetReader], spec: OversampleStart
 ) -> list[FrameRef]:

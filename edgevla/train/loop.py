@@ -95,6 +95,14 @@ class Run:
         self.action_stats = train_data.dataset_stats(self.readers, recipe.features.action)
         self.pre = make_preprocessor(self.cfg, self.base.tokenizer, self.state_stats, self.action_stats)
         train_refs, eval_refs = train_data.split_episodes(self.readers, recipe.eval.episodes)
+        if self.base.fresh_head or not self.cfg.head.fitted:
+            # bins' range and FAST's tokenizer come from the training episodes' action chunks
+            chunks = train_data.action_chunks(self.readers, train_refs, recipe.features.action, self.pre)
+            try:
+                self.base.net.fit_head(chunks)
+            except ValueError as err:
+                raise EdgevlaError(f"{source}: head: {err}") from err
+            self.cfg = self.base.net.cfg
         train_refs = train_data.oversample_starts(train_refs, self.readers, recipe.oversample_start)
         fixes = recipe.corrections
         check_rounds_present(self.readers, fixes, source)

@@ -26,15 +26,17 @@ from edgevla.paths import recipes_dir
 from edgevla.policy_io import ACTION_KEY, STATE_KEY
 
 MODES = ("lora", "expert", "vision-frozen", "full")
+BASE_PARTS = ("all", "vlm")
 PRECISIONS = ("fp32", "bf16", "fp16")
 PRESET_PREFIX = "preset:"
-# lerobot's SmolVLA LoRA default: expert q/v projections + the state projection + the action
-# head's layers (flow: lerobot's action/time projections), written as regular expressions over
-# edgevla module names (PEFT full-matches them).
+# lerobot's SmolVLA LoRA default: expert q/v projections, the state projection and every linear
+# layer of the action head (flow's: the action/time projections), as regular expressions over
+# edgevla module names; each matches a whole name or its last dotted parts (`action_in_proj`
+# matches `head.action_in_proj`), as PEFT matches a list of names.
 DEFAULT_LORA_TARGETS = (
     r"expert_layers\.\d+\.self_attn\.(q_proj|v_proj)",
     "state_proj",
-    r"head\..*",
+    r"head\.\w+",
 )
 
 
@@ -119,6 +121,10 @@ class Recipe:
     datasets: list[str] = field(default_factory=list)
     features: Features = field(default_factory=Features)
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides (presets only)
+    head: dict[str, Any] = field(
+        default_factory=dict
+    )  # action head: name (flow, diffusion, regression, bins, fast) and settings
+    base_parts: str = "all"  # of a checkpoint base: "all" its weights, or only its "vlm" (state projection, expert, head fresh)
     mode: str = "lora"
     lora: Lora = field(default_factory=Lora)
     optim: Optim = field(default_factory=Optim)
@@ -235,6 +241,10 @@ def _check(recipe: Recipe, source: str) -> None:
         if not 0 <= value < 1:
             raise _fail(source, where, f"must be in [0, 1), got {value}")
 
+    if recipe.base_parts not in BASE_PARTS:
+        raise _fail(source, "base_parts", f"'{recipe.base_parts}' is not one of {', '.join(BASE_PARTS)}")
+    if recipe.base_parts != "all" and recipe.preset is not None:
+        raise _fail(source, "base_parts", "a preset base is random: base_parts applies to a checkpoint base")
     if recipe.mode not in MODES:
         raise _fail(source, "mode", f"'{recipe.mode}' is not one of {', '.join(MODES)}")
     if recipe.precision not in PRECISIONS:

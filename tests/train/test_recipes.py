@@ -203,7 +203,7 @@ def test_cli_reports_one_line_and_exit_2(tmp_path):
 
 def test_gpu_out_of_memory_names_the_knobs(dataset, tmp_path, monkeypatch):
     # No GPU here: the OOM is raised where the forward pass would raise it on one.
-    def out_of_memory(self, batch, noise=None, time=None):
+    def out_of_memory(self, batch, **draws):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr("edgevla.train.prepare.Objective.forward", out_of_memory)

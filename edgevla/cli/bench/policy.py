@@ -12,14 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
+from edgevla.cli.args import add_steps
 from edgevla.errors import EdgevlaError
+from edgevla.evaluation.latency import measure
 from edgevla.policy_io import Context, DualPolicy, Observation, Policy
 from edgevla.runtime.synthetic import synthetic_observation
 
@@ -31,9 +29,14 @@ def torch_backend(args: argparse.Namespace) -> Policy:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    from edgevla.model.policy import check_steps
+
     if args.preset:
-        return build_preset(args.preset, device=args.device, dtype=args.dtype)
-    return load_policy(args.policy, device=args.device, dtype=args.dtype, vlm_dir=args.vlm_dir)
+        policy = build_preset(args.preset, device=args.device, dtype=args.dtype)
+    else:
+        policy = load_policy(args.policy, device=args.device, dtype=args.dtype, vlm_dir=args.vlm_dir)
+    policy.num_steps = check_steps(policy.net.head, args.steps)
+    return policy
 
 
 def onnx_backend(args: argparse.Namespace) -> Policy:
@@ -42,7 +45,10 @@ def onnx_backend(args: argparse.Namespace) -> Policy:
     if args.preset or not args.policy:
         raise EdgevlaError("ONNX backends run an exported artifact: pass --policy ART (edgevla export onnx)")
     policy = OnnxPolicy(
-        args.policy, providers=args.providers.split(",") if args.providers else None, threads=args.threads
+        args.policy,
+        providers=args.providers.split(",") if args.providers else None,
+        threads=args.threads,
+        num_steps=args.steps,
     )
     precision = policy.manifest.precision
     if args.backend == "onnx-int8" and not precision.startswith("int8"):
@@ -95,28 +101,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--providers", help="ONNX backends: cpu, cuda, tensorrt (comma-separated; default: best present)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_steps(parser)
     parser.set_defaults(handler=run)
-
-
-def measure(policy: Policy, runs: int, warmup: int) -> dict:
-    if runs < 1 or warmup < 0:
-        raise EdgevlaError("--runs must be >= 1 and --warmup >= 0")
-    obs = synthetic_observation(policy.spec)
-    for _ in range(warmup):
-        policy.infer(obs)
-    latencies = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        policy.infer(obs)
-        latencies.append((time.perf_counter() - start) * 1000)
-    return {
-        "chunk_ms_p50": float(np.percentile(latencies, 50)),
-        "chunk_ms_p90": float(np.percentile(latencies, 90)),
-        "chunk_ms_min": float(min(latencies)),
-        "runs": runs,
-        # ru_maxrss is in KiB on Linux: the whole process, interpreter and libraries included
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
 
 
 # --- the dual system's parts -------------------------------------------------------------------
@@ -209,7 +195,8 @@ def run(args: argparse.Namespace) -> int:
         "dtype": args.dtype,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "chunk_size": spec.chunk_size,
-        "num_steps": spec.num_steps,
+        "num_steps": args.steps or spec.num_steps,
+        "head": spec.extra.get("head", "flow"),
         "cameras": len(spec.cameras),
         "precision": spec.extra.get("precision", spec.extra.get("dtype", args.dtype)),
         "model_file_mb": model_file_mb(args.policy),

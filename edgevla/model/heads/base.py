@@ -13,8 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 import torch
 from torch import Tensor, nn
+
+from edgevla.errors import EdgevlaError
 
 if TYPE_CHECKING:
     from edgevla.model.config import ModelConfig
@@ -35,6 +38,8 @@ class ActionHead(nn.Module):
     step_inputs: ClassVar[tuple[str, ...]]  # the step graph's own inputs, before the prefix cache
     step_outputs: ClassVar[tuple[str, ...]]
     guidable: ClassVar[bool] = False  # can RTC guidance steer its sampling?
+    needs_noise: ClassVar[bool] = True  # does sampling start from noise? (else `noise` is ignored)
+    can_hold: ClassVar[bool] = False  # may sample a chunk of NaN: "no chunk, hold" (fast)
 
     def __init__(self, cfg: ModelConfig, width: int):
         super().__init__()
@@ -70,18 +75,41 @@ class ActionHead(nn.Module):
         prefix_mask: Tensor,
         noise: Tensor | None = None,
         guidance: GuidanceTarget | None = None,
+        num_steps: int | None = None,
     ) -> Tensor:
-        """One chunk (B, chunk, max_action_dim), normalised, fp32."""
+        """One chunk (B, chunk, max_action_dim), normalised, fp32 (`num_steps`: iterative heads)."""
         raise NotImplementedError
+
+    def fit(self, chunks: np.ndarray) -> dict[str, Any]:
+        """HeadConfig fields fitted on the training data's normalised action chunks (N, chunk,
+        action_dim) when training starts (bins: the range; fast: the tokenizer). None by default."""
+        return {}
+
+    def check_fitted(self) -> None:
+        if not self.cfg.head.fitted:
+            raise EdgevlaError(
+                f"the {self.name} head has not been fitted to training data (its "
+                f"{'range' if self.name == 'bins' else 'tokenizer'} is empty): train it with `edgevla train` first"
+            )
 
     def held_out_draws(self, actions: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
         """The loss's random draws (noise, times, ...) for a held-out batch, from `generator`, so
         held-out losses compare across steps; keyword arguments of `loss`. None by default."""
         return {}
 
+    def artifact_files(self) -> dict[str, str]:
+        """Files the head's loop reads, written into the artifact (name -> text); its manifest
+        entry names them. None by default."""
+        return {}
+
     def manifest_fields(self) -> dict[str, Any]:
         """What the runtime's loop for this head needs, stored in the artifact's manifest."""
         return {"name": self.name}
+
+
+def learned_queries(chunk: int, width: int) -> nn.Parameter:
+    """One learned input token per chunk step (OpenVLA-OFT's empty action embeddings)."""
+    return nn.Parameter(torch.randn(chunk, width) * 0.02)
 
 
 def valid_steps(batch: dict[str, Tensor], errors: Tensor) -> Tensor:
