@@ -12,8 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import resource
+import time
 from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 from edgevla.cli.args import add_steps
 from edgevla.errors import EdgevlaError
