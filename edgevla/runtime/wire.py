@@ -91,9 +91,7 @@ class Chunk:
     id: int
     actions: np.ndarray  # float32 (chunk_size, action_dim)
     infer_ms: float  # time the policy itself took on the server
-    undecoded: bool = (
-        False  # the head decoded no chunk and the policy sent a hold (fast); sent only when true
-    )
+    undecoded: bool = False  # the head decoded none and the policy sent a hold (fast); sent when true
     # dual system: when the frames of the context used were taken, and how much older than the state
     frame_time: float | None = None
     context_age_s: float | None = None
@@ -215,6 +213,8 @@ def encode(msg: Message, jpeg: bool = False) -> bytes:
         if msg.frame_time is not None:
             body["frame_time"] = float(msg.frame_time)
             body["context_age_s"] = _optional(msg.context_age_s)
+        if msg.undecoded:
+            body["undecoded"] = True
     elif isinstance(msg, ContextRequest):
         body = {"type": "context", "id": msg.id, "episode": msg.episode, "obs": _obs_to_wire(msg.obs, jpeg)}
     elif isinstance(msg, ContextReady):
@@ -229,8 +229,6 @@ def encode(msg: Message, jpeg: bool = False) -> bytes:
         body = {"type": "held", "id": msg.id, "reason": msg.reason}
         body["frame_time"] = _optional(msg.frame_time)
         body["context_age_s"] = _optional(msg.context_age_s)
-        if msg.undecoded:
-            body["undecoded"] = True
     elif isinstance(msg, ErrorMessage):
         body = {"type": "error", "message": msg.message}
     else:
