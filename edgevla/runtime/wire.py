@@ -91,10 +91,10 @@ class Chunk:
     id: int
     actions: np.ndarray  # float32 (chunk_size, action_dim)
     infer_ms: float  # time the policy itself took on the server
-    undecoded: bool = False  # the head decoded none and the policy sent a hold (fast); sent when true
     # dual system: when the frames of the context used were taken, and how much older than the state
     frame_time: float | None = None
     context_age_s: float | None = None
+    undecoded: bool = False  # the head decoded none and the policy sent a hold (fast); sent when true
 
 
 @dataclass(frozen=True)
