@@ -13,6 +13,10 @@
 #
 #   make corrections-experiment            (or: bash scripts/corrections_experiment.sh)
 #   OUT=runs/corr BUDGET=50 ROUNDS=3 STEPS=3000 bash scripts/corrections_experiment.sh
+# WEAK=RUN starts every arm from an existing run (RUN/policy + RUN/onnx-int8) instead of training one
+# on 100 demos, e.g. the demo policy on a task it never saw: TASK=reach_either WEAK=runs/small-reach.
+# PROBE=N ends with a correction round of N episodes (recorded, not trained on) of each correction
+# arm's last policy: how often the person still had to take over.
 set -euo pipefail
 BIN=${BIN:-.venv/bin}
 OUT=${OUT:-runs/corrections-experiment}
@@ -22,16 +26,19 @@ ROUNDS=${ROUNDS:-3}
 STEPS=${STEPS:-3000}                  # steps per training round
 WEIGHT=${WEIGHT:-3}                   # corrections.intervention_weight
 EVAL=${EVAL:-50}
+TASK=${TASK:-reach}
+WEAK=${WEAK:-}
+PROBE=${PROBE:-0}
 RECIPE=recipes/small-sim-reach.yaml
 mkdir -p "$OUT"
-[ -d "$VLM" ] || { echo "no grounded VLM at $VLM: run the first command of make demo-train" >&2; exit 2; }
+[ -n "$WEAK" ] || [ -d "$VLM" ] || { echo "no grounded VLM at $VLM: run the first command of make demo-train" >&2; exit 2; }
 
 artifact() {  # $1 run dir -> its int8 artifact
   "$BIN/edgevla" export onnx --policy "$1/policy" --out "$1/onnx-fp32"
   "$BIN/edgevla" quantize --policy "$1/onnx-fp32" --method int8-dynamic --out "$1/onnx-int8"
 }
 evaluate() {  # $1 arm, $2 round, $3 artifact, $4 interventions per attempt (or null)
-  "$BIN/edgevla" eval --policy "$3" --task reach --episodes "$EVAL" --json --episodes-out "$OUT/$1-r$2-eval.jsonl" \
+  "$BIN/edgevla" eval --policy "$3" --task "$TASK" --episodes "$EVAL" --json --episodes-out "$OUT/$1-r$2-eval.jsonl" \
     > "$OUT/$1-r$2-eval.json"
   python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print(json.dumps({'arm': sys.argv[2], 'round': int(sys.argv[3]), 'success_rate': s['success_rate'], 'interventions_per_attempt': json.loads(sys.argv[4])}))" \
     "$OUT/$1-r$2-eval.json" "$1" "$2" "$4" >> "$OUT/results.jsonl"
@@ -42,26 +49,36 @@ train() {  # $1 base, $2 out, then datasets and --set options
     --set optim.warmup_steps=100 --set eval.episodes=0 "$@" --out "$out"
 }
 
-# the weak start: 100 plain demos (DEMOS0=an existing plain-demo dataset skips recording them)
-DEMOS0=${DEMOS0:-$OUT/demos-0}
-[ -d "$DEMOS0" ] || "$BIN/edgevla" sim demos --episodes 100 --seed 0 --episode-seconds 4 --dataset "$DEMOS0"
-[ -d "$OUT/weak/onnx-int8" ] || { train "$VLM" "$OUT/weak" --dataset "$DEMOS0"; artifact "$OUT/weak"; }
-grep -q '"arm": "weak"' "$OUT/results.jsonl" 2>/dev/null || evaluate weak 0 "$OUT/weak/onnx-int8" null
+per_attempt() {  # $1 correction round dataset -> interventions per attempt
+  "$BIN/edgevla" dataset info "$1" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['corrections']['interventions_per_attempt'])"
+}
+
+declare -A sets policy
+if [ -n "$WEAK" ]; then  # every arm starts from this run, and trains on its new episodes only
+  weak=$WEAK
+  for arm in plain dagger advantage; do sets[$arm]=""; done
+else  # the weak start: 100 plain demos (DEMOS0=an existing plain-demo dataset skips recording them)
+  DEMOS0=${DEMOS0:-$OUT/demos-0}
+  [ -d "$DEMOS0" ] || "$BIN/edgevla" sim demos --task "$TASK" --episodes 100 --seed 0 --episode-seconds 4 --dataset "$DEMOS0"
+  [ -d "$OUT/weak/onnx-int8" ] || { train "$VLM" "$OUT/weak" --dataset "$DEMOS0"; artifact "$OUT/weak"; }
+  weak=$OUT/weak
+  for arm in plain dagger advantage; do sets[$arm]="--dataset $DEMOS0"; done
+fi
+grep -q '"arm": "weak"' "$OUT/results.jsonl" 2>/dev/null || evaluate weak 0 "$weak/onnx-int8" null
 
 # rounds outside, arms inside: an interrupted run still compares the arms at the rounds it finished
-declare -A sets policy
-for arm in plain dagger advantage; do sets[$arm]="--dataset $DEMOS0"; policy[$arm]="$OUT/weak"; done
+for arm in plain dagger advantage; do policy[$arm]=$weak; done
 for round in $(seq 1 "$ROUNDS"); do
   for arm in plain dagger advantage; do
     data="$OUT/$arm-r$round-data"
     if [ "$arm" = plain ]; then
-      [ -d "$data" ] || "$BIN/edgevla" sim demos --episodes "$BUDGET" --seed $((20000 + round * 1000)) \
+      [ -d "$data" ] || "$BIN/edgevla" sim demos --task "$TASK" --episodes "$BUDGET" --seed $((20000 + round * 1000)) \
         --episode-seconds 4 --dataset "$data"
       extra=(); per=null
     else
-      [ -d "$data" ] || "$BIN/edgevla" sim rollout --policy "${policy[$arm]}/onnx-int8" --episodes "$BUDGET" \
+      [ -d "$data" ] || "$BIN/edgevla" sim rollout --task "$TASK" --policy "${policy[$arm]}/onnx-int8" --episodes "$BUDGET" \
         --seed $((200000 + round * 1000)) --episode-seconds 8 --dataset "$data"
-      per=$("$BIN/edgevla" dataset info "$data" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['corrections']['interventions_per_attempt'])")
+      per=$(per_attempt "$data")
       extra=(--set corrections.intervention_weight="$WEIGHT")
       [ "$arm" = advantage ] && extra+=(--set corrections.advantage=true)
     fi
@@ -72,4 +89,12 @@ for round in $(seq 1 "$ROUNDS"); do
     policy[$arm]="$OUT/$arm-r$round"
   done
 done
+if [ "$PROBE" -gt 0 ]; then  # how often the person still takes over from each correction arm's last policy
+  for arm in dagger advantage; do
+    probe="$OUT/$arm-probe-data"
+    [ -d "$probe" ] || "$BIN/edgevla" sim rollout --task "$TASK" --policy "${policy[$arm]}/onnx-int8" --episodes "$PROBE" \
+      --seed 300000 --episode-seconds 8 --dataset "$probe"
+    echo "{\"arm\": \"$arm\", \"probe\": true, \"interventions_per_attempt\": $(per_attempt "$probe")}" >> "$OUT/results.jsonl"
+  done
+fi
 cat "$OUT/results.jsonl"
