@@ -41,10 +41,14 @@ def observation(spec, frame: tuple[int, int], seed: int = 0) -> dict:
     return obs
 
 
-def open_backend(backend: str, threads: int, vlm_dir: str | None = None):
+def open_backend(backend: str, threads: int, vlm_dir: str | None = None, arena: bool = False):
     kind, _, rest = backend.partition(":")
     if kind == "onnx":
+        from edgevla.runtime import onnx_policy
         from edgevla.runtime.onnx_policy import OnnxPolicy
+
+        if arena:  # ONNX Runtime's CPU memory arena on (the runtime turns it off): a what-if
+            onnx_policy.open_session = open_session_with_arena
 
         return OnnxPolicy(rest, providers=["cpu"], threads=threads)
     if kind == "torch":
@@ -58,7 +62,16 @@ def open_backend(backend: str, threads: int, vlm_dir: str | None = None):
     raise SystemExit(f"backend '{backend}': use torch:CHECKPOINT[:fp32|bf16] or onnx:ARTIFACT")
 
 
-def graph_times(art: Path, threads: int, runs: int) -> dict[str, float]:
+def open_session_with_arena(path: Path, providers: list[str], threads: int = 0):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+
+
+def graph_times(art: Path, threads: int, runs: int, arena: bool = False) -> dict[str, float]:
     """ms per call of each graph of an artifact, alone."""
     import onnxruntime as ort
     from op_profile import feed_for
@@ -68,7 +81,7 @@ def graph_times(art: Path, threads: int, runs: int) -> dict[str, float]:
     for graph, filename in graphs.items():
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
-        options.enable_cpu_mem_arena = False
+        options.enable_cpu_mem_arena = arena
         session = ort.InferenceSession(str(art / filename), options, providers=["CPUExecutionProvider"])
         feed = feed_for(session)
         session.run(None, feed)
@@ -97,7 +110,7 @@ def torch_prefix_ms(policy, obs: dict, runs: int) -> float:
 
 def child(args: argparse.Namespace, frame: tuple[int, int], out: Path) -> dict:
     backend, threads, runs, warmup = args.backends[0], args.threads, args.runs, args.warmup
-    policy = open_backend(backend, threads, args.vlm_dir)
+    policy = open_backend(backend, threads, args.vlm_dir, args.arena)
     if args.obs:  # a recorded observation (.npz of image arrays, state, 0-d task string)
         obs = {key: value[()] if key == "task" else value for key, value in np.load(args.obs).items()}
         obs["task"] = str(obs["task"])
@@ -127,7 +140,7 @@ def child(args: argparse.Namespace, frame: tuple[int, int], out: Path) -> dict:
         "steps": policy.spec.num_steps,
     }
     if backend.startswith("onnx:"):
-        graphs = graph_times(Path(backend.split(":", 1)[1]), threads, runs)
+        graphs = graph_times(Path(backend.split(":", 1)[1]), threads, runs, args.arena)
         row["graph_ms"] = graphs
         row["prefix_ms"] = graphs.get("prefix", graphs.get("context", 0) + graphs.get("state", 0))
         row["step_ms"] = graphs.get("denoise", graphs.get("head"))
@@ -150,6 +163,7 @@ def main() -> None:
     parser.add_argument(
         "--reference", help="actions .npy the errors are measured against (default: first backend)"
     )
+    parser.add_argument("--arena", action="store_true", help="ONNX: ONNX Runtime's CPU memory arena on")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -172,6 +186,7 @@ def main() -> None:
                 str(args.warmup),
             ]
             command += ["--frame", args.frame]
+            command += ["--arena"] if args.arena else []
             for flag in ("vlm_dir", "obs", "noise"):
                 if getattr(args, flag):
                     command += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
