@@ -1,9 +1,10 @@
-"""Multiply-add work of each graph of an (unfused) artifact, from its static shapes.
+"""Multiply-add work of each graph of an artifact, from its static shapes.
 
     python benchmarks/flops.py ART [--json]
 
-Counts 2 FLOPs per multiply-add in MatMul, Gemm and Conv nodes (weight products and the
-attention products alike); element-wise ops, norms and softmax are left out (a few percent).
+Counts 2 FLOPs per multiply-add in MatMul, Gemm, Conv and (fused graphs) MultiHeadAttention
+nodes, weight products and attention products alike; element-wise ops, norms and softmax are
+left out (a few percent).
 Per chunk = prefix + num_steps x denoise (or the graphs the artifact lists, with `head` run
 num_steps times).
 """
@@ -31,10 +32,15 @@ def graph_flops(path: Path) -> dict[str, float]:
             a, b, out = shape(node.input[0]), shape(node.input[1]), shape(node.output[0])
             if a is None or b is None or out is None:
                 raise SystemExit(f"{path}: no static shape at {node.name}")
-            k = a[-1] if node.op_type == "MatMul" or not any(
-                x.name == "transA" and x.i for x in node.attribute
-            ) else a[0]
+            k = (
+                a[-1]
+                if node.op_type == "MatMul" or not any(x.name == "transA" and x.i for x in node.attribute)
+                else a[0]
+            )
             total["matmul"] += 2.0 * float(np.prod(out)) * k
+        elif node.op_type == "MultiHeadAttention":  # a fused graph: Q.K^T and P.V, 2 x 2BSLD
+            q, k = shape(node.input[0]), shape(node.input[1])
+            total["matmul"] += 4.0 * q[0] * q[1] * k[1] * q[2]
         elif node.op_type == "Conv":
             w, out = shape(node.input[1]), shape(node.output[0])
             total["conv"] += 2.0 * float(np.prod(out)) * float(np.prod(w[1:]))

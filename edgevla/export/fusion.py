@@ -149,6 +149,13 @@ def static_shapes(model: onnx.ModelProto) -> dict[str, list[int]]:
     graph.node.extend(model.graph.node)
     graph.input.extend(model.graph.input)
     graph.output.extend(model.graph.output)
+    unknown = {
+        out
+        for node in model.graph.node
+        if not onnx.defs.has(node.op_type, node.domain)
+        for out in node.output
+    }
+    graph.value_info.extend(info for info in model.graph.value_info if info.name in unknown)  # contrib ops
     for init in model.graph.initializer:
         if int(np.prod(init.dims, dtype=np.int64)) <= SMALL:
             graph.initializer.append(init)
