@@ -12,7 +12,7 @@ UV := $(BIN)/uv
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv test test-slow test-wheel lint demo demo-data demo-train demo-eval bench clean
+.PHONY: venv test test-slow test-wheel lint demo demo-data demo-train demo-eval dual-eval corrections-experiment heads-bench bench clean
 
 %/bin/uv:
 	$(PYTHON) -m venv $*
@@ -115,3 +115,40 @@ demo-eval: venv
 	    --episodes-out $(DEMO_RUN)/merge-$$m.episodes.jsonl > $(DEMO_RUN)/merge-$$m.eval.json || exit 1; done
 	$(BIN)/edgevla eval --policy $(DEMO_RUN)/onnx-int8 --task reach --episodes 50 --sync 10 --no-bus --push 8 \
 	  --json --episodes-out $(DEMO_RUN)/sync-push.episodes.jsonl > $(DEMO_RUN)/sync-push.eval.json
+
+# The dual system against single-rate with the shipped demo policy (docs/DUAL.md): 50 held-out reach
+# episodes each through the async runtime, System 2 at 1, 2 and 5 Hz and single-rate; then the same
+# clockless with a push at the end of each episode (where stale images should show). Results and
+# the load beside each run (uptime.log) in DUAL_OUT.
+DUAL_POLICY ?= $(DEMO_ASSET)/onnx-int8
+DUAL_OUT ?= runs/dual-eval
+DUAL_MODES := single: vlm1:--vlm-hz=1 vlm2:--vlm-hz=2 vlm5:--vlm-hz=5
+dual-eval: venv
+	mkdir -p $(DUAL_OUT) && rm -f $(DUAL_OUT)/*.episodes.jsonl
+	for mode in $(DUAL_MODES); do name=$${mode%%:*}; flags=$${mode#*:}; \
+	  echo "$$name: $$(uptime)" >> $(DUAL_OUT)/uptime.log; \
+	  $(BIN)/edgevla eval --policy $(DUAL_POLICY) --task reach --episodes 50 $$flags --json \
+	    --episodes-out $(DUAL_OUT)/$$name.episodes.jsonl > $(DUAL_OUT)/$$name.eval.json || exit 1; \
+	  echo "push-$$name: $$(uptime)" >> $(DUAL_OUT)/uptime.log; \
+	  $(BIN)/edgevla eval --policy $(DUAL_POLICY) --task reach --episodes 50 --sync 10 --no-bus --push 8 \
+	    $$flags --json --episodes-out $(DUAL_OUT)/push-$$name.episodes.jsonl \
+	    > $(DUAL_OUT)/push-$$name.eval.json || exit 1; \
+	done
+
+# The action heads compared (docs/HEADS.md): flow, diffusion, regression, bins and fast trained on the
+# same demos from one VLM with the same budget, exported, int8-quantized, timed back to back and
+# evaluated on reach and reach_either. Stages skip what HEADS_WORK holds, so a rerun continues.
+HEADS_WORK ?= runs/heads
+HEADS_DATA ?= --dataset runs/reach-demos --dataset runs/either-demos
+HEADS_BASE ?= runs/small-reach-recovered/policy
+HEADS_STEPS ?= 120
+HEADS_EPISODES ?= 20
+HEADS_SYNC ?= 10
+heads-bench: venv
+	$(BIN)/edgevla bench heads $(HEADS_DATA) --base $(HEADS_BASE) --work $(HEADS_WORK) \
+	  --train-steps $(HEADS_STEPS) --episodes $(HEADS_EPISODES) --sync $(HEADS_SYNC)
+
+# Correction rounds vs plain demos from a weak policy (docs/CORRECTIONS.md); hours of CPU, needs
+# runs/small-vlm from demo-train. Knobs: OUT, BUDGET, ROUNDS, STEPS, WEIGHT, EVAL.
+corrections-experiment: venv
+	BIN=$(BIN) bash scripts/corrections_experiment.sh

@@ -74,6 +74,9 @@ class PolicyIO:
     num_steps: int
     max_tokens: int  # language width: tokens read from the instruction
     fps: float | None = None  # the rate of the data it was trained on, when known
+    # appended to every instruction before tokenising: the conditioning a policy was trained to be
+    # asked for (advantage-conditioned training: "\nAdvantage: positive"); "" for plain policies
+    task_suffix: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cameras", tuple(self.cameras))  # a manifest stores a JSON list
@@ -90,7 +93,8 @@ class PolicyIO:
             max_action_dim=self.max_action_dim,
             max_tokens=self.max_tokens,
             fps=self.fps,
-            extra={**extra, "empty_cameras": self.empty_cameras},
+            extra={**extra, "empty_cameras": self.empty_cameras}
+            | ({"task_suffix": self.task_suffix} if self.task_suffix else {}),
         )
 
 
@@ -153,3 +157,36 @@ def check_fit(spec: PolicySpec, expect: Expectation) -> str | None:
         have = ", ".join(expect.cameras) or "none"
         return f"policy '{spec.name}' needs camera(s) {', '.join(missing)}; the robot has: {have} (use --camera NAME=SOURCE)"
     return None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What System 2 (the VLM over images + language) hands to System 1 (state + action head):
+    the keys/values of the image and language tokens, opaque to everyone but the policy that
+    made them, and when the newest frame it saw was taken (the observation's timestamp, on the
+    caller's clock), so a user can refuse a cache that is too old."""
+
+    arrays: tuple[Any, ...]
+    frame_time: float | None
+
+
+@runtime_checkable
+class DualPolicy(Policy, Protocol):
+    """A policy whose prefix splits in two: `infer(obs)` is `act(encode_context(obs), obs)`, and a
+    context computed from earlier images gives the actions a full pass over those images with
+    the current state would give."""
+
+    def encode_context(self, obs: Observation) -> Context:
+        """System 2: images and task of `obs` -> their cached keys/values."""
+        ...
+
+    def act(
+        self,
+        context: Context,
+        obs: Observation,
+        noise: np.ndarray | None = None,
+        guidance: Guidance | None = None,
+    ) -> np.ndarray:
+        """System 1: the state of `obs` against `context` -> one chunk (chunk_size, action_dim),
+        robot units; the images in `obs` are not read."""
+        ...

@@ -1,5 +1,5 @@
 """Measure the alternative export: one ONNX graph with the Euler loop unrolled, against the
-artifact's two graphs + numpy loop, on CPU. Prints one JSON object (figures for docs/EXPORT.md).
+artifact's graphs + numpy loop, on CPU (flow head). Prints one JSON object (figures for docs/EXPORT.md).
 
     .venv/bin/python scripts/measure_unrolled_export.py --policy CKPT --art ART [--runs 10]
 
@@ -19,14 +19,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgevla.export.onnx_graphs import PREFIX_INPUTS, example_inputs, export_graph
+from edgevla.export.onnx_graphs import CONTEXT_INPUTS, example_inputs, export_graph
 from edgevla.model.checkpoint import load_policy
-from edgevla.model.network import SmolVLANet, time_embedding
+from edgevla.model.heads.flow import time_embedding
+from edgevla.model.network import SmolVLANet
 from edgevla.runtime.onnx_policy import OnnxPolicy, open_session
 
 
 class UnrolledChunk(nn.Module):
-    """prefix + num_steps denoise steps in one graph; time embeddings are constants."""
+    """prefix + num_steps flow steps in one graph; time embeddings are constants."""
 
     def __init__(self, net: SmolVLANet):
         super().__init__()
@@ -40,10 +41,21 @@ class UnrolledChunk(nn.Module):
         )
 
     def forward(self, images, image_masks, tokens, token_mask, state, noise):
-        prefix = self.net.encode_prefix(images, image_masks, tokens, token_mask, state)
+        prefix_k, prefix_v, prefix_mask = self.net.encode_prefix(
+            images, image_masks, tokens, token_mask, state
+        )
+        expert_k, expert_v = self.net.expert_cache(prefix_k, prefix_v)
         x_t, steps = noise, self.net.cfg.num_steps
         for step in range(steps):
-            x_t = x_t - self.net.denoise_embedded(x_t, self.times[step : step + 1], *prefix) / steps
+            velocity = self.net.head.step(
+                self.net,
+                x_t,
+                self.times[step : step + 1],
+                expert_k=expert_k,
+                expert_v=expert_v,
+                prefix_mask=prefix_mask,
+            )
+            x_t = x_t - velocity / steps
         return x_t
 
 
@@ -60,7 +72,7 @@ def percentile_ms(run, runs: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", required=True)
-    parser.add_argument("--art", required=True, help="the two-graph artifact of the same checkpoint")
+    parser.add_argument("--art", required=True, help="the artifact of the same checkpoint")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads for both")
     args = parser.parse_args()
@@ -77,13 +89,13 @@ def main() -> None:
     noise = rng.standard_normal((spec.chunk_size, spec.max_action_dim), dtype=np.float32)
     with tempfile.TemporaryDirectory() as work:
         path = Path(work) / "unrolled.onnx"
-        prefix_args, _ = example_inputs(policy.net, policy.cfg.tokenizer_max_length)
+        examples = example_inputs(policy.net, policy.cfg.tokenizer_max_length)
         started = time.perf_counter()
         export_graph(
             UnrolledChunk(policy.net),
-            (*prefix_args, torch.from_numpy(noise)[None]),
+            (*examples["context"], examples["state"][0], torch.from_numpy(noise)[None]),
             path,
-            [*PREFIX_INPUTS, "noise"],
+            [*CONTEXT_INPUTS, "state", "noise"],
             ["chunk"],
             18,
         )
@@ -93,7 +105,7 @@ def main() -> None:
 
         def unrolled_chunk() -> np.ndarray:  # same preprocessing and postprocessing as the artifact
             inputs = two_graphs.pre(obs)
-            feed = {name: getattr(inputs, name)[None] for name in PREFIX_INPUTS}
+            feed = {name: getattr(inputs, name)[None] for name in [*CONTEXT_INPUTS, "state"]}
             return two_graphs.pre.postprocess(session.run(None, {**feed, "noise": noise[None]})[0][0])
 
         agree = float(np.abs(unrolled_chunk() - two_graphs.infer(obs, noise=noise)).max())

@@ -28,6 +28,12 @@ CASES = [
     (EVAL, "--max-seconds", "nan"),
     (EVAL, "--fps", "-inf"),
     (EVAL, "--push", "nan"),
+    (RUN, "--vlm-hz", "nan"),
+    (RUN, "--vlm-hz", "0"),
+    ([*RUN, "--vlm-hz", "2"], "--max-context-age", "inf"),
+    (EVAL, "--vlm-hz", "-inf"),
+    ([*EVAL, "--prefix-every", "3"], "--max-context-age", "0"),
+    (["sim", "demos", "--dataset", "ds"], "--episode-seconds", "nan"),
 ]
 
 

@@ -47,6 +47,10 @@ COMMANDS: dict[str, Command] = {
     "train": Command(
         "edgevla.cli.train", "fine-tune (LoRA/expert/full) or train a policy from a recipe YAML"
     ),
+    "rollout": Command(
+        "edgevla.cli.rollout",
+        "run a policy, take over with the leader arm, record each attempt (corrections)",
+    ),
     "run": Command("edgevla.cli.run", "drive a robot with a policy: async inference at a fixed control rate"),
     "tui": Command("edgevla.cli.tui", "terminal UI: calibrate arms, inspect motors, run training recipes"),
     "serve": Command(

@@ -18,6 +18,7 @@ from edgevla.errors import EdgevlaError
 
 if TYPE_CHECKING:
     from edgevla.hosting.control import PolicyChoice
+    from edgevla.runtime.dual import DualConfig
     from edgevla.sim.world import SimWorld
 
 SimCameras = tuple[tuple[str, ...], tuple[tuple[str, int], ...]]  # names, (name, own size)
@@ -192,6 +193,16 @@ def add_policy_worker(parser: argparse.ArgumentParser, without_policy: str | Non
     parser.add_argument(
         "--worker-threads", type=int, help="compute threads of a worker process (default: all cores but one)"
     )
+    add_steps(parser)
+
+
+def add_steps(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--steps",
+        type=int,
+        help="sampling steps of a flow or diffusion head, 1..10 (default: the policy's own; flow trained "
+        "with head.time_sampling=high-noise is the one made for 1-2)",
+    )
 
 
 def policy_choice(args: argparse.Namespace, source: str | Path | None = None) -> PolicyChoice:
@@ -204,7 +215,48 @@ def policy_choice(args: argparse.Namespace, source: str | Path | None = None) ->
         token=args.token,
         jpeg=args.jpeg,
         threads=args.worker_threads,
+        steps=args.steps,
     )
+
+
+def add_dual(parser: argparse.ArgumentParser) -> None:
+    """--vlm-hz, --prefix-every, --max-context-age: the dual system (docs/DUAL.md); without them a
+    chunk is one full pass over the frames and the state (single-rate)."""
+    group = parser.add_argument_group(
+        "dual system (docs/DUAL.md; default: single-rate, a full pass per chunk)"
+    )
+    group.add_argument(
+        "--vlm-hz",
+        type=float,
+        metavar="F",
+        help="System 2 (the VLM over the cameras and the task) in its own thread on the newest frames, "
+        "at most F times a second; each chunk then runs System 1 only: the current state against "
+        "System 2's newest context",
+    )
+    group.add_argument(
+        "--prefix-every",
+        type=int,
+        metavar="N",
+        help="or: System 2 on the request's own frames before every N-th chunk, System 1 alone for the others",
+    )
+    group.add_argument(
+        "--max-context-age",
+        type=float,
+        metavar="S",
+        help="never compute a chunk from frames more than S s older than its state: the request is "
+        "held (counted) and asked again (default 1, or two System 2 periods when longer)",
+    )
+
+
+def dual_config(args: argparse.Namespace) -> DualConfig | None:
+    """The dual system `add_dual`'s arguments ask for; None: single-rate."""
+    from edgevla.runtime.dual import DualConfig
+
+    if args.vlm_hz is None and args.prefix_every is None:
+        if args.max_context_age is not None:
+            raise EdgevlaError("--max-context-age needs --vlm-hz F or --prefix-every N (the dual system)")
+        return None
+    return DualConfig(args.vlm_hz, args.prefix_every, args.max_context_age)
 
 
 # --- rate and duration ------------------------------------------------------------------------

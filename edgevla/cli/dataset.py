@@ -9,6 +9,7 @@ from pathlib import Path
 
 
 def _info(args: argparse.Namespace) -> int:
+    from edgevla.dataset.corrections import corrections_summary, describe_corrections
     from edgevla.dataset.meta import load_episodes, load_info, load_tasks
     from edgevla.printable import printable
 
@@ -30,7 +31,9 @@ def _info(args: argparse.Namespace) -> int:
         "recording": {  # per-episode counters: totals, or the maximum for maxima
             key: (max if "max" in key else sum)(e.extra[key] for e in episodes)
             for key in (episodes[0].extra if episodes else {})
+            if not key.startswith("corrections/")
         },
+        "corrections": corrections_summary(args.dir, info["features"], episodes),
     }
     for key, ft in info["features"].items():
         if ft["dtype"] == "video" and "info" in ft:
@@ -47,6 +50,9 @@ def _info(args: argparse.Namespace) -> int:
         print(f"  {key:<32} {ft['dtype']:<8} {ft['shape']}{codec}")
     for key, total in summary["recording"].items():
         print(f"  {key}: {total:g} ({'max' if 'max' in key else 'total'} over all episodes)")
+    if summary["corrections"]:
+        for line in describe_corrections(summary["corrections"]):
+            print(f"  {line}")
     return 0
 
 

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import TextIO
 
 from edgevla.cli.args import (
+    add_dual,
     add_fps,
     add_merge,
     add_policy_worker,
     add_sim_cameras,
+    dual_config,
     policy_choice,
     sim_cameras,
 )
@@ -32,6 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-seconds", type=float, default=10.0, help="time limit of an episode")
     add_fps(parser, "control and simulation rate")
     add_merge(parser)
+    add_dual(parser)
     add_sim_cameras(parser, default=None)
     parser.add_argument(
         "--no-bus",
@@ -82,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     check_number("--max-seconds", args.max_seconds, above=0)
     check_number("--fps", args.fps, above=0, maximum=1000)
     check_number("--push", args.push, minimum=0, maximum=45)
+    dual = dual_config(args)
     cameras, sizes = sim_cameras(args, args.policy)
     if args.sync is not None and (args.sync < 1 or args.gif or args.merge != "blend"):
         raise EdgevlaError("--sync N needs N >= 1 and takes no --gif or --merge (no runtime runs)")
@@ -102,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         sizes=sizes,
         gif=args.gif,
         bus=not args.no_bus,
+        dual=dual,
     )
     policy = open_eval_policy(policy_choice(args), config)
 
@@ -148,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         tts = summary["time_to_success_s"]
         print(
-            f"{summary['policy']} on {args.task} ({summary['merge']}): success {summary['success_rate']:.0%} "
+            f"{summary['policy']} on {args.task} ({summary['merge']}, {summary['mode']}): success {summary['success_rate']:.0%} "
             f"({summary['successes']}/{summary['episodes']}), time to success "
             f"{'n/a' if tts is None else f'{tts:.2f} s'}, chunk p50 {summary['chunk_ms_p50'] or float('nan'):.0f} ms, "
             f"starved ticks {summary['ticks_starved']}, ended over the named cube "

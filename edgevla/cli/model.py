@@ -24,7 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def describe(net, name: str, freeze: str) -> dict:
-    from edgevla.model.flow import apply_freezing
+    from edgevla.model.freezing import apply_freezing
 
     cfg = net.cfg
     count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
@@ -34,16 +34,8 @@ def describe(net, name: str, freeze: str) -> dict:
         "embed_tokens": count(net.embed_tokens),
         "vlm_layers": count(net.vlm_layers),
         "expert": count(net.expert_layers) + count(net.expert_norm),
-        "projections": sum(
-            count(m)
-            for m in (
-                net.state_proj,
-                net.action_in_proj,
-                net.action_out_proj,
-                net.action_time_mlp_in,
-                net.action_time_mlp_out,
-            )
-        ),
+        "state_proj": count(net.state_proj),
+        f"{net.head.name}_head": count(net.head),
         "unused_lm_head_and_norm": count(net.lm_head) + count(net.vlm_norm),
     }
     total = count(net)

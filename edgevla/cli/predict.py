@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgevla.cli.args import add_steps
 from edgevla.errors import EdgevlaError
 from edgevla.runtime.npz import read_npz
 
@@ -29,6 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--providers", help="artifacts: ONNX Runtime providers cpu, cuda, tensorrt (comma-separated)"
     )
+    add_steps(parser)
     parser.set_defaults(handler=run)
 
 
@@ -55,7 +57,12 @@ def run(args: argparse.Namespace) -> int:
     noise = read_npy(args.noise) if args.noise else None
     providers = args.providers.split(",") if args.providers else None
     policy = open_policy(
-        args.policy, device=args.device, dtype=args.dtype, vlm_dir=args.vlm_dir, providers=providers
+        args.policy,
+        device=args.device,
+        dtype=args.dtype,
+        vlm_dir=args.vlm_dir,
+        providers=providers,
+        num_steps=args.steps,
     )
     actions = policy.infer(obs, noise=noise)
     np.save(args.out, actions)

@@ -14,11 +14,13 @@ import numpy as np
 from edgevla.cli.args import (
     add_arm_id,
     add_cameras,
+    add_dual,
     add_duration,
     add_fps,
     add_merge,
     add_policy_worker,
     add_robot_port,
+    dual_config,
     policy_choice,
 )
 from edgevla.errors import EdgevlaError
@@ -40,6 +42,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--plot", type=Path, help="save a PNG of the control periods and queue depth at the end"
     )
     add_merge(parser)
+    add_dual(parser)
     parser.add_argument(
         "--request-at",
         type=int,
@@ -93,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     _validate(args)
+    dual = dual_config(args)
     interrupts = stop_on_signals()
     choice = policy_choice(args)
     limits = FaultLimits(args.max_failed_ticks, args.max_slow_seconds, args.max_starved_seconds)
@@ -103,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         request_at=args.request_at,
         realtime=args.realtime,
         limits=limits,
+        dual=dual,
     )
     silent: list[str] = []
     # leaving the inner block stops the loop, the worker and the cameras; the outer one then stops
@@ -122,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
             loop = hosted.start()
             print(
                 f"running '{spec.name}' on {args.robot} at {args.fps:g} fps "
-                f"({choice.transport} worker, {args.merge}); Ctrl-C stops",
+                f"({choice.transport} worker, {args.merge}"
+                f"{'' if dual is None else '; ' + dual.describe()}); Ctrl-C stops",
                 file=sys.stderr,
             )
             _report_until_done(loop, robot, args.duration, args.stats_every, interrupts)

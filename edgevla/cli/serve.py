@@ -8,6 +8,7 @@ import math
 import sys
 import time
 
+from edgevla.cli.args import add_steps
 from edgevla.errors import EdgevlaError
 from edgevla.runtime.admission import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_ADDRESS, ConnectionLimits
 
@@ -25,6 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="address to bind (default localhost; 0.0.0.0 exposes it: use --token)",
     )
     parser.add_argument("--port", type=int, default=8765)
+    add_steps(parser)
     parser.add_argument("--token", help="shared secret clients must present (strongly advised off localhost)")
     parser.add_argument(
         "--max-message-mb",
@@ -93,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     interrupts = stop_on_signals()
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.token:
         logging.warning("serving on %s without --token: anyone on the network can use this policy", args.host)
-    policy = open_policy(args.policy)
+    policy = open_policy(args.policy, num_steps=args.steps)
     try:
         server = PolicyServer(
             policy,

@@ -120,6 +120,15 @@ class Robot:
         self.bus.sync_write("Goal_Position", dict(zip(self.joint_names, raw.tolist(), strict=True)))
         return sent.astype(np.float32)
 
+    def set_torque(self, on: bool) -> None:
+        """Torque on where the joints are now (no jump), or off: a leader arm is driven to a pose
+        this way (a person taking over from a policy) and then handed back to the hand."""
+        if on:
+            enable_torque(self.bus)
+        else:
+            disable_torque(self.bus)
+        self.torque = on
+
     def disconnect(self, unreachable: Collection[str] = ()) -> None:
         """`unreachable`: motors known not to answer (see `silent_motors`), left alone."""
         if self.bus.port is None:

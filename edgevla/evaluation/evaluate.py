@@ -20,6 +20,7 @@ import numpy as np
 from edgevla.hardware import load_robot
 from edgevla.hosting.control import PolicyChoice, control, open_for_robot
 from edgevla.policy_io import Policy
+from edgevla.runtime.dual import DualConfig, Systems
 from edgevla.sim.arms import open_sim_arms
 from edgevla.sim.clip import pillow_image, save_frames, stack_views
 from edgevla.sim.world import SimConfig, SimWorld
@@ -41,6 +42,7 @@ class EvalConfig:
     sizes: tuple[tuple[str, int], ...] = ()  # (camera, size) for cameras not `size` square
     gif: Path | None = None  # save the first episode's camera view(s) here
     bus: bool = True  # follower on the virtual servo firmware + real driver (False: in-process)
+    dual: DualConfig | None = None  # the dual system (System 2 at its own pace); None: single-rate
 
 
 @dataclass
@@ -63,6 +65,7 @@ class EvalReport:
     task: str
     policy: str
     merge: str
+    mode: str = "single-rate"  # or the dual system's description
     episodes: list[EpisodeResult] = field(default_factory=list)
     runtime: dict = field(default_factory=dict)  # loop statistics of every episode together
     # control periods of every episode: (bin upper edge ms, ticks) for the non-empty bins
@@ -78,6 +81,7 @@ class EvalReport:
             "task": self.task,
             "policy": self.policy,
             "merge": self.merge,
+            "mode": self.mode,
             "episodes": n,
             "successes": len(times),
             "success_rate": len(times) / n if n else 0.0,
@@ -93,6 +97,10 @@ class EvalReport:
             "period_histogram": self.period_histogram,
             "queue_depth": self.queue_depth,
         }
+
+
+def describe_mode(dual: DualConfig | None) -> str:
+    return "single-rate" if dual is None else dual.describe()
 
 
 def trained_cameras(source: str | Path) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]] | None:
@@ -116,15 +124,15 @@ def eval_world_config(config: EvalConfig) -> SimConfig:
     return SimConfig.square(config.task, config.fps, config.cameras, config.size, config.sizes)
 
 
-def open_eval_policy(choice: PolicyChoice, config: EvalConfig) -> Policy:
+def open_eval_policy(choice: PolicyChoice, config: EvalConfig) -> Policy | Systems:
     """The chosen policy, opened to fit what an episode gives it: the simulated follower's joints
-    (its robot definition), `config`'s cameras and rate."""
+    (its robot definition), `config`'s cameras and rate; its two systems under `config.dual`."""
     follower = load_robot(eval_world_config(config).robot)
-    return open_for_robot(choice, follower.joint_names, config.cameras, config.fps)
+    return open_for_robot(choice, follower.joint_names, config.cameras, config.fps, config.dual is not None)
 
 
 def evaluate(
-    policy: Policy,
+    policy: Policy | Systems,
     config: EvalConfig,
     on_episode: Callable[[EpisodeResult], None] | None = None,
     world: SimWorld | None = None,
@@ -139,8 +147,8 @@ def evaluate(
         pillow_image()  # the clip is saved after the first episode: a missing extra is said now
     world = world or SimWorld(eval_world_config(config))
     world.reset(config.seed)
-    report = EvalReport(config.task, policy.spec.name, config.merge)
-    loop_config = LoopConfig(fps=config.fps, merge=config.merge)
+    report = EvalReport(config.task, policy.spec.name, config.merge, describe_mode(config.dual))
+    loop_config = LoopConfig(fps=config.fps, merge=config.merge, dual=config.dual)
     with tempfile.TemporaryDirectory(prefix="edgevla-eval-") as tmp, open_sim_arms(world, config.bus) as arms:
         path = Path(tmp) / "sim.sock"
         with WorldClock(world, path, arms.follow) as clock:

@@ -1,9 +1,17 @@
-"""Export a torch policy as the two ONNX graphs of an artifact (see edgevla.runtime.artifact).
+"""Export a torch policy as the three ONNX graphs of an artifact (see edgevla.runtime.artifact).
 
-Why two graphs and a numpy loop rather than one graph with the Euler loop unrolled: RTC
-guidance acts on the chunk between denoising steps, and the prefix K/V is computed once and
-reused by every step; a single unrolled graph would need the guidance baked in and is
-`num_steps` times bigger to build for TensorRT. docs/EXPORT.md has the measured comparison.
+    context.onnx  System 2: images + language -> the VLM's keys/values (rarely run; cacheable)
+    state.onnx    System 1, once per chunk: the state token against that context, and the expert's
+                  per-chunk view of the prefix (cross layers' k/v projections done here, once)
+    head.onnx     one step of the action head (flow: one velocity; fast: one decode step with
+                  its KV cache), run by the head's numpy loop (edgevla.runtime.head_loops)
+
+Why a numpy loop between graph calls rather than one graph with the loop unrolled: RTC guidance
+acts on the chunk between steps, the prefix cache is reused by every step, and a single
+unrolled graph is `num_steps` times bigger to build for TensorRT (docs/EXPORT.md has the
+measured comparison). Why the prefix is split: image and language tokens never attend to the
+state token, so their keys/values can be computed at the camera's pace while the state token,
+cheap, is run fresh for every chunk (docs/DUAL.md).
 
 Shapes are static (batch 1, fixed camera slots, fixed language width): TensorRT builds one
 engine per shape anyway, and the language width is the checkpoint's tokenizer max length
@@ -28,53 +36,60 @@ from edgevla.model.network import SmolVLANet
 from edgevla.model.policy import TorchPolicy
 from edgevla.runtime.artifact import Manifest, write_manifest
 
-PREFIX_INPUTS = ["images", "image_masks", "tokens", "token_mask", "state"]
-PREFIX_OUTPUTS = ["prefix_k", "prefix_v", "prefix_mask"]
-DENOISE_INPUTS = ["x_t", "time_emb", "prefix_k", "prefix_v", "prefix_mask"]
-DENOISE_OUTPUTS = ["velocity"]
+CONTEXT_INPUTS = ["images", "image_masks", "tokens", "token_mask"]
+CONTEXT_OUTPUTS = ["context_k", "context_v", "context_mask"]
+STATE_INPUTS = ["state", *CONTEXT_OUTPUTS]
+STATE_OUTPUTS = ["expert_k", "expert_v", "prefix_mask"]
 # protobuf cannot hold a graph over 2 GB; above this many weight bytes, weights go to .onnx.data
 EXTERNAL_DATA_BYTES = 1_800_000_000
 
 
-class PrefixGraph(nn.Module):
+class ContextGraph(nn.Module):
     def __init__(self, net: SmolVLANet):
         super().__init__()
         self.net = net
 
-    def forward(self, images: Tensor, image_masks: Tensor, tokens: Tensor, token_mask: Tensor, state: Tensor):
-        return self.net.encode_prefix(images, image_masks, tokens, token_mask, state)
+    def forward(self, images: Tensor, image_masks: Tensor, tokens: Tensor, token_mask: Tensor):
+        return self.net.encode_context(images, image_masks, tokens, token_mask)
 
 
-class DenoiseGraph(nn.Module):
+class StateGraph(nn.Module):
     def __init__(self, net: SmolVLANet):
         super().__init__()
         self.net = net
 
-    def forward(self, x_t: Tensor, time_emb: Tensor, prefix_k: Tensor, prefix_v: Tensor, prefix_mask: Tensor):
-        return self.net.denoise_embedded(x_t, time_emb, prefix_k, prefix_v, prefix_mask)
+    def forward(self, state: Tensor, context_k: Tensor, context_v: Tensor, context_mask: Tensor):
+        prefix_k, prefix_v, prefix_mask = self.net.encode_state(state, context_k, context_v, context_mask)
+        return (*self.net.expert_cache(prefix_k, prefix_v), prefix_mask)
 
 
-def example_inputs(net: SmolVLANet, max_tokens: int) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
-    """Batch-of-one example inputs of both graphs (their shapes become the graphs' static shapes)."""
+class HeadGraph(nn.Module):
+    def __init__(self, net: SmolVLANet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, *args: Tensor):
+        *inputs, expert_k, expert_v, prefix_mask = args
+        return self.net.head.step(
+            self.net, *inputs, expert_k=expert_k, expert_v=expert_v, prefix_mask=prefix_mask
+        )
+
+
+def example_inputs(net: SmolVLANet, max_tokens: int) -> dict[str, tuple[Tensor, ...]]:
+    """Batch-of-one example inputs of the three graphs (their shapes become the graphs' static
+    shapes); each graph's example comes from running the one before it."""
     cfg = net.cfg
     slots, size = cfg.num_image_slots, cfg.resize
-    prefix_args = (
+    context_args = (
         torch.zeros(1, slots, 3, size, size),
         torch.ones(1, slots, dtype=torch.bool),
         torch.zeros(1, max_tokens, dtype=torch.long),
         torch.ones(1, max_tokens, dtype=torch.bool),
-        torch.zeros(1, cfg.max_state_dim),
     )
     with torch.no_grad():
-        prefix_k, prefix_v, prefix_mask = net.encode_prefix(*prefix_args)
-    denoise_args = (
-        torch.zeros(1, cfg.chunk_size, cfg.max_action_dim),
-        torch.zeros(1, cfg.expert_hidden_size),
-        prefix_k,
-        prefix_v,
-        prefix_mask,
-    )
-    return prefix_args, denoise_args
+        state_args = (torch.zeros(1, cfg.max_state_dim), *net.encode_context(*context_args))
+        cache = StateGraph(net)(*state_args)
+    return {"context": context_args, "state": state_args, "head": (*net.head.example_step_inputs(), *cache)}
 
 
 def export_graph(
@@ -119,7 +134,7 @@ def export_onnx(
     source: str = "",
     log=print,
 ) -> Path:
-    """Write ART (two graphs, tokenizer, stats, manifest) for `policy`; returns its path."""
+    """Write ART (three graphs, tokenizer, stats, manifest) for `policy`; returns its path."""
     if policy.dtype != "fp32" or policy.device.type != "cpu":
         raise EdgevlaError(
             "export from an fp32 CPU policy (the dynamo exporter is exact there); quantize after"
@@ -137,21 +152,25 @@ def export_onnx(
         raise EdgevlaError(f"{out} exists and is not empty: choose a new --out directory")
     names = resolve_cameras(policy, cameras)
     net = policy.net
-    prefix_args, denoise_args = example_inputs(net, width)
+    head = net.head
+    head_fields = head.manifest_fields()  # first: an unfitted head (bins, fast) is refused here
+    examples = example_inputs(net, width)
+    graphs = {
+        "context": (ContextGraph(net), CONTEXT_INPUTS, CONTEXT_OUTPUTS),
+        "state": (StateGraph(net), STATE_INPUTS, STATE_OUTPUTS),
+        "head": (HeadGraph(net), [*head.step_inputs, *STATE_OUTPUTS], list(head.step_outputs)),
+    }
     # Build in a sibling temp dir and rename at the end: a failed export leaves no half artifact.
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        log(f"exporting the prefix graph (language width {width})")
-        export_graph(
-            PrefixGraph(net), prefix_args, work / "prefix.onnx", PREFIX_INPUTS, PREFIX_OUTPUTS, opset
-        )
-        log(f"exporting the denoise graph (chunk {cfg.chunk_size} x {cfg.max_action_dim})")
-        export_graph(
-            DenoiseGraph(net), denoise_args, work / "denoise.onnx", DENOISE_INPUTS, DENOISE_OUTPUTS, opset
-        )
+        for graph, (module, inputs, outputs) in graphs.items():
+            log(f"exporting the {graph} graph" + (f" ({head.name})" if graph == "head" else ""))
+            export_graph(module, examples[graph], work / f"{graph}.onnx", inputs, outputs, opset)
         shutil.copyfile(policy.tokenizer_path, work / "tokenizer.json")
         write_stats(policy, work / "stats.npz")
+        for name, text in head.artifact_files().items():  # e.g. FAST's BPE tokenizer
+            (work / name).write_text(text)
         io = replace(cfg.io, cameras=tuple(names), max_tokens=width)
         manifest = Manifest(
             name=policy.spec.name,
@@ -159,6 +178,7 @@ def export_onnx(
             **{**asdict(io), "cameras": list(io.cameras)},
             camera_shapes=[list(s) for s in cfg.camera_shapes],
             expert_hidden_size=cfg.expert_hidden_size,
+            head=head_fields,
             min_period=cfg.min_period,
             max_period=cfg.max_period,
             opset=opset,

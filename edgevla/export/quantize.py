@@ -121,26 +121,29 @@ class FeedReader:
         self.position = 0
 
 
+class RecordingSession:
+    """An ONNX Runtime session that keeps a copy of every feed it runs."""
+
+    def __init__(self, session, feeds: list[dict]):
+        self.session = session
+        self.feeds = feeds
+
+    def run(self, outputs, feed: dict[str, np.ndarray]):
+        self.feeds.append(dict(feed))
+        return self.session.run(outputs, feed)
+
+
 def calibration_feeds(art: Path, observations: Iterator[dict], seed: int = 0) -> dict[str, list[dict]]:
-    """Inputs of both graphs as the fp32 artifact sees them on real observations: one prefix feed
-    per observation and one denoise feed per Euler step (noise from `seed`)."""
+    """Inputs of every graph as the fp32 artifact sees them on real observations: one context and
+    one state feed per observation, and one head feed per head step (noise from `seed`)."""
     from edgevla.runtime.onnx_policy import OnnxPolicy
-    from edgevla.runtime.sampler import euler_chunk
 
     policy = OnnxPolicy(art, providers=["cpu"], seed=seed)
-    feeds: dict[str, list[dict]] = {"prefix": [], "denoise": []}
+    feeds: dict[str, list[dict]] = {graph: [] for graph in policy.sessions}
+    policy.sessions = {graph: RecordingSession(s, feeds[graph]) for graph, s in policy.sessions.items()}
     for obs in observations:
-        prefix_feed, prefix = policy.encode(obs)
-        feeds["prefix"].append(prefix_feed)
-
-        def velocity(x_t: np.ndarray, time_emb: np.ndarray, prefix=prefix) -> np.ndarray:
-            feed = policy.denoise_feed(x_t, time_emb, prefix)
-            feeds["denoise"].append(feed)
-            return policy.denoise.run(None, feed)[0]
-
-        noise = policy.rng.standard_normal((1, *policy.noise_shape), dtype=np.float32)
-        euler_chunk(velocity, noise, policy.manifest.num_steps, policy.time_embedding)
-    if not feeds["prefix"]:
+        policy.infer(obs)
+    if not feeds["context"]:
         raise EdgevlaError("the calibration set yielded no observations")
     return feeds
 
@@ -205,7 +208,7 @@ def verify(method: str, counts: dict[str, dict[str, int]]) -> None:
 def quantize_artifact(
     art: str | Path, method: str, out: str | Path, observations: Iterator[dict] | None = None, log=print
 ) -> Path:
-    """Write ART2 = ART with both graphs quantized by `method`; returns its path."""
+    """Write ART2 = ART with every graph quantized by `method`; returns its path."""
     art, out = Path(art), Path(out)
     if method not in ONNX_METHODS:
         raise EdgevlaError(f"unknown ONNX method '{method}': choose one of {', '.join(ONNX_METHODS)}")

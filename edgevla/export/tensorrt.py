@@ -66,7 +66,8 @@ Run on the target (engines are specific to the GPU and the TensorRT version that
 ```
 
 On a Jetson, trtexec lives in /usr/src/tensorrt/bin/. Each command prints the engine's latency
-("GPU Compute Time: ... median"); a chunk costs one prefix call plus num_steps denoise calls.
+("GPU Compute Time: ... median"); a chunk costs one context call (or none, when a dual-system
+runtime reuses a cached context), one state call and the head calls (flow: num_steps).
 To run the policy with TensorRT from Python, the edgevla runtime uses ONNX Runtime's TensorRT
 execution provider on the artifact itself (`--providers tensorrt`), which builds and caches the
 same engines; the .plan files are for trtexec timing and for custom C++ runtimes.

@@ -57,27 +57,35 @@ def open_local(
     vlm_dir: str | Path | None = None,
     providers: list[str] | None = None,
     threads: int = 0,
+    num_steps: int | None = None,
 ) -> Policy:
     """The policy at `source`, loaded in this process.
 
     An artifact runs on `providers` (default: cuda when `device` is cuda, else cpu) with
     `threads` ONNX Runtime intra-op threads (0: its default, one per core); a checkpoint runs in
     torch on `device`/`dtype` (`vlm_dir`: a lerobot checkpoint's VLM config and tokenizer).
+    `num_steps`: sampling steps of a flow or diffusion head (1..10; None: the policy's own).
     """
     path = local_path(source)
     if path.suffix == ".npz":
         from edgevla.runtime.replay import ReplayPolicy
 
+        if num_steps is not None:
+            raise EdgevlaError("--steps: a replay has no sampler; drop --steps")
         return ReplayPolicy.load(path)
     if is_artifact(path):
         from edgevla.runtime.onnx_policy import OnnxPolicy
 
         if providers is None:
             providers = ["cuda"] if device.startswith("cuda") else ["cpu"]
-        return OnnxPolicy(path, providers=providers, threads=threads)
+        return OnnxPolicy(path, providers=providers, threads=threads, num_steps=num_steps)
     from edgevla.export.bnb import BNB_FILE, load_bnb_policy
     from edgevla.model.checkpoint import load_policy
+    from edgevla.model.policy import check_steps
 
     if (path / BNB_FILE).is_file():
-        return load_bnb_policy(path, device=device)
-    return load_policy(path, device=device, dtype=dtype, vlm_dir=vlm_dir)
+        policy = load_bnb_policy(path, device=device)
+    else:
+        policy = load_policy(path, device=device, dtype=dtype, vlm_dir=vlm_dir)
+    policy.num_steps = check_steps(policy.net.head, num_steps)
+    return policy

@@ -1,6 +1,6 @@
 """Entry point of a local worker process:
 `python -m edgevla.hosting.worker_process SOURCE [--device D] [--dtype T] [--vlm-dir DIR]
-[--providers P,...] --threads N`.
+[--providers P,...] [--steps N] --threads N`.
 
 Started by `transports.ProcessPolicy`; no module of the package imports it, so `-m` runs it
 without runpy's warning. Serves one policy to its parent over stdin/stdout with the wire protocol
@@ -34,6 +34,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--vlm-dir")
     parser.add_argument("--providers", help="comma-separated ONNX Runtime providers")
     parser.add_argument("--threads", type=int, default=0, help="compute threads (0: the library's default)")
+    parser.add_argument("--steps", type=int, help="sampling steps of a flow or diffusion head")
     args = parser.parse_args(argv)
     try:
         policy = open_local(
@@ -43,6 +44,7 @@ def main(argv: list[str]) -> int:
             vlm_dir=args.vlm_dir,
             providers=args.providers.split(",") if args.providers else None,
             threads=args.threads,
+            num_steps=args.steps,
         )
     except EdgevlaError as err:  # tell the parent why instead of dying silently
         link.recv()

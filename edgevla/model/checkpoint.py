@@ -69,7 +69,9 @@ def load_edgevla(path: str | Path, device: str = "cpu", dtype: str = "fp32") -> 
 
     check_stat_sizes(path, cfg, stats_of("state"), stats_of("action"))
     net = SmolVLANet(cfg)
-    load_weights(net, {k: v.float() for k, v in weights.items()}, path)
+    # Checkpoints from before the action heads kept flow's projections at the top level.
+    renamed = {("head." + k if k.startswith("action_") else k): v.float() for k, v in weights.items()}
+    load_weights(net, renamed, path)
     pre = make_preprocessor(cfg, path / "tokenizer.json", stats_of("state"), stats_of("action"))
     return TorchPolicy(
         net, pre, path / "tokenizer.json", name=meta.get("name", path.name), device=device, dtype=dtype

@@ -41,12 +41,57 @@ class TextConfig:
     rms_norm_eps: float = 1e-5
 
 
+HEAD_NAMES = ("flow", "diffusion", "regression", "bins", "fast")
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """Which action head turns the expert's hidden states into a chunk, and its own settings
+    (edgevla.model.heads). lerobot SmolVLA checkpoints are `flow` with the defaults."""
+
+    name: str = "flow"  # flow | diffusion | regression | bins | fast
+    time_sampling: str = "beta"  # flow: "beta" (SmolVLA's) or "high-noise" (for 1-2 step sampling)
+    train_timesteps: int = (
+        100  # diffusion: DDPM noise levels (cosine schedule); DDIM samples num_steps of them
+    )
+    bins: int = 256  # bins: per action dimension and chunk step
+    decode: str = "argmax"  # bins: "argmax" (the most likely bin) or "expected" (probability-weighted centre)
+    scale: float = 10.0  # fast: DCT coefficients are multiplied by this before rounding (FAST's gamma)
+    vocab_size: int = 1024  # fast: BPE vocabulary size (the decoder also has one end token)
+    # Fitted on the training data when training starts (edgevla.train), then part of the checkpoint:
+    low: tuple[float, ...] = ()  # bins: per action dim, the normalised 1st percentile (range start)
+    high: tuple[float, ...] = ()  # bins: per action dim, the normalised 99th percentile (range end)
+    min_token: int = 0  # fast: the smallest rounded coefficient (character 0 of the BPE alphabet)
+    max_token: int = 0  # fast: the largest one
+    max_tokens: int = 0  # fast: longest token sequence the decoder emits (fixes its cache size)
+    tokenizer: str = ""  # fast: the BPE tokenizer, `tokenizers` JSON
+
+    @property
+    def fitted(self) -> bool:
+        """Whether the data-dependent fields a head needs are set (bins: range; fast: tokenizer)."""
+        return {"bins": bool(self.low), "fast": bool(self.tokenizer)}.get(self.name, True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HeadConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise EdgevlaError(
+                f"model config: head: unknown keys {unknown} (known: {', '.join(sorted(known))})"
+            )
+        values = dict(data)
+        for key in ("low", "high"):
+            values[key] = tuple(float(v) for v in values.get(key, ()))
+        return cls(**values)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     vision: VisionConfig = field(default_factory=VisionConfig)
     text: TextConfig = field(default_factory=TextConfig)
     scale_factor: int = 4  # connector pixel shuffle: (image_size/patch)^2 / scale^2 tokens per image
-    # action expert
+    # action expert and head
+    head: HeadConfig = field(default_factory=HeadConfig)
     expert_width_multiplier: float = 0.75
     num_expert_layers: int = -1  # <= 0: one expert layer per VLM layer
     attention_mode: str = "cross_attn"  # or "self_attn" (every layer joint)
@@ -67,6 +112,7 @@ class ModelConfig:
     num_steps: int = 10
     tokenizer_max_length: int = 48
     fps: float | None = None
+    task_suffix: str = ""  # appended to every instruction at run time (see PolicyIO.task_suffix)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -87,6 +133,7 @@ class ModelConfig:
             num_steps=self.num_steps,
             max_tokens=self.tokenizer_max_length,
             fps=self.fps,
+            task_suffix=self.task_suffix,
         )
 
     @property
@@ -138,6 +185,22 @@ class ModelConfig:
         def bad(what: str) -> EdgevlaError:
             return EdgevlaError(f"model config: {what}")
 
+        head = self.head
+        if head.name not in HEAD_NAMES:
+            raise bad(f"head.name '{head.name}' is not one of {', '.join(HEAD_NAMES)}")
+        if head.time_sampling not in ("beta", "high-noise"):
+            raise bad(f"head.time_sampling '{head.time_sampling}' is not 'beta' or 'high-noise'")
+        if head.decode not in ("argmax", "expected"):
+            raise bad(f"head.decode '{head.decode}' is not 'argmax' or 'expected'")
+        for name in ("train_timesteps", "bins", "vocab_size"):
+            if not isinstance(getattr(head, name), int) or getattr(head, name) < 2:
+                raise bad(f"head.{name} {getattr(head, name)!r} is not a whole number >= 2")
+        if not head.scale > 0:
+            raise bad(f"head.scale {head.scale!r} is not > 0")
+        if len(head.low) != len(head.high) or any(h < lo for lo, h in zip(head.low, head.high, strict=False)):
+            raise bad("head.low/high must be one range per action dimension, low <= high")
+        if self.num_steps < 1:
+            raise bad(f"num_steps {self.num_steps} is not >= 1")
         if self.attention_mode not in ("cross_attn", "self_attn"):
             raise bad(f"attention_mode '{self.attention_mode}' is not 'cross_attn' or 'self_attn'")
         if self.text.num_layers % self.expert_layers:
@@ -179,6 +242,7 @@ class ModelConfig:
         values = dict(data)
         values["vision"] = VisionConfig(**values.get("vision", {}))
         values["text"] = TextConfig(**values.get("text", {}))
+        values["head"] = HeadConfig.from_dict(values.get("head", {}))
         values["cameras"] = tuple(values.get("cameras", ()))
         values["camera_shapes"] = tuple(tuple(s) for s in values.get("camera_shapes", ()))
         return cls(**values)

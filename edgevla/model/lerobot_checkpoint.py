@@ -34,6 +34,7 @@ LEROBOT_PREFIXES = (
     ("model.vlm_with_expert.vlm.lm_head.", "lm_head."),
     ("model.vlm_with_expert.lm_expert.layers.", "expert_layers."),
     ("model.vlm_with_expert.lm_expert.norm.", "expert_norm."),
+    ("model.action_", "head.action_"),  # SmolVLA's flow projections: edgevla's flow head
     ("model.", ""),
 )
 LEGACY_STATS = {

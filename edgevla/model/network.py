@@ -1,34 +1,41 @@
-"""The SmolVLA-class network: SmolVLM backbone (vision + connector + first N text layers) and a
-flow-matching action expert, written for export.
+"""The SmolVLA-class network: SmolVLM backbone (vision + connector + first N text layers), the
+action expert's trunk, and an action head (edgevla.model.heads), written for export.
 
-Two entry points carry the whole inference, with explicit tensors in and out:
+Inference is four calls with explicit tensors in and out, each a graph of the exported artifact:
 
-    encode_prefix(images, image_masks, tokens, token_mask, state) -> (prefix_k, prefix_v, prefix_mask)
-        One pass of the VLM over [image tokens; language tokens; state token]. Returns the post-RoPE
-        keys and values of every VLM layer: (num_vlm_layers, B, P, kv_heads, head_dim) each.
-    denoise_step(x_t, t, prefix_k, prefix_v, prefix_mask) -> velocity (B, chunk, max_action_dim)
-        The expert on the noisy action chunk against that prefix cache.
+    encode_context(images, image_masks, tokens, token_mask) -> (context_k, context_v, context_mask)
+        System 2: one pass of the VLM over [image tokens; language tokens]; the post-RoPE keys and
+        values of every VLM layer, (num_vlm_layers, B, C, kv_heads, head_dim) each. Rarely run.
+    encode_state(state, context_k, context_v, context_mask) -> (prefix_k, prefix_v, prefix_mask)
+        System 1, per chunk: the state token against the cached context; the full prefix cache.
+    expert_cache(prefix_k, prefix_v) -> (expert_k, expert_v)
+        Per chunk: what each expert layer attends to (cross layers project the cache once here).
+    head.step(...) against (expert_k, expert_v, prefix_mask)
+        Per head step: e.g. flow's velocity for the noisy chunk (heads/flow.py).
 
-Neither holds state between calls nor branches on tensor values, so `torch.onnx.export` can
-trace them; the Euler loop and any guidance live outside (see `flow.py`).
+None holds state between calls or branches on tensor values, so `torch.onnx.export` can trace
+them; the sampling loops and any guidance live outside (the heads' `sample`, and their numpy
+twins in edgevla.runtime.head_loops).
 
 Attention layout (lerobot's SmolVLA, "cross_attn" mode): in joint layers the expert's queries
 attend to [prefix; actions] (prefix keys from the cache, action keys from the expert); in cross
 layers they attend only to the prefix, through expert k/v projections applied to the VLM layer's
 cached keys/values, with query positions restarting at 0. Prefix image+language tokens attend to
-each other but not to the state token; the state token sees the whole prefix; action tokens are
-causal among themselves.
+each other but not to the state token (which is why the context can be cached while the state
+changes); the state token sees the whole prefix; action tokens are causal among themselves.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 from edgevla.model.config import ModelConfig, TextConfig, VisionConfig
+from edgevla.model.heads import make_head
 
 
 class RMSNorm(nn.Module):
@@ -196,19 +203,10 @@ class DecoderLayer(nn.Module):
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
-def time_embedding(t: Tensor, size: int, min_period: float, max_period: float) -> Tensor:
-    """Sinusoidal embedding (B, size) of flow time t (B,), computed in fp64 like lerobot: the
-    arguments reach ~1.6e3 rad, where fp32 would lose ~1e-4."""
-    fraction = torch.linspace(0.0, 1.0, size // 2, dtype=torch.float64, device=t.device)
-    period = min_period * (max_period / min_period) ** fraction
-    angle = (2 * math.pi / period)[None, :] * t.double()[:, None]
-    return torch.cat([torch.sin(angle), torch.cos(angle)], dim=1)
-
-
 class SmolVLANet(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.cfg = cfg
+        self._cfg = cfg
         text, width = cfg.text, cfg.expert_hidden_size
         self.vision = VisionEncoder(cfg.vision, cfg.resize)
         self.connector = nn.Linear(cfg.vision.hidden_size * cfg.scale_factor**2, text.hidden_size, bias=False)
@@ -227,16 +225,34 @@ class SmolVLANet(nn.Module):
         )
         self.expert_norm = RMSNorm(width, text.rms_norm_eps)
         self.state_proj = nn.Linear(cfg.max_state_dim, text.hidden_size)
-        self.action_in_proj = nn.Linear(cfg.max_action_dim, width)
-        self.action_time_mlp_in = nn.Linear(2 * width, width)
-        self.action_time_mlp_out = nn.Linear(width, width)
-        self.action_out_proj = nn.Linear(width, cfg.max_action_dim)
+        # What turns the expert's hidden states into an action chunk (and back, for its inputs):
+        # flow matching as in SmolVLA, or another of edgevla.model.heads.
+        self.head = make_head(cfg, width)
 
-    # --- prefix ---------------------------------------------------------------------------
-    def embed_prefix(
-        self, images: Tensor, image_masks: Tensor, tokens: Tensor, token_mask: Tensor, state: Tensor
+    @property
+    def cfg(self) -> ModelConfig:
+        return self._cfg
+
+    @cfg.setter
+    def cfg(self, value: ModelConfig) -> None:
+        """A config adapted after construction (dataset dims, chunk size, a fitted head) reaches
+        the head too, which reads its shapes and fitted ranges from it."""
+        self._cfg = value
+        if "head" in self._modules:
+            self.head.cfg = value
+
+    def fit_head(self, chunks) -> None:
+        """Fit the head's data-dependent settings (bins' range, FAST's tokenizer) on normalised
+        action chunks (N, chunk, action_dim) of the training data; they become part of the config."""
+        changes = self.head.fit(chunks)
+        if changes:
+            self.cfg = replace(self.cfg, head=replace(self.cfg.head, **changes))
+
+    # --- prefix: System 2 (images + language) and System 1 (the state token) ---------------
+    def embed_context(
+        self, images: Tensor, image_masks: Tensor, tokens: Tensor, token_mask: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """Prefix embeddings (B, P, hidden) and validity mask (B, P)."""
+        """Image and language embeddings (B, C, hidden) and their validity mask (B, C)."""
         batch, slots = images.shape[:2]
         hidden = self.cfg.text.hidden_size
         pixels = images.reshape(batch * slots, *images.shape[2:]).to(self.connector.weight.dtype)
@@ -245,97 +261,189 @@ class SmolVLANet(nn.Module):
         image_tokens = image_tokens.reshape(batch, slots * per_image, hidden) * math.sqrt(hidden)
         image_valid = image_masks[:, :, None].expand(batch, slots, per_image).reshape(batch, -1)
         words = self.embed_tokens(tokens) * math.sqrt(hidden)
-        state_token = self.state_proj(state.to(self.state_proj.weight.dtype))[:, None]
-        embeddings = torch.cat([image_tokens, words, state_token], dim=1)
-        state_valid = torch.ones(batch, 1, dtype=torch.bool, device=state.device)
-        return embeddings, torch.cat([image_valid, token_mask.bool(), state_valid], dim=1)
+        return torch.cat([image_tokens, words], dim=1), torch.cat([image_valid, token_mask.bool()], dim=1)
+
+    def _qkv(self, layer: DecoderLayer, x: Tensor, positions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """A VLM layer's rotated queries and keys and its values for hidden states x (B, L, hidden)."""
+        text, wavelength = self.cfg.text, self.cfg.rope_max_wavelength
+        batch, length, _ = x.shape
+        h = layer.input_layernorm(x)
+        q = layer.self_attn.q_proj(h).view(batch, length, text.num_heads, text.head_dim)
+        k = layer.self_attn.k_proj(h).view(batch, length, text.num_kv_heads, text.head_dim)
+        v = layer.self_attn.v_proj(h).view(batch, length, text.num_kv_heads, text.head_dim)
+        return rope(q, positions, wavelength), rope(k, positions, wavelength), v
+
+    def run_context(
+        self, images: Tensor, image_masks: Tensor, tokens: Tensor, token_mask: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """`encode_context`, plus the hidden states (B, C, hidden) the last VLM layer's keys and
+        values are computed from: the deepest prefix features the expert reads (what grounding
+        pretraining teaches, edgevla.train.grounding)."""
+        x, valid = self.embed_context(images, image_masks, tokens, token_mask)
+        mask = valid[:, None, :] & valid[:, :, None]
+        positions = torch.cumsum(valid.long(), dim=1) - 1
+        keys, values = [], []
+        for index, layer in enumerate(self.vlm_layers):
+            q, k, v = self._qkv(layer, x, positions)
+            keys.append(k)
+            values.append(v)
+            if index < len(self.vlm_layers) - 1:  # the last layer's output feeds nothing
+                x = layer.finish(x, attend(q, k, v, mask))
+        return torch.stack(keys), torch.stack(values), valid, x
+
+    def encode_context(
+        self, images: Tensor, image_masks: Tensor, tokens: Tensor, token_mask: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """System 2. images (B, slots, 3, S, S) in [-1, 1]; image_masks (B, slots) bool; tokens (B, T)
+        int64; token_mask (B, T) bool. Returns the keys and values of every VLM layer for the image
+        and language tokens, context_k/context_v (layers, B, C, kv_heads, head_dim), and
+        context_mask (B, C) bool. They never see the state (SmolVLA's mask keeps the state token
+        out of their view), so they stay exact while the arm moves."""
+        keys, values, valid, _ = self.run_context(images, image_masks, tokens, token_mask)
+        return keys, values, valid
+
+    def encode_state(
+        self, state: Tensor, context_k: Tensor, context_v: Tensor, context_mask: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """System 1, once per chunk: the state token (B, max_state_dim, normalised) through the VLM
+        layers against the cached context. Returns the whole prefix cache, prefix_k/prefix_v
+        (layers, B, P = C + 1, kv_heads, head_dim) and prefix_mask (B, P): what one pass over
+        [images; language; state] gives."""
+        x = self.state_proj(state.to(self.state_proj.weight.dtype))[:, None]
+        batch = x.shape[0]
+        positions = context_mask.long().sum(dim=1, keepdim=True)  # right after the valid context
+        valid = torch.cat([context_mask, torch.ones(batch, 1, dtype=torch.bool, device=x.device)], dim=1)
+        keys, values = [], []
+        for index, layer in enumerate(self.vlm_layers):
+            q, k, v = self._qkv(layer, x, positions)
+            k = torch.cat([context_k[index].to(k.dtype), k], dim=1)
+            v = torch.cat([context_v[index].to(v.dtype), v], dim=1)
+            keys.append(k)
+            values.append(v)
+            if index < len(self.vlm_layers) - 1:
+                x = layer.finish(x, attend(q, k, v, valid[:, None, :]))
+        return torch.stack(keys), torch.stack(values), valid
 
     def encode_prefix(
         self, images: Tensor, image_masks: Tensor, tokens: Tensor, token_mask: Tensor, state: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """images (B, slots, 3, S, S) in [-1, 1]; image_masks (B, slots) bool; tokens (B, T) int64;
-        token_mask (B, T) bool; state (B, max_state_dim) normalised.
-        Returns prefix_k, prefix_v (layers, B, P, kv_heads, head_dim) and prefix_mask (B, P) bool."""
-        keys, values, valid, _ = self.run_prefix(images, image_masks, tokens, token_mask, state)
-        return keys, values, valid
+        """Both systems at once: prefix_k, prefix_v (layers, B, P, kv_heads, head_dim), prefix_mask (B, P)."""
+        return self.encode_state(state, *self.encode_context(images, image_masks, tokens, token_mask))
 
-    def run_prefix(
-        self, images: Tensor, image_masks: Tensor, tokens: Tensor, token_mask: Tensor, state: Tensor
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """`encode_prefix`, plus the hidden states (B, P, hidden) the last VLM layer's keys and
-        values are computed from: the deepest prefix features the expert reads (what grounding
-        pretraining teaches, edgevla.train.grounding)."""
-        x, valid = self.embed_prefix(images, image_masks, tokens, token_mask, state)
-        batch, length, _ = x.shape
-        # Block ids: 0 for image+language tokens, 1 for the state token. A query sees a key of
-        # a block <= its own, and only valid keys.
-        block = torch.zeros(length, dtype=torch.long, device=x.device)
-        block[-1] = 1
-        mask = (block[None, :] <= block[:, None])[None] & valid[:, None, :] & valid[:, :, None]
-        positions = torch.cumsum(valid.long(), dim=1) - 1
-        text, wavelength = self.cfg.text, self.cfg.rope_max_wavelength
-        keys, values = [], []
-        for index, layer in enumerate(self.vlm_layers):
-            h = layer.input_layernorm(x)
-            q = layer.self_attn.q_proj(h).view(batch, length, text.num_heads, text.head_dim)
-            k = layer.self_attn.k_proj(h).view(batch, length, text.num_kv_heads, text.head_dim)
-            v = layer.self_attn.v_proj(h).view(batch, length, text.num_kv_heads, text.head_dim)
-            k = rope(k, positions, wavelength)
-            keys.append(k)
-            values.append(v)
-            if index < len(self.vlm_layers) - 1:  # the last layer's output feeds nothing
-                x = layer.finish(x, attend(rope(q, positions, wavelength), k, v, mask))
-        return torch.stack(keys), torch.stack(values), valid, x
-
-    # --- expert ---------------------------------------------------------------------------
-    def embed_suffix(self, x_t: Tensor, times: Tensor) -> Tensor:
-        """x_t (B, chunk, max_action_dim) and the time embedding (B, width) -> expert input."""
-        dtype = self.action_in_proj.weight.dtype
-        actions = self.action_in_proj(x_t.to(dtype))
-        times = times.to(dtype)[:, None, :].expand_as(actions)
-        fused = self.action_time_mlp_in(torch.cat([actions, times], dim=2))
-        return self.action_time_mlp_out(F.silu(fused))
-
-    def denoise_step(
-        self, x_t: Tensor, t: Tensor, prefix_k: Tensor, prefix_v: Tensor, prefix_mask: Tensor
-    ) -> Tensor:
-        """x_t (B, chunk, max_action_dim) fp32 at flow time t (B,) fp32 -> velocity, same shape, fp32."""
-        times = time_embedding(t, self.cfg.expert_hidden_size, self.cfg.min_period, self.cfg.max_period)
-        return self.denoise_embedded(x_t, times, prefix_k, prefix_v, prefix_mask)
-
-    def denoise_embedded(
-        self, x_t: Tensor, times: Tensor, prefix_k: Tensor, prefix_v: Tensor, prefix_mask: Tensor
-    ) -> Tensor:
-        """`denoise_step` with the time embedding (B, width) given: the exported graph's entry
-        point, so the fp64 sinusoid stays outside (TensorRT and fp16 graphs have no fp64)."""
+    # --- expert trunk (shared by every action head) -------------------------------------------
+    def expert_cache(self, prefix_k: Tensor, prefix_v: Tensor) -> tuple[Tensor, Tensor]:
+        """What each expert layer attends to in the prefix, (expert_layers, B, P, kv_heads,
+        head_dim) each: the VLM layer's cache in joint layers, the expert's own k/v projections of
+        it in cross layers. Once per chunk, not once per head step."""
         cfg, text = self.cfg, self.cfg.text
-        x = self.embed_suffix(x_t, times)
-        batch, chunk, _ = x.shape
-        prefix_len = prefix_mask.shape[1]
-        steps = torch.arange(chunk, device=x.device)[None, :].expand(batch, chunk)
-        joint_positions = prefix_mask.long().sum(dim=1, keepdim=True) + steps  # continue after prefix
-        prefix_visible = prefix_mask[:, None, :].expand(batch, chunk, prefix_len)
-        causal = torch.ones(chunk, chunk, dtype=torch.bool, device=x.device).tril()
-        joint_mask = torch.cat([prefix_visible, causal[None].expand(batch, chunk, chunk)], dim=2)
-        wavelength = cfg.rope_max_wavelength
+        dtype = self.expert_norm.weight.dtype  # the expert's compute dtype (weights may be int8)
+        keys, values = [], []
         for vlm_index in range(text.num_layers):
             expert_index = cfg.expert_index(vlm_index)
             if expert_index is None:
                 continue
-            layer = self.expert_layers[expert_index]
+            k, v = prefix_k[vlm_index].to(dtype), prefix_v[vlm_index].to(dtype)
+            if not cfg.is_joint_layer(vlm_index):
+                attn = self.expert_layers[expert_index].self_attn
+                k = attn.k_proj(k.flatten(2)).view_as(k)
+                v = attn.v_proj(v.flatten(2)).view_as(v)
+            keys.append(k)
+            values.append(v)
+        return torch.stack(keys), torch.stack(values)
+
+    def run_expert(self, x: Tensor, expert_k: Tensor, expert_v: Tensor, prefix_mask: Tensor) -> Tensor:
+        """The expert over L suffix tokens x (B, L, width), causal among themselves, against the
+        prefix; returns the normalised hidden states (B, L, width) a head reads its output from.
+        Joint layers continue the prefix's positions and attend to [prefix; suffix]; cross layers
+        attend to the prefix only, with query positions restarting at 0."""
+        cfg, text = self.cfg, self.cfg.text
+        batch, length, _ = x.shape
+        prefix_len = prefix_mask.shape[1]
+        steps = torch.arange(length, device=x.device)[None, :].expand(batch, length)
+        joint_positions = prefix_mask.long().sum(dim=1, keepdim=True) + steps
+        prefix_visible = prefix_mask[:, None, :].expand(batch, length, prefix_len)
+        causal = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
+        joint_mask = torch.cat([prefix_visible, causal[None].expand(batch, length, length)], dim=2)
+        wavelength = cfg.rope_max_wavelength
+        for expert_index, layer in enumerate(self.expert_layers):
             attn = layer.self_attn
             h = layer.input_layernorm(x)
-            q = attn.q_proj(h).view(batch, chunk, text.num_heads, text.head_dim)
-            cached_k, cached_v = prefix_k[vlm_index].to(x.dtype), prefix_v[vlm_index].to(x.dtype)
-            if cfg.is_joint_layer(vlm_index):
-                k = attn.k_proj(h).view(batch, chunk, text.num_kv_heads, text.head_dim)
-                v = attn.v_proj(h).view(batch, chunk, text.num_kv_heads, text.head_dim)
+            q = attn.q_proj(h).view(batch, length, text.num_heads, text.head_dim)
+            cached_k, cached_v = expert_k[expert_index].to(x.dtype), expert_v[expert_index].to(x.dtype)
+            if cfg.is_joint_layer(expert_index * cfg.vlm_layers_per_expert_layer):
+                k = attn.k_proj(h).view(batch, length, text.num_kv_heads, text.head_dim)
+                v = attn.v_proj(h).view(batch, length, text.num_kv_heads, text.head_dim)
                 q, k = rope(q, joint_positions, wavelength), rope(k, joint_positions, wavelength)
                 out = attend(q, torch.cat([cached_k, k], dim=1), torch.cat([cached_v, v], dim=1), joint_mask)
             else:
-                k = attn.k_proj(cached_k.flatten(2)).view(batch, prefix_len, text.num_kv_heads, text.head_dim)
-                v = attn.v_proj(cached_v.flatten(2)).view(batch, prefix_len, text.num_kv_heads, text.head_dim)
-                out = attend(rope(q, steps, wavelength), k, v, prefix_visible)
+                out = attend(rope(q, steps, wavelength), cached_k, cached_v, prefix_visible)
             x = layer.finish(x, out)
-        x = self.expert_norm(x)
-        return self.action_out_proj(x.to(self.action_out_proj.weight.dtype)).float()
+        return self.expert_norm(x)
+
+    def joint_expert_layers(self) -> list[int]:
+        """The expert layers that attend to the suffix tokens too (and so keep a decode cache)."""
+        cfg = self.cfg
+        return [
+            i for i in range(cfg.expert_layers) if cfg.is_joint_layer(i * cfg.vlm_layers_per_expert_layer)
+        ]
+
+    def decode_expert(
+        self,
+        x: Tensor,
+        position: Tensor,
+        suffix_k: Tensor,
+        suffix_v: Tensor,
+        expert_k: Tensor,
+        expert_v: Tensor,
+        prefix_mask: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """`run_expert` one suffix token at a time (autoregressive heads): x (B, 1, width) is the
+        token at suffix position `position` (B,) int64; suffix_k/suffix_v (joint layers, B, S,
+        kv_heads, head_dim) hold the rotated keys/values of the tokens before it (entries at and
+        after `position` are ignored). Returns its hidden state (B, 1, width) and the caches with
+        this token written at `position`. Token i's output equals run_expert's over the first
+        i + 1 tokens (causal), which is what trains it."""
+        cfg, text = self.cfg, self.cfg.text
+        batch = x.shape[0]
+        length = suffix_k.shape[2]
+        slots = torch.arange(length, device=x.device)[None, :]
+        here = (slots == position[:, None])[:, :, None, None]  # (B, S, 1, 1): where this token goes
+        seen = torch.cat([prefix_mask, slots <= position[:, None]], dim=1)[:, None, :]  # (B, 1, P + S)
+        joint_positions = prefix_mask.long().sum(dim=1, keepdim=True) + position[:, None]
+        wavelength = cfg.rope_max_wavelength
+        keys, values = [], []
+        joint = self.joint_expert_layers()
+        for expert_index, layer in enumerate(self.expert_layers):
+            attn = layer.self_attn
+            h = layer.input_layernorm(x)
+            q = attn.q_proj(h).view(batch, 1, text.num_heads, text.head_dim)
+            cached_k, cached_v = expert_k[expert_index].to(x.dtype), expert_v[expert_index].to(x.dtype)
+            if expert_index in joint:
+                slot = joint.index(expert_index)
+                k = attn.k_proj(h).view(batch, 1, text.num_kv_heads, text.head_dim)
+                v = attn.v_proj(h).view(batch, 1, text.num_kv_heads, text.head_dim)
+                q, k = rope(q, joint_positions, wavelength), rope(k, joint_positions, wavelength)
+                layer_k = torch.where(here, k.to(suffix_k.dtype), suffix_k[slot])
+                layer_v = torch.where(here, v.to(suffix_v.dtype), suffix_v[slot])
+                keys.append(layer_k)
+                values.append(layer_v)
+                all_k = torch.cat([cached_k, layer_k.to(x.dtype)], dim=1)
+                all_v = torch.cat([cached_v, layer_v.to(x.dtype)], dim=1)
+                out = attend(q, all_k, all_v, seen)
+            else:
+                out = attend(
+                    rope(q, position[:, None], wavelength), cached_k, cached_v, prefix_mask[:, None, :]
+                )
+            x = layer.finish(x, out)
+        if not keys:  # no joint layer: nothing attends to earlier tokens
+            return self.expert_norm(x), suffix_k, suffix_v
+        return self.expert_norm(x), torch.stack(keys), torch.stack(values)
+
+    # --- what training calls ----------------------------------------------------------------
+    def loss(self, batch: dict[str, Tensor], **head_args: Tensor) -> Tensor:
+        """The head's training loss on a preprocessed batch (see `ActionHead.loss`)."""
+        prefix_k, prefix_v, prefix_mask = self.encode_prefix(
+            batch["images"], batch["image_masks"], batch["tokens"], batch["token_mask"], batch["state"]
+        )
+        expert_k, expert_v = self.expert_cache(prefix_k, prefix_v)
+        return self.head.loss(self, batch, expert_k, expert_v, prefix_mask, **head_args)

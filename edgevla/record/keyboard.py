@@ -20,9 +20,11 @@ HELP = "keys: -> or n = next episode, <- or r = re-record, esc or q = stop"
 
 
 class KeyboardControls:
-    """Puts NEXT / RERECORD / STOP in a queue as keys are pressed; a no-op without a tty."""
+    """Puts NEXT / RERECORD / STOP (or the events of `keys`, raw bytes -> event) in a queue as
+    keys are pressed; a no-op without a tty."""
 
-    def __init__(self, enabled: bool = True, stream=None):
+    def __init__(self, enabled: bool = True, stream=None, keys: dict[bytes, str] | None = None):
+        self.keys = _KEYS if keys is None else keys
         self.stream = stream or sys.stdin
         self.enabled = enabled and self.stream.isatty()
         self._events: queue.Queue[str] = queue.Queue()
@@ -46,7 +48,7 @@ class KeyboardControls:
         while not self._stop.is_set():
             ready, _, _ = select.select([fd], [], [], 0.1)
             if ready:
-                event = _KEYS.get(os.read(fd, 8))
+                event = self.keys.get(os.read(fd, 8))
                 if event:
                     self._events.put(event)
 

@@ -1,8 +1,9 @@
 """The exported policy artifact (ART): a directory the torch-free runtime runs from.
 
-    ART/manifest.json     format, shapes, cameras, graphs, quantization facts, sha256 of every file
-    ART/prefix.onnx       encode_prefix: images, image_masks, tokens, token_mask, state -> prefix K/V
-    ART/denoise.onnx      one Euler step: x_t, time_emb, prefix K/V, prefix_mask -> velocity
+    ART/manifest.json     format, shapes, cameras, graphs, head, quantization facts, sha256 of every file
+    ART/context.onnx      System 2: images, image_masks, tokens, token_mask -> context K/V, context_mask
+    ART/state.onnx        System 1, per chunk: state + context -> expert_k, expert_v, prefix_mask
+    ART/head.onnx         one step of the action head (flow: x_t, time_emb + that cache -> velocity)
     ART/tokenizer.json    the checkpoint's tokenizer (Hugging Face `tokenizers` format)
     ART/stats.npz         MEAN_STD statistics: state.mean/std, action.mean/std (absent = identity)
 (+ `*.onnx.data` external weights when a graph is over protobuf's 2 GB limit.)
@@ -28,10 +29,27 @@ from edgevla.policy_io import PolicyIO
 
 MANIFEST = "manifest.json"
 FORMAT = "edgevla-onnx"
-FORMAT_VERSION = 1
-GRAPHS = ("prefix", "denoise")
+# 2: the prefix split into context + state graphs, and an action head named in the manifest
+FORMAT_VERSION = 2
+GRAPHS = ("context", "state", "head")
 TOKENIZER = "tokenizer.json"
 STATS = "stats.npz"
+HEAD_FILE_KEYS = ("tokenizer",)
+# what each head's loop reads from manifest.head, and of what kind (checked at load)
+HEAD_FIELDS = {
+    "diffusion": {"train_timesteps": "int"},
+    "bins": {"bins": "int", "decode": "str", "low": "range", "high": "range"},
+    "fast": {
+        "tokenizer": "str",
+        "scale": "number",
+        "vocab_size": "int",
+        "min_token": "whole",
+        "max_token": "whole",
+        "max_tokens": "int",
+        "action_dim": "int",
+        "cache_shape": "shape",
+    },
+}  # entries of manifest.head that name a file the head's loop reads
 
 
 @dataclass
@@ -52,12 +70,14 @@ class Manifest:
     chunk_size: int
     num_steps: int
     max_tokens: int  # language width of the prefix graph (>= the checkpoint's tokenizer max length)
-    expert_hidden_size: int  # width of the time embedding fed to the denoise graph
+    expert_hidden_size: int  # width of the time embedding fed to a flow head's graph
     min_period: float
     max_period: float
     fps: float | None = None
+    task_suffix: str = ""  # appended to every instruction (advantage-conditioned policies)
     opset: int = 18
     graphs: dict[str, str] = field(default_factory=lambda: {g: f"{g}.onnx" for g in GRAPHS})
+    head: dict[str, Any] = field(default_factory=lambda: {"name": "flow"})  # what the head's loop needs
     quantization: dict[str, Any] = field(default_factory=dict)  # method + initializer counts
     source: str = ""  # the checkpoint it was exported from
     files: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"sha256", "bytes"}
@@ -80,6 +100,11 @@ class Manifest:
         if version > FORMAT_VERSION:
             raise EdgevlaError(
                 f"{where}: artifact version {data['version']} is newer than this edgevla reads"
+            )
+        if version < FORMAT_VERSION:
+            raise EdgevlaError(
+                f"{where}: artifact version {version} predates the split prefix graphs; export it again "
+                f"from its checkpoint ({data.get('source') or 'the policy directory'}) with `edgevla export onnx`"
             )
         known = set(cls.__dataclass_fields__)
         try:
@@ -195,8 +220,24 @@ def check_fields(manifest: Manifest, where: Path) -> None:
         raise bad("fps", f"is {manifest.fps!r}, not a number > 0")
     if not isinstance(manifest.name, str):
         raise bad("name", f"is {manifest.name!r}, not a string")
-    if not isinstance(manifest.graphs, dict) or sorted(manifest.graphs) != sorted(GRAPHS):
+    if not isinstance(manifest.graphs, dict) or not set(GRAPHS) <= set(manifest.graphs):
         raise bad("graphs", f"is {manifest.graphs!r}, not one file for each of {', '.join(GRAPHS)}")
+    if not isinstance(manifest.head, dict) or not isinstance(manifest.head.get("name"), str):
+        raise bad("head", f"is {manifest.head!r}, not the action head's name and settings")
+    for key, kind in HEAD_FIELDS.get(manifest.head["name"], {}).items():
+        value = manifest.head.get(key)
+        fine = {
+            "int": is_int(value) and value > 0,
+            "whole": is_int(value),
+            "number": is_number(value) and value > 0,
+            "str": isinstance(value, str) and bool(value),
+            "range": isinstance(value, list)
+            and len(value) == manifest.action_dim
+            and all(map(is_number, value)),
+            "shape": isinstance(value, list) and len(value) == 5 and all(is_int(v) and v > 0 for v in value),
+        }[kind]
+        if not fine:
+            raise bad(f"head.{key}", f"is {value!r}, not a valid {kind} for the {manifest.head['name']} head")
     if not isinstance(manifest.files, dict) or not all(
         isinstance(facts, dict) and isinstance(facts.get("sha256"), str) and is_int(facts.get("bytes"))
         for facts in manifest.files.values()
@@ -227,6 +268,13 @@ def check_hash_list(manifest: Manifest, art: Path) -> None:
             raise EdgevlaError(
                 f"{where}: graphs.{graph} {name!r} is not in the manifest's hash list (files); export it again"
             )
+    head_files = [manifest.head[key] for key in HEAD_FILE_KEYS if key in manifest.head]
+    for name in head_files:
+        if not _inside(art, name) or name not in manifest.files:
+            raise EdgevlaError(
+                f"{where}: the head's file {name!r} is outside the artifact or not in its hash list (files); "
+                "export it again"
+            )
     if TOKENIZER not in manifest.files:
         raise EdgevlaError(
             f"{where}: {TOKENIZER} is not in the manifest's hash list (files); export it again"
@@ -251,19 +299,34 @@ def check_graph_shapes(manifest: Manifest, where: Path, declared: dict[str, dict
     tokens = (manifest.max_tokens, "max_tokens")
     chunk = [(manifest.chunk_size, "chunk_size"), (manifest.max_action_dim, "max_action_dim")]
     expected = {  # graph -> tensor -> the fields behind each axis after the batch axis (None: any)
-        "prefix": {
+        "context": {
             "images": [slots, None, resize, resize],
             "image_masks": [slots],
             "tokens": [tokens],
             "token_mask": [tokens],
-            "state": [(manifest.max_state_dim, "max_state_dim")],
         },
-        "denoise": {
+        "state": {"state": [(manifest.max_state_dim, "max_state_dim")]},
+        "head": {"expert_k": [None] * 4, "expert_v": [None] * 4, "prefix_mask": [None]},
+    }
+    head = manifest.head
+    name = head.get("name")
+    if name in ("flow", "diffusion"):
+        expected["head"] |= {
             "x_t": chunk,
             "time_emb": [(manifest.expert_hidden_size, "expert_hidden_size")],
-            "velocity": chunk,
-        },
-    }
+            "velocity" if name == "flow" else "epsilon": chunk,
+        }
+    elif name == "regression":
+        expected["head"]["actions"] = chunk
+    elif name == "bins":
+        expected["head"]["logits"] = [*chunk, (head.get("bins"), "head.bins")]
+    elif name == "fast":
+        # the cache's first axis is the joint layers, its second the batch: check what follows
+        cache = [None, *((size, "head.cache_shape") for size in head["cache_shape"][2:])]
+        vocab = (head["vocab_size"] + 1, "head.vocab_size + 1")
+        expected["head"] |= {"token": [(1, "one token")], "position": [], "logits": [vocab]}
+        for key in ("suffix_k", "suffix_v", "suffix_k_out", "suffix_v_out"):
+            expected["head"][key] = cache
     for graph, tensors in expected.items():
         for tensor, axes in tensors.items():
             shape = declared.get(graph, {}).get(tensor)

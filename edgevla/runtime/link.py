@@ -90,6 +90,7 @@ class WebSocketLink:
 
     def __init__(self, connection, peer: str = "server"):
         self.connection, self.peer = connection, peer
+        self._send_lock = threading.Lock()  # the dual system answers from two threads
 
     def recv(self, timeout: float | None = None) -> bytes:
         from websockets.exceptions import ConnectionClosed
@@ -110,7 +111,8 @@ class WebSocketLink:
         from websockets.exceptions import ConnectionClosed
 
         try:
-            self.connection.send(data)
+            with self._send_lock:
+                self.connection.send(data)
         except (ConnectionClosed, OSError) as err:
             raise LinkClosed(f"connection closed ({err})") from None
 

@@ -1,7 +1,10 @@
 """OnnxPolicy: an exported artifact run by ONNX Runtime, numpy and `tokenizers` only (no torch).
 
-One chunk = one prefix-graph call + `num_steps` denoise-graph calls; the Euler loop and RTC
-guidance run in numpy between the calls (`sampler.py`).
+One chunk = the context graph (System 2: images + language; `encode_context`), the state graph
+(System 1: the current state against that context, once per chunk) and the head graph called by
+the head's numpy loop (`head_loops.py`; flow: `num_steps` Euler steps with RTC guidance between).
+`infer(obs)` runs all three; a dual-system runtime calls `encode_context` at the camera's pace
+and `act` for every chunk.
 """
 
 from __future__ import annotations
@@ -11,11 +14,21 @@ from pathlib import Path
 import numpy as np
 
 from edgevla.errors import EdgevlaError, first_line
-from edgevla.policy_io import Guidance, Observation, Policy
-from edgevla.runtime.artifact import MANIFEST, STATS, TOKENIZER, Manifest, check_graph_shapes, read_artifact
+from edgevla.policy_io import TIMESTAMP_KEY, Context, DualPolicy, Guidance, Observation
+from edgevla.runtime.artifact import (
+    GRAPHS,
+    HEAD_FILE_KEYS,
+    MANIFEST,
+    STATS,
+    TOKENIZER,
+    Manifest,
+    check_graph_shapes,
+    read_artifact,
+)
+from edgevla.runtime.head_loops import LoopSettings, make_loop
 from edgevla.runtime.npz import read_npz
 from edgevla.runtime.preprocess import MeanStd, Preprocessor, TaskTokenizer
-from edgevla.runtime.sampler import GuidanceTarget, euler_chunk, time_embedding
+from edgevla.runtime.sampler import GuidanceTarget
 
 # Preference order when the caller names none: the first that this onnxruntime build offers wins.
 PROVIDER_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
@@ -61,11 +74,11 @@ def open_session(path: Path, providers: list[str], threads: int = 0):
         ) from err
 
 
-def declared_shapes(prefix, denoise) -> dict[str, dict[str, list]]:
-    """graph -> tensor -> shape, for the inputs and outputs of the two ONNX Runtime sessions."""
+def declared_shapes(sessions: dict) -> dict[str, dict[str, list]]:
+    """graph -> tensor -> shape, for the inputs and outputs of the ONNX Runtime sessions."""
     return {
         graph: {arg.name: list(arg.shape) for arg in session.get_inputs() + session.get_outputs()}
-        for graph, session in (("prefix", prefix), ("denoise", denoise))
+        for graph, session in sessions.items()
     }
 
 
@@ -98,72 +111,111 @@ def preprocessor_of(manifest: Manifest, art: Path) -> Preprocessor:
     return Preprocessor(io, TaskTokenizer(art / TOKENIZER, io.max_tokens), state, action)
 
 
-class OnnxPolicy(Policy):
-    """An exported artifact behind the runtime `Policy` interface."""
+def head_files(manifest: Manifest) -> list[str]:
+    """The files the head's loop reads (hash-checked with the rest of the artifact)."""
+    return [manifest.head[key] for key in HEAD_FILE_KEYS if key in manifest.head]
+
+
+class OnnxPolicy(DualPolicy):
+    """An exported artifact behind the runtime `Policy` interface, split in two systems."""
 
     def __init__(
-        self, art: str | Path, providers: list[str] | None = None, threads: int = 0, seed: int | None = None
+        self,
+        art: str | Path,
+        providers: list[str] | None = None,
+        threads: int = 0,
+        seed: int | None = None,
+        num_steps: int | None = None,
     ):
         self.art = Path(art)
         self.manifest = manifest = read_artifact(self.art)
         self.providers = pick_providers(providers)
-        self.prefix = open_session(self.art / manifest.graphs["prefix"], self.providers, threads)
-        self.denoise = open_session(self.art / manifest.graphs["denoise"], self.providers, threads)
-        check_graph_shapes(manifest, self.art / MANIFEST, declared_shapes(self.prefix, self.denoise))
+        self.sessions = {
+            graph: open_session(self.art / manifest.graphs[graph], self.providers, threads)
+            for graph in GRAPHS
+        }
+        check_graph_shapes(manifest, self.art / MANIFEST, declared_shapes(self.sessions))
+        self.loop = make_loop(
+            LoopSettings(
+                manifest.chunk_size,
+                manifest.max_action_dim,
+                manifest.num_steps,
+                manifest.expert_hidden_size,
+                manifest.min_period,
+                manifest.max_period,
+                manifest.head,
+                {name: (self.art / name).read_text() for name in head_files(manifest)},
+            ),
+            num_steps,
+        )
+        self.holds = 0  # chunks the head could not decode (fast), replaced by a hold
         self.pre = preprocessor_of(manifest, self.art)
         self.rng = np.random.default_rng(seed)
         self.spec = self.pre.io.spec(
             manifest.name,
-            {"backend": "onnx", "precision": manifest.precision, "providers": self.prefix.get_providers()},
+            {
+                "backend": "onnx",
+                "precision": manifest.precision,
+                "head": manifest.head["name"],
+                "providers": self.sessions["context"].get_providers(),
+            },
         )
 
     @property
     def noise_shape(self) -> tuple[int, int]:
         return (self.manifest.chunk_size, self.manifest.max_action_dim)
 
-    def time_embedding(self, t: float) -> np.ndarray:
-        m = self.manifest
-        return time_embedding(t, m.expert_hidden_size, m.min_period, m.max_period)
-
-    def encode(self, obs: Observation) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
-        """Preprocess `obs` and run the prefix graph: (its feed, [prefix_k, prefix_v, prefix_mask])."""
-        inputs = self.pre(obs)
-        feed = {
-            "images": inputs.images[None],
-            "image_masks": inputs.image_masks[None],
-            "tokens": inputs.tokens[None],
-            "token_mask": inputs.token_mask[None],
-            "state": inputs.state[None],
-        }
-        return feed, self.prefix.run(None, feed)
-
-    @staticmethod
-    def denoise_feed(
-        x_t: np.ndarray, time_emb: np.ndarray, prefix: list[np.ndarray]
-    ) -> dict[str, np.ndarray]:
-        prefix_k, prefix_v, prefix_mask = prefix
+    def context_feed(self, obs: Observation) -> dict[str, np.ndarray]:
+        images, image_masks, tokens, token_mask = self.pre.context(obs)
         return {
-            "x_t": x_t,
-            "time_emb": time_emb,
-            "prefix_k": prefix_k,
-            "prefix_v": prefix_v,
-            "prefix_mask": prefix_mask,
+            "images": images[None],
+            "image_masks": image_masks[None],
+            "tokens": tokens[None],
+            "token_mask": token_mask[None],
         }
+
+    def encode_context(self, obs: Observation) -> Context:
+        stamp = obs.get(TIMESTAMP_KEY)
+        arrays = self.sessions["context"].run(None, self.context_feed(obs))
+        return Context(tuple(arrays), None if stamp is None else float(stamp))
+
+    def state_feed(self, obs: Observation, context: Context) -> dict[str, np.ndarray]:
+        context_k, context_v, context_mask = context.arrays
+        return {
+            "state": self.pre.state(obs)[None],
+            "context_k": context_k,
+            "context_v": context_v,
+            "context_mask": context_mask,
+        }
+
+    def act(
+        self,
+        context: Context,
+        obs: Observation,
+        noise: np.ndarray | None = None,
+        guidance: Guidance | None = None,
+    ) -> np.ndarray:
+        expert_k, expert_v, prefix_mask = self.sessions["state"].run(None, self.state_feed(obs, context))
+        cache = {"expert_k": expert_k, "expert_v": expert_v, "prefix_mask": prefix_mask}
+        head = self.sessions["head"]
+
+        def run_step(feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+            return head.run(None, {**feed, **cache})
+
+        if noise is None:
+            noise = self.rng.standard_normal(self.noise_shape, dtype=np.float32)
+        noise = self.pre.check_noise(noise)[None]
+        target = None if guidance is None or not self.loop.guidable else self._guidance(guidance)
+        chunk = self.loop.chunk(run_step, noise, target)[0]
+        if self.loop.can_hold and np.isnan(chunk).all():
+            self.holds += 1
+            return self.pre.hold(obs)
+        return self.pre.postprocess(chunk)
 
     def infer(
         self, obs: Observation, noise: np.ndarray | None = None, guidance: Guidance | None = None
     ) -> np.ndarray:
-        _, prefix = self.encode(obs)
-        if noise is None:
-            noise = self.rng.standard_normal(self.noise_shape, dtype=np.float32)
-        noise = self.pre.check_noise(noise)[None]
-
-        def velocity(x_t: np.ndarray, time_emb: np.ndarray) -> np.ndarray:
-            return self.denoise.run(None, self.denoise_feed(x_t, time_emb, prefix))[0]
-
-        target = None if guidance is None else self._guidance(guidance)
-        chunk = euler_chunk(velocity, noise, self.manifest.num_steps, self.time_embedding, target)
-        return self.pre.postprocess(chunk[0])
+        return self.act(self.encode_context(obs), obs, noise, guidance)
 
     def _guidance(self, guidance: Guidance) -> GuidanceTarget:
         actions, weights = self.pre.guidance(guidance.actions, guidance.weights)

@@ -8,7 +8,8 @@ It reproduces lerobot's SmolVLA processors:
     slot is an all -1 image with mask False;
   - state/action: MEAN_STD normalised ((x - mean) / (std + 1e-8); inverse x * std + mean) and
     zero-padded to max_state_dim / max_action_dim;
-  - task: "\n" appended, tokenised with the checkpoint's tokenizer, right-padded to the max
+  - task: the policy's `task_suffix` (its conditioning, usually none) and "\n" appended,
+    tokenised with the checkpoint's tokenizer, right-padded to the max
     length (a static shape for export; padded tokens are masked, which leaves the result
     unchanged). An instruction longer than the max is cut like lerobot does, with a warning.
 """
@@ -170,7 +171,8 @@ class TaskTokenizer:
 
 @dataclass(frozen=True)
 class ModelInputs:
-    """Batch-less inputs of `encode_prefix` (add the leading batch axis to feed a model)."""
+    """Batch-less inputs of `encode_prefix` (add the leading batch axis to feed a model): those of
+    `encode_context` (images, masks, tokens) and of `encode_state` (state)."""
 
     images: np.ndarray  # float32 (slots, 3, S, S)
     image_masks: np.ndarray  # bool (slots,)
@@ -189,6 +191,10 @@ class Preprocessor:
     action_stats: MeanStd
 
     def __call__(self, obs: dict) -> ModelInputs:
+        return ModelInputs(*self.context(obs), self.state(obs))
+
+    def context(self, obs: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """System 2's inputs: images (slots, 3, S, S), image_masks, tokens, token_mask."""
         io = self.io
         images = [self._camera(obs, name) for name in io.cameras]
         images += [empty_image(io.resize)] * io.empty_cameras
@@ -200,8 +206,8 @@ class Preprocessor:
             raise EdgevlaError(
                 f"observation has no '{TASK_KEY}' string: pass the instruction as obs['{TASK_KEY}']"
             )
-        tokens, token_mask = self.tokenizer(task)
-        return ModelInputs(np.stack(images), masks, tokens, token_mask, self._state(obs))
+        tokens, token_mask = self.tokenizer(task + io.task_suffix)
+        return np.stack(images), masks, tokens, token_mask
 
     def _camera(self, obs: dict, name: str) -> np.ndarray:
         key = image_key(name)
@@ -215,7 +221,8 @@ class Preprocessor:
             raise EdgevlaError(f"{key} has shape {image.shape}: images must be HxWx3 uint8")
         return letterbox(image, self.io.resize)
 
-    def _state(self, obs: dict) -> np.ndarray:
+    def state(self, obs: dict) -> np.ndarray:
+        """System 1's input: the state, normalised and padded (max_state_dim,)."""
         if STATE_KEY not in obs:
             raise EdgevlaError(f"observation lacks '{STATE_KEY}' ({self.io.state_dim} floats)")
         state = np.asarray(obs[STATE_KEY], dtype=np.float32).reshape(-1)
@@ -250,6 +257,15 @@ class Preprocessor:
                 f"got {actions.shape} and {weights.shape}"
             )
         return self.normalize_actions(actions)[None], np.clip(weights, 0, 1)[None]
+
+    def hold(self, obs: dict) -> np.ndarray:
+        """The chunk a policy returns when its head decoded none (fast): the observed state
+        repeated, in robot units, where actions are positions of the same joints (state and
+        action of one size, as on the SO-101); else the mean action."""
+        if self.io.state_dim == self.io.action_dim:
+            state = np.asarray(obs[STATE_KEY], dtype=np.float32).reshape(-1)
+            return np.tile(state, (self.io.chunk_size, 1))
+        return self.postprocess(np.zeros((self.io.chunk_size, self.io.max_action_dim), np.float32))
 
     def postprocess(self, chunk: np.ndarray) -> np.ndarray:
         """Model output (chunk, max_action_dim) normalised -> (chunk, action_dim) robot units."""

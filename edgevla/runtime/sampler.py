@@ -15,7 +15,7 @@ import numpy as np
 
 def time_embedding(t: float, size: int, min_period: float, max_period: float) -> np.ndarray:
     """Sinusoidal embedding (1, size) float32 of flow time t, computed in float64 like the network
-    (`edgevla.model.network.time_embedding`): its arguments reach ~1.6e3 rad."""
+    (`edgevla.model.heads.flow.time_embedding`): its arguments reach ~1.6e3 rad."""
     fraction = np.linspace(0.0, 1.0, size // 2, dtype=np.float64)
     period = min_period * (max_period / min_period) ** fraction
     angle = (2 * np.pi / period) * np.float64(np.float32(t))

@@ -7,8 +7,9 @@ connections when the process runs out of open files. websockets then does the up
 framing of each admitted connection in a thread of ours. A connection has one deadline from
 accept to an accepted hello, and may send at most HELLO_MAX_BYTES until then.
 
-Each connection gets its own session state (handshake, JPEG setting); inference is serialised on
-the one policy. A client that misbehaves is answered with an error and dropped without
+Each connection gets its own session state (handshake, JPEG setting, a dual-system client's
+context); inference is serialised on the one policy, System 2 passes of dual-system clients
+apart from the chunks, so one robot's System 2 never holds up any robot's chunk. A client that misbehaves is answered with an error and dropped without
 disturbing the others. Bound to localhost unless told otherwise.
 """
 
@@ -79,6 +80,7 @@ class PolicyServer:
         self._refusals = ThrottledLog(log)
         self._accept_errors = ThrottledLog(log)
         self._infer_lock = threading.Lock()
+        self._context_lock = threading.Lock()  # dual-system clients: System 2 passes, one at a time
         self._lock = threading.Lock()
         self._live: dict[socket.socket, threading.Thread] = {}  # admitted connections
         self._accepted_at = threading.local()
@@ -212,6 +214,7 @@ class PolicyServer:
             self.policy,
             token=self.token,
             infer_lock=self._infer_lock,
+            context_lock=self._context_lock,
             max_bytes=self.max_bytes,
             hello_timeout_s=self.limits.hello_timeout_s - elapsed,
             peer=peer,

@@ -62,6 +62,23 @@ class Histogram:
 
 
 @dataclass
+class System2Stats:
+    """The dual system's System 2 over one episode, written by the worker thread that runs it
+    (its own, or the chunk requests' with --prefix-every) and read by the loop's reports."""
+
+    contexts: int = 0
+    failures: int = 0
+    stale_waits: int = 0  # --prefix-every: a request found its context too old and waited for a pass
+    context_ms: Histogram = field(default_factory=lambda: Histogram(0.1, 60_000.0))  # transport included
+
+    def absorb(self, other: System2Stats) -> None:
+        self.contexts += other.contexts
+        self.failures += other.failures
+        self.stale_waits += other.stale_waits
+        self.context_ms.merge(other.context_ms)
+
+
+@dataclass
 class LoopStats:
     fps: float
     period_ms: Histogram = field(default_factory=lambda: Histogram(0.01, 1000.0))
@@ -73,9 +90,18 @@ class LoopStats:
     actions_late: int = 0  # chunk rows whose tick had passed on arrival
     actions_rejected: int = 0  # non-finite actions refused (held instead)
     chunks: int = 0
+    chunks_undecoded: int = 0  # chunks the policy's head could not decode, replaced by a hold (fast)
     worker_failures: int = 0
     bus_errors: int = 0  # bus faults that reached the loop (after the driver's own retries)
     latency_ticks: float = float("nan")
+    # the dual system (and single-rate, for comparison): what each executed action was computed from
+    tick_ms: Histogram = field(default_factory=lambda: Histogram(0.01, 1000.0))  # state read -> action sent
+    action_state_age_ms: Histogram = field(default_factory=lambda: Histogram(1.0, 60_000.0))
+    action_frame_age_ms: Histogram = field(default_factory=lambda: Histogram(1.0, 60_000.0))
+    context_age_ms: Histogram = field(default_factory=lambda: Histogram(1.0, 60_000.0))  # per chunk, at use
+    holds_no_context: int = 0  # chunk requests held: System 2 had no context of this episode yet
+    holds_stale_context: int = 0  # held: the newest context was older than --max-context-age
+    system2: System2Stats | None = None  # set by a dual-system worker
     depth: deque = field(default_factory=lambda: deque(maxlen=3000))  # (seconds, queue depth)
     driver: dict = field(default_factory=dict)  # the driver's own retry/error counters
 
@@ -96,6 +122,7 @@ class LoopStats:
             "actions_late": self.actions_late,
             "actions_rejected": self.actions_rejected,
             "chunks": self.chunks,
+            "chunks_undecoded": self.chunks_undecoded,
             "chunk_ms_p50": self.chunk_ms.percentile(50),
             "chunk_ms_p90": self.chunk_ms.percentile(90),
             "chunk_ms_max": self.chunk_ms.max,
@@ -103,9 +130,38 @@ class LoopStats:
             "worker_failures": self.worker_failures,
             "bus_errors": self.bus_errors,
             "bus": dict(self.driver),
+            **self.rates(),
             "queue_depth_min": min(depths, default=0),
             "queue_depth_mean": float(np.mean(depths)) if depths else 0.0,
             "queue_depth": [[round(t, 3), d] for t, d in list(self.depth)[:: max(1, len(self.depth) // 300)]],
+        }
+
+    def rates(self) -> dict:
+        """Both systems' rates and what each executed action was computed from. Single-rate runs
+        report the same figures: there every chunk is a System 2 and a System 1 pass on frames as
+        old as its state."""
+        seconds = max((self.ticks + self.ticks_overrun) / self.fps, 1e-9)
+        dual = self.system2 is not None
+        contexts = self.system2.contexts if dual else self.chunks
+        return {
+            "dual_system": dual,
+            "system1_hz": self.chunks / seconds,
+            "system2_hz": contexts / seconds,
+            "contexts": contexts,
+            "context_ms_p50": self.system2.context_ms.percentile(50) if dual else None,
+            "context_ms_max": self.system2.context_ms.max if dual else None,
+            "context_failures": self.system2.failures if dual else 0,
+            "context_age_ms_p50": self.context_age_ms.percentile(50),
+            "context_age_ms_max": self.context_age_ms.max,
+            "holds_no_context": self.holds_no_context,
+            "holds_stale_context": self.holds_stale_context + (self.system2.stale_waits if dual else 0),
+            "tick_ms_p50": self.tick_ms.percentile(50),
+            "tick_ms_p99": self.tick_ms.percentile(99),
+            "tick_ms_max": self.tick_ms.max,
+            "action_state_age_ms_p50": self.action_state_age_ms.percentile(50),
+            "action_state_age_ms_max": self.action_state_age_ms.max,
+            "action_frame_age_ms_p50": self.action_frame_age_ms.percentile(50),
+            "action_frame_age_ms_max": self.action_frame_age_ms.max,
         }
 
     def absorb(self, other: LoopStats) -> None:
@@ -113,11 +169,17 @@ class LoopStats:
         histograms merge; the latency estimate, the queue-depth trace and the driver's counters
         (cumulative already) become the later run's."""
         counts = ("ticks", "ticks_waiting", "ticks_starved", "ticks_overrun", "actions_late")
-        counts += ("actions_rejected", "chunks", "worker_failures", "bus_errors")
+        counts += ("actions_rejected", "chunks", "chunks_undecoded", "worker_failures", "bus_errors")
+        counts += ("holds_no_context", "holds_stale_context")
         for name in counts:
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.period_ms.merge(other.period_ms)
-        self.chunk_ms.merge(other.chunk_ms)
+        for name in ("period_ms", "chunk_ms", "tick_ms", "action_state_age_ms", "action_frame_age_ms"):
+            getattr(self, name).merge(getattr(other, name))
+        self.context_age_ms.merge(other.context_age_ms)
+        if other.system2 is not None:
+            if self.system2 is None:
+                self.system2 = System2Stats()
+            self.system2.absorb(other.system2)
         self.latency_ticks, self.depth, self.driver = other.latency_ticks, other.depth, dict(other.driver)
 
     def line(self) -> str:
@@ -129,4 +191,10 @@ class LoopStats:
             f"chunk p50 {s['chunk_ms_p50']:.0f} ms  starved {s['ticks_starved']}  late {s['actions_late']}  "
             f"queue {self.depth[-1][1] if self.depth else 0}  bus retries {self.driver.get('retries', 0)} "
             f"errors {s['bus_errors']}"
+            + (
+                f"  System 2 {s['system2_hz']:.1f} Hz, System 1 {s['system1_hz']:.1f} Hz, context age p50 "
+                f"{s['context_age_ms_p50']:.0f} ms, holds {s['holds_no_context'] + s['holds_stale_context']}"
+                if s["dual_system"]
+                else ""
+            )
         )

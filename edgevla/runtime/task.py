@@ -34,7 +34,7 @@ def check_task(task: str, spec: PolicySpec, source: str) -> None:
         return  # the worker that runs the policy has it and cuts with a warning
     from edgevla.runtime.preprocess import TaskTokenizer
 
-    count = TaskTokenizer(tokenizer, spec.max_tokens).count(task)
+    count = TaskTokenizer(tokenizer, spec.max_tokens).count(task + spec.extra.get("task_suffix", ""))
     if count > spec.max_tokens:
         raise EdgevlaError(
             f"--task is {count} tokens; policy '{spec.name}' reads at most {spec.max_tokens} "

@@ -7,8 +7,14 @@ field is checked for type, shape and size before anyone uses it. Anything else r
 `WireError` with one line saying what was wrong.
 
 Conversation (client -> server, server -> client):
-    hello   {version, token, expect, jpeg}  ->  welcome {version, spec} | error {message}
-    infer   {id, obs, noise, guidance}       ->  chunk   {id, actions, infer_ms}  | error {message}
+    hello   {version, token, expect, jpeg, dual?}  ->  welcome {version, spec} | error {message}
+    infer   {id, obs, noise, guidance}              ->  chunk   {id, actions, infer_ms[, undecoded]} | error {message}
+After a hello with `dual: true` (the dual system, edgevla.runtime.dual), instead of infer, and
+answered in any order (a context pass runs while chunks are served):
+    context {id, episode, obs: images, task, timestamp}  ->  context_ready {id, frame_time, encode_ms}
+    act     {id, episode, max_context_age_s, obs: state, timestamp, noise, guidance}
+                                                          ->  chunk {id, actions, infer_ms, frame_time,
+                                                              context_age_s} | held {id, reason, ...}
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ class Hello:
     token: str | None = None
     jpeg: bool = False  # the client will send images as JPEG
     version: int = PROTOCOL_VERSION
+    dual: bool = False  # the client runs the dual system: context and act instead of infer
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,49 @@ class Chunk:
     id: int
     actions: np.ndarray  # float32 (chunk_size, action_dim)
     infer_ms: float  # time the policy itself took on the server
+    # dual system: when the frames of the context used were taken, and how much older than the state
+    frame_time: float | None = None
+    context_age_s: float | None = None
+    undecoded: bool = False  # the head decoded none and the policy sent a hold (fast); sent when true
+
+
+@dataclass(frozen=True)
+class ContextRequest:
+    """System 2 on these frames (images, task, timestamp) for the client's `episode`."""
+
+    id: int
+    episode: int
+    obs: Observation
+
+
+@dataclass(frozen=True)
+class ContextReady:
+    id: int
+    frame_time: float  # the timestamp of the frames it saw
+    encode_ms: float  # System 2's own time on the server
+
+
+@dataclass(frozen=True)
+class ActRequest:
+    """System 1 on this state (and timestamp) against the newest context of `episode`, unless that
+    context is older than `max_context_age_s`."""
+
+    id: int
+    episode: int
+    max_context_age_s: float
+    obs: Observation
+    noise: np.ndarray | None = None
+    guidance: Guidance | None = None
+
+
+@dataclass(frozen=True)
+class Held:
+    """No chunk: the context was missing or too old (edgevla.runtime.dual's HELD_* reasons)."""
+
+    id: int
+    reason: str
+    frame_time: float | None = None
+    context_age_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -91,7 +141,9 @@ class ErrorMessage:
     message: str
 
 
-Message = Hello | Welcome | InferRequest | Chunk | ErrorMessage
+Message = (
+    Hello | Welcome | InferRequest | Chunk | ContextRequest | ContextReady | ActRequest | Held | ErrorMessage
+)
 
 
 # --- encoding ------------------------------------------------------------------------------
@@ -134,21 +186,49 @@ def _obs_to_wire(obs: Observation, jpeg: bool) -> dict:
     return out
 
 
+def _guidance_to_wire(g: Guidance | None) -> dict | None:
+    return None if g is None else {"actions": _array(g.actions), "weights": _array(g.weights)}
+
+
+def _optional(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
 def encode(msg: Message, jpeg: bool = False) -> bytes:
     """Serialise one message; `jpeg` compresses observation images (needs Pillow)."""
     if isinstance(msg, Hello):
         body = {"type": "hello", "version": msg.version, "token": msg.token, "jpeg": msg.jpeg}
         body["expect"] = {**asdict(msg.expect), "cameras": list(msg.expect.cameras)}
+        if msg.dual:  # only when asked: a single-rate hello is what every v1 server reads
+            body["dual"] = True
     elif isinstance(msg, Welcome):
         body = {"type": "welcome", "version": msg.version, "spec": _spec_to_wire(msg.spec)}
     elif isinstance(msg, InferRequest):
         body = {"type": "infer", "id": msg.id, "obs": _obs_to_wire(msg.obs, jpeg)}
         body["noise"] = None if msg.noise is None else _array(msg.noise)
-        g = msg.guidance
-        body["guidance"] = None if g is None else {"actions": _array(g.actions), "weights": _array(g.weights)}
+        body["guidance"] = _guidance_to_wire(msg.guidance)
     elif isinstance(msg, Chunk):
         body = {"type": "chunk", "id": msg.id, "actions": _array(msg.actions)}
         body["infer_ms"] = float(msg.infer_ms)
+        if msg.frame_time is not None:
+            body["frame_time"] = float(msg.frame_time)
+            body["context_age_s"] = _optional(msg.context_age_s)
+        if msg.undecoded:
+            body["undecoded"] = True
+    elif isinstance(msg, ContextRequest):
+        body = {"type": "context", "id": msg.id, "episode": msg.episode, "obs": _obs_to_wire(msg.obs, jpeg)}
+    elif isinstance(msg, ContextReady):
+        body = {"type": "context_ready", "id": msg.id, "frame_time": float(msg.frame_time)}
+        body["encode_ms"] = float(msg.encode_ms)
+    elif isinstance(msg, ActRequest):
+        body = {"type": "act", "id": msg.id, "episode": msg.episode, "obs": _obs_to_wire(msg.obs, jpeg)}
+        body["max_context_age_s"] = float(msg.max_context_age_s)
+        body["noise"] = None if msg.noise is None else _array(msg.noise)
+        body["guidance"] = _guidance_to_wire(msg.guidance)
+    elif isinstance(msg, Held):
+        body = {"type": "held", "id": msg.id, "reason": msg.reason}
+        body["frame_time"] = _optional(msg.frame_time)
+        body["context_age_s"] = _optional(msg.context_age_s)
     elif isinstance(msg, ErrorMessage):
         body = {"type": "error", "message": msg.message}
     else:
@@ -316,28 +396,54 @@ def _decode_expect(value: Any) -> Expectation:
     )
 
 
-def decode_observation(value: Any, spec: PolicySpec) -> Observation:
-    """Validate an observation against the policy it is for: exactly its state and cameras."""
-    f = _Fields(value, "infer.obs")
+def decode_observation(
+    value: Any, spec: PolicySpec, where: str = "infer", state: bool = True, images: bool = True
+) -> Observation:
+    """Validate an observation against the policy it is for: exactly its state and cameras. The
+    dual system sends them apart: `images` (with the task) to System 2, `state` to System 1;
+    either way the timestamp is then required (the context's age is measured with it)."""
+    f = _Fields(value, f"{where}.obs")
     cameras = {IMAGE_PREFIX + c.name for c in spec.cameras}
-    f.only({STATE_KEY, TASK_KEY, TIMESTAMP_KEY} | cameras)
-    obs: Observation = {
-        STATE_KEY: _decode_array(
-            f.get(STATE_KEY, dict), f"infer.obs.{STATE_KEY}", np.float32, (spec.state_dim,)
-        ),
-        TASK_KEY: f.str(TASK_KEY, MAX_TASK_CHARS),
-    }
-    if not np.isfinite(obs[STATE_KEY]).all():
-        raise WireError(f"infer.obs.{STATE_KEY}: contains NaN or infinity")
-    timestamp = f.number(TIMESTAMP_KEY, optional=True)
+    f.only({TIMESTAMP_KEY} | ({STATE_KEY} if state else set()) | ({TASK_KEY} | cameras if images else set()))
+    obs: Observation = {}
+    if state:
+        obs[STATE_KEY] = _decode_array(
+            f.get(STATE_KEY, dict), f"{where}.obs.{STATE_KEY}", np.float32, (spec.state_dim,)
+        )
+        if not np.isfinite(obs[STATE_KEY]).all():
+            raise WireError(f"{where}.obs.{STATE_KEY}: contains NaN or infinity")
+    if images:
+        obs[TASK_KEY] = f.str(TASK_KEY, MAX_TASK_CHARS)
+    timestamp = f.number(TIMESTAMP_KEY, optional=state and images)
     if timestamp is not None:
         if timestamp < 0:
-            raise WireError(f"infer.obs.{TIMESTAMP_KEY}: must not be negative")
+            raise WireError(f"{where}.obs.{TIMESTAMP_KEY}: must not be negative")
         obs[TIMESTAMP_KEY] = timestamp
-    for camera in sorted(spec.cameras, key=lambda c: c.name):
+    for camera in sorted(spec.cameras, key=lambda c: c.name) if images else ():
         key = IMAGE_PREFIX + camera.name
-        obs[key] = _decode_image(f.get(key, dict), camera, f"infer.obs.{key}")
+        obs[key] = _decode_image(f.get(key, dict), camera, f"{where}.obs.{key}")
     return obs
+
+
+def _decode_guidance(value: Any, where: str, spec: PolicySpec) -> Guidance | None:
+    if value is None:
+        return None
+    h, a = spec.chunk_size, spec.action_dim
+    g = _Fields(value, where)
+    g.only({"actions", "weights"})
+    guidance = Guidance(
+        actions=_decode_array(g.get("actions", dict), f"{where}.actions", np.float32, (h, a)),
+        weights=_decode_array(g.get("weights", dict), f"{where}.weights", np.float32, (h,)),
+    )
+    if not (np.isfinite(guidance.actions).all() and np.isfinite(guidance.weights).all()):
+        raise WireError(f"{where}: contains NaN or infinity")
+    return guidance
+
+
+def _decode_noise(value: Any, where: str, spec: PolicySpec) -> np.ndarray | None:
+    if value is None:
+        return None
+    return _decode_array(value, where, np.float32, (spec.chunk_size, spec.max_action_dim))
 
 
 def _msgpack_reason(err: Exception) -> str:
@@ -372,48 +478,67 @@ def decode(data: bytes, spec: PolicySpec | None = None, max_bytes: int = MAX_MES
     f = _Fields(body, "message")
     kind = f.get("type", str)
     if kind == "hello":
-        f.only({"type", "version", "token", "expect", "jpeg"})
+        f.only({"type", "version", "token", "expect", "jpeg", "dual"})
         return Hello(
             version=f.int("version", 0, 1 << 30),
             token=f.str("token", 1024, optional=True),
             expect=_decode_expect(f.get("expect", dict)),
             jpeg=bool(f.get("jpeg", bool)),
+            dual=bool(f.get("dual", bool, optional=True)),
         )
     if kind == "welcome":
         f.only({"type", "version", "spec"})
         return Welcome(version=f.int("version", 0, 1 << 30), spec=_decode_spec(f.get("spec", dict)))
+    if kind in ("infer", "context", "act") and spec is None:
+        raise WireError(f"{kind} before a completed handshake")
     if kind == "infer":
-        if spec is None:
-            raise WireError("infer before a completed handshake")
         f.only({"type", "id", "obs", "noise", "guidance"})
-        h, a = spec.chunk_size, spec.action_dim
-        noise = f.get("noise", dict, optional=True)
-        guide = f.get("guidance", dict, optional=True)
-        guidance = None
-        if guide is not None:
-            g = _Fields(guide, "infer.guidance")
-            g.only({"actions", "weights"})
-            guidance = Guidance(
-                actions=_decode_array(g.get("actions", dict), "infer.guidance.actions", np.float32, (h, a)),
-                weights=_decode_array(g.get("weights", dict), "infer.guidance.weights", np.float32, (h,)),
-            )
-            if not (np.isfinite(guidance.actions).all() and np.isfinite(guidance.weights).all()):
-                raise WireError("infer.guidance: contains NaN or infinity")
         return InferRequest(
             id=f.int("id"),
             obs=decode_observation(f.get("obs", dict), spec),
-            noise=None
-            if noise is None
-            else _decode_array(noise, "infer.noise", np.float32, (h, spec.max_action_dim)),
-            guidance=guidance,
+            noise=_decode_noise(f.get("noise", dict, optional=True), "infer.noise", spec),
+            guidance=_decode_guidance(f.get("guidance", dict, optional=True), "infer.guidance", spec),
+        )
+    if kind == "context":
+        f.only({"type", "id", "episode", "obs"})
+        obs = decode_observation(f.get("obs", dict), spec, "context", state=False)
+        return ContextRequest(id=f.int("id"), episode=f.int("episode"), obs=obs)
+    if kind == "act":
+        f.only({"type", "id", "episode", "max_context_age_s", "obs", "noise", "guidance"})
+        max_age = f.number("max_context_age_s")
+        if max_age <= 0:
+            raise WireError("act.max_context_age_s: must be positive")
+        return ActRequest(
+            id=f.int("id"),
+            episode=f.int("episode"),
+            max_context_age_s=max_age,
+            obs=decode_observation(f.get("obs", dict), spec, "act", images=False),
+            noise=_decode_noise(f.get("noise", dict, optional=True), "act.noise", spec),
+            guidance=_decode_guidance(f.get("guidance", dict, optional=True), "act.guidance", spec),
         )
     if kind == "chunk":
-        f.only({"type", "id", "actions", "infer_ms"})
+        f.only({"type", "id", "actions", "infer_ms", "frame_time", "context_age_s", "undecoded"})
         shape = None if spec is None else (spec.chunk_size, spec.action_dim)
         return Chunk(
             id=f.int("id"),
             actions=_decode_array(f.get("actions", dict), "chunk.actions", np.float32, shape or (None, None)),
             infer_ms=f.number("infer_ms"),
+            frame_time=f.number("frame_time", optional=True),
+            context_age_s=f.number("context_age_s", optional=True),
+            undecoded=bool(f.get("undecoded", bool, optional=True)),
+        )
+    if kind == "context_ready":
+        f.only({"type", "id", "frame_time", "encode_ms"})
+        return ContextReady(
+            id=f.int("id"), frame_time=f.number("frame_time"), encode_ms=f.number("encode_ms")
+        )
+    if kind == "held":
+        f.only({"type", "id", "reason", "frame_time", "context_age_s"})
+        return Held(
+            id=f.int("id"),
+            reason=f.str("reason", 100),
+            frame_time=f.number("frame_time", optional=True),
+            context_age_s=f.number("context_age_s", optional=True),
         )
     if kind == "error":
         return ErrorMessage(message=f.str("message", 2000))

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgevla.errors import EdgevlaError
-from edgevla.policy_io import Expectation, Guidance, Observation, Policy
+from edgevla.policy_io import TIMESTAMP_KEY, Expectation, Guidance, Observation, Policy
+from edgevla.runtime.dual import Acted, Systems
 from edgevla.runtime.link import LinkClosed, PipeLink, WebSocketLink
 from edgevla.runtime.session import LinkPolicy
 from edgevla.runtime.wire import MAX_MESSAGE_BYTES, Refused
@@ -133,15 +134,19 @@ class Request:
 @dataclass(frozen=True)
 class Result:
     request: Request
-    actions: np.ndarray | None  # None when inference failed
+    actions: np.ndarray | None  # None when inference failed or was held
     elapsed_ms: float  # submit to result, transport included
     error: str | None = None
+    held: str | None = None  # the dual system gave no chunk: no context yet, or too old (not a failure)
+    frame_time: float | None = None  # when the frames behind the chunk were taken (loop clock, s)
+    context_age_s: float | None = None  # the request's timestamp minus frame_time
+    undecoded: bool = False  # the head decoded no chunk and the policy sent a hold (fast)
 
 
 class PolicyWorker:
     """Runs one inference at a time on its own thread; submit/poll never block."""
 
-    def __init__(self, policy: Policy):
+    def __init__(self, policy: Policy | Systems):
         self.policy = policy
         self._cond = threading.Condition()
         self._pending: Request | None = None
@@ -186,9 +191,10 @@ class PolicyWorker:
                 if self._stop:
                     return
                 request, self._pending = self._pending, None
-            actions, error = None, None
+            acted, error = None, None
+            holds = getattr(self.policy, "holds", 0)  # counted by a token head (fast)
             try:
-                actions = np.asarray(self.policy.infer(request.obs, None, request.guidance), dtype=np.float32)
+                acted = self._compute(request)
             except Refused as err:
                 error = str(err)
                 log.error("policy refused: %s", err)
@@ -207,11 +213,31 @@ class PolicyWorker:
                     self.failures += 1
                     self._streak += 1
                     self._retry_at = time.perf_counter() + min(5.0, 0.1 * 2 ** (self._streak - 1))
-                self._result = Result(request, actions, elapsed, error)
+                if acted is None:
+                    self._result = Result(request, None, elapsed, error)
+                else:
+                    self._result = Result(
+                        request,
+                        acted.actions,
+                        elapsed,
+                        None,
+                        acted.held,
+                        acted.frame_time,
+                        acted.context_age_s,
+                        getattr(self.policy, "holds", 0) > holds,
+                    )
+
+    def _compute(self, request: Request) -> Acted:
+        """One full pass: the request's own frames are the context, so their age is nil."""
+        started = time.perf_counter()
+        actions = np.asarray(self.policy.infer(request.obs, None, request.guidance), dtype=np.float32)
+        infer_ms = (time.perf_counter() - started) * 1e3
+        frame_time = request.obs.get(TIMESTAMP_KEY)
+        return Acted(actions, None, None if frame_time is None else 0.0, frame_time, infer_ms)
 
     def close(self) -> None:
         with self._cond:
             self._stop = True
-            self._cond.notify()
+            self._cond.notify_all()
         self.policy.close()  # also wakes a LinkPolicy waiting in backoff
         self._thread.join(timeout=5)

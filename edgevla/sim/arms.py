@@ -95,11 +95,15 @@ class SimArms:
     leader: RobotIO | None
     follow: Callable[[], np.ndarray]
     start_episode: Callable[[int], Episode]
+    served: object | None = None  # the VirtualArms behind them (bus sessions): their firmware buses
 
 
 @contextmanager
-def open_sim_arms(world: SimWorld, bus: bool = True, leader: bool = False) -> Iterator[SimArms]:
-    """Connected arms for the `with` block; on exit they are disconnected (torque off)."""
+def open_sim_arms(world: SimWorld, bus: bool = True, leader: bool = False, hand=None) -> Iterator[SimArms]:
+    """Connected arms for the `with` block; on exit they are disconnected (torque off). `hand`:
+    the leader's motion source instead of the expert (virtual servos only, see `serve_arms`)."""
+    if hand is not None and not bus:
+        raise ValueError("a hand on the leader needs the virtual servos (bus=True)")
     if not bus:
         follower = SimRobot(world)
         hand = ExpertLeader(world) if leader else None
@@ -122,7 +126,7 @@ def open_sim_arms(world: SimWorld, bus: bool = True, leader: bool = False) -> It
     # These servos are firmware threads of this process: they answer when Python schedules them,
     # after the renderer, recorder or policy let go of the GIL, not within a real servo's 20 ms.
     bus_config = BusConfig(timeout_ms=max(default_timeout_ms(), IN_PROCESS_TIMEOUT_MS))
-    with serve_arms(world, leader=leader) as served:
+    with serve_arms(world, leader=leader, hand=hand) as served:
         arms = [
             Robot(world.robot, served.follower_port, calibration=world.calibration, bus_config=bus_config)
         ]
@@ -135,7 +139,7 @@ def open_sim_arms(world: SimWorld, bus: bool = True, leader: bool = False) -> It
             for arm in arms:
                 arm.connect()
                 connected.append(arm)
-            yield SimArms(arms[0], arms[1] if leader else None, served.follow, served.start_episode)
+            yield SimArms(arms[0], arms[1] if leader else None, served.follow, served.start_episode, served)
         finally:
             for arm in reversed(connected):
                 arm.disconnect()

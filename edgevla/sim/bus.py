@@ -52,7 +52,7 @@ class VirtualArms:
     world: SimWorld
     follower: object  # firmware ServedRobot
     leader: object | None
-    motion: ExpertMotion | None
+    motion: object | None  # ExpertMotion, or a hand with hold(expert) (SimPerson)
 
     @property
     def follower_port(self) -> str:
@@ -88,9 +88,11 @@ class VirtualArms:
 
 @contextmanager
 def serve_arms(
-    world: SimWorld, leader: bool = True, follower_link=None, leader_link=None
+    world: SimWorld, leader: bool = True, follower_link=None, leader_link=None, hand=None
 ) -> Iterator[VirtualArms]:
-    """Serve `<arm>_follower` (and `<arm>_leader` moved by the expert) for the `with` block."""
+    """Serve `<arm>_follower` (and `<arm>_leader` moved by the expert) for the `with` block.
+    `hand`: another motion source for the leader (`edgevla.sim.person.SimPerson`), given the
+    leader's bus once it is served."""
     from edgevla.firmware import serve_robot
 
     follower_name = world.robot.name
@@ -99,6 +101,8 @@ def serve_arms(
         motion, served_leader = None, None
         if leader:
             leader_name = follower_name.replace("follower", "leader")
-            motion = ExpertMotion(world, leader_name)
+            motion = hand or ExpertMotion(world, leader_name)
             served_leader = stack.enter_context(serve_robot(leader_name, motion=motion, link=leader_link))
+            if hand is not None:
+                hand.attach(served_leader.bus)
         yield VirtualArms(world, served, served_leader, motion)

@@ -69,6 +69,9 @@ def record_demos(config: DemoConfig, dataset: Path, log: Callable[[str], None] =
 
             def saved(report: EpisodeReport) -> None:
                 episode, outcome = world.episode, "success" if world.succeeded else "FAILED"
+                if episode.chosen >= 0:  # of two named cubes, the one the expert drew
+                    x, y = episode.chosen_cube.center[:2]
+                    outcome += f", to cube {episode.chosen} at x {x:.3f} y {y:.3f} m"
                 log(
                     f"episode {report.index + 1}/{config.episodes} (seed {episode.seed}): {episode.instruction}: {outcome}"
                 )

@@ -71,7 +71,7 @@ class ScriptedExpert:
 
     def _plan(self, start: np.ndarray, reaction: float) -> list[Segment]:
         cfg, kin = self.config, self.kin
-        cube = self.episode.scene.cube(self.episode.target)
+        cube = self.episode.chosen_cube  # of two named cubes (reach_either), the one drawn
         top = cube.center + np.array([0.0, 0.0, cube.size / 2])
         gripper = kin.joint_names.index("gripper")
 

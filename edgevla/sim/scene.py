@@ -42,10 +42,12 @@ class SceneConfig:
     max_radius: float = 0.28
     max_bearing_deg: float = 50.0
     min_separation: float = 0.07  # centre to centre, so the arm can tell them apart
+    twins: bool = False  # two of the cubes share a colour (reach_either); the others are distinct
 
     def __post_init__(self):
-        if not 1 <= self.n_cubes <= len(CUBE_COLORS):
-            raise EdgevlaError(f"n_cubes must be 1..{len(CUBE_COLORS)}, got {self.n_cubes}")
+        most = len(CUBE_COLORS) + self.twins
+        if not 1 + self.twins <= self.n_cubes <= most:
+            raise EdgevlaError(f"n_cubes must be {1 + self.twins}..{most}, got {self.n_cubes}")
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,22 @@ class Scene:
     cubes: tuple[Cube, ...]
 
     def cube(self, color_name: str) -> Cube:
-        for cube in self.cubes:
-            if cube.color_name == color_name:
-                return cube
-        raise EdgevlaError(f"the scene has no {color_name} cube; it has {', '.join(self.color_names)}")
+        """The one cube of that colour (a colour two cubes share has no single answer: `cubes_of`)."""
+        found = self.cubes_of(color_name)
+        if len(found) != 1:
+            raise EdgevlaError(
+                f"the scene has {len(found)} {color_name} cubes; it has {', '.join(self.color_names)}"
+            )
+        return found[0]
+
+    def cubes_of(self, color_name: str) -> tuple[Cube, ...]:
+        return tuple(cube for cube in self.cubes if cube.color_name == color_name)
+
+    @property
+    def shared_color(self) -> str | None:
+        """The colour two cubes share, if any."""
+        names = self.color_names
+        return next((name for name in names if names.count(name) > 1), None)
 
     @property
     def color_names(self) -> tuple[str, ...]:
@@ -64,8 +78,11 @@ class Scene:
 
 
 def random_scene(rng: np.random.Generator, config: SceneConfig = SceneConfig()) -> Scene:
-    """Cubes of distinct colours at random, well separated places on the table."""
-    names = rng.permutation(list(CUBE_COLORS))[: config.n_cubes]
+    """Cubes of distinct colours (but for `twins`: the first colour twice) at random, well
+    separated places on the table."""
+    names = list(rng.permutation(list(CUBE_COLORS))[: config.n_cubes - config.twins])
+    if config.twins:
+        names.insert(0, names[0])
     centers: list[np.ndarray] = []
     while len(centers) < config.n_cubes:
         radius = rng.uniform(config.min_radius, config.max_radius)

@@ -8,7 +8,7 @@ the scripted expert; the virtual firmware moves them in a full bus session.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from edgevla.policy_io import STATE_KEY, TASK_KEY, image_key
 from edgevla.sim import joints
 from edgevla.sim.kinematics import Kinematics, load_kinematics
 from edgevla.sim.render import Renderer, camera_def
-from edgevla.sim.tasks import Episode, SuccessMonitor, make_episode
+from edgevla.sim.tasks import Episode, SuccessMonitor, aim, make_episode
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class SimWorld:
             if target not in self.episode.scene.color_names:
                 cubes = ", ".join(self.episode.scene.color_names)
                 raise ValueError(f"scene {seed} has no {target} cube (it has {cubes})")
-            self.episode = replace(self.episode, target=target)
+            self.episode = aim(self.episode, target)
         self.angles = self.episode.start.copy()
         self.rearm()
         return self.episode
@@ -122,8 +122,8 @@ class SimWorld:
     def nearest_cube(self) -> str:
         """The colour of the cube the tool is over (nearest in the table plane): where the policy went."""
         tool = self.kin.tool_position(self.angles)[:2]
-        cubes = self.episode.scene.color_names
-        return min(cubes, key=lambda c: float(np.linalg.norm(self.episode.scene.cube(c).center[:2] - tool)))
+        nearest = min(self.episode.scene.cubes, key=lambda c: float(np.linalg.norm(c.center[:2] - tool)))
+        return nearest.color_name
 
     @property
     def succeeded(self) -> bool:

@@ -25,6 +25,7 @@ from edgevla.dataset.format import DatasetFormatError
 from edgevla.errors import EdgevlaError
 from edgevla.policy_io import IMAGE_PREFIX, STATE_KEY, TASK_KEY, image_key
 from edgevla.runtime.preprocess import MeanStd, Preprocessor
+from edgevla.train.corrections import NEGATIVE, POSITIVE
 from edgevla.train.recipe import Augment, Features, OversampleStart, Recipe
 
 
@@ -138,6 +139,22 @@ def split_episodes(readers: list[DatasetReader], held_out: float) -> tuple[list[
     return train, evaluation
 
 
+def action_chunks(
+    readers: list[DatasetReader], refs: list[FrameRef], key: str, pre: Preprocessor, limit: int = 20_000
+) -> np.ndarray:
+    """Normalised action chunks (N, chunk, action_dim) starting at up to `limit` of the frames
+    in `refs`, evenly spread (what a head fits its data-dependent settings on)."""
+    frames = sorted({(ref.dataset, ref.index) for ref in refs})
+    frames = frames[:: max(1, math.ceil(len(frames) / limit))]
+    io = pre.io
+    return np.stack(
+        [
+            pre.normalize_actions(readers[d].action_chunk(i, io.chunk_size, key=key)[0].astype(np.float32))
+            for d, i in frames
+        ]
+    )[..., : io.action_dim]
+
+
 def oversample_starts(
     refs: list[FrameRef], readers: list[DatasetReader], spec: OversampleStart
 ) -> list[FrameRef]:
@@ -149,6 +166,14 @@ def oversample_starts(
         reader = readers[ref.dataset]
         early = ref.index - reader.episodes[ref.episode].from_index < spec.seconds * reader.fps
         out.extend([ref] * (spec.repeat if early else 1))
+    return out
+
+
+def weight_corrections(refs: list[FrameRef], repeats: list[np.ndarray]) -> list[FrameRef]:
+    """`refs` with each frame listed as many times as `repeats[dataset][frame]` says (0: left out)."""
+    out = []
+    for ref in refs:
+        out.extend([ref] * int(repeats[ref.dataset][ref.index]))
     return out
 
 
@@ -191,9 +216,13 @@ class TrainSamples(torch.utils.data.Dataset):
         cameras: dict[str, str],
         preprocessor: Preprocessor,
         frames: FrameCache,
+        advantage: list[np.ndarray] | None = None,
     ):
+        """`advantage`: per dataset, per frame whether its action was good; the task then ends in
+        the indicator text (`edgevla.train.corrections`)."""
         self.readers, self.refs, self.features = readers, refs, features
         self.cameras, self.pre, self.frames = cameras, preprocessor, frames
+        self.advantage = advantage
 
     def __len__(self) -> int:
         return len(self.refs)
@@ -204,6 +233,8 @@ class TrainSamples(torch.utils.data.Dataset):
         obs = {image_key(name): self.frames.image(ref, key) for name, key in self.cameras.items()}
         obs[STATE_KEY] = reader.columns[self.features.state][ref.index]
         obs[TASK_KEY] = reader.tasks[int(reader.columns["task_index"][ref.index])]
+        if self.advantage is not None:
+            obs[TASK_KEY] += POSITIVE if self.advantage[ref.dataset][ref.index] else NEGATIVE
         inputs = self.pre(obs)
         actions, is_pad = reader.action_chunk(ref.index, self.pre.io.chunk_size, key=self.features.action)
         return {

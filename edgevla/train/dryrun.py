@@ -14,13 +14,13 @@ from typing import Any
 import torch
 
 from edgevla.train.loop import Run, make_accelerator, to_device
-from edgevla.train.prepare import FlowObjective, count_parameters
+from edgevla.train.prepare import Objective, count_parameters
 from edgevla.train.recipe import Recipe
 
 GIB = 2**30
 
 
-def saved_activation_bytes(objective: FlowObjective, batch: dict[str, torch.Tensor], precision: str) -> int:
+def saved_activation_bytes(objective: Objective, batch: dict[str, torch.Tensor], precision: str) -> int:
     """Bytes of the tensors autograd saves for backward in one forward pass (distinct storages)."""
     seen: dict[int, int] = {}
 
@@ -60,7 +60,7 @@ def dry_run(recipe: Recipe, source: str, steps: int = 3) -> dict[str, Any]:
             key: [*value.shape, str(value.dtype).replace("torch.", "")] for key, value in first.items()
         },
     }
-    objective = FlowObjective(run.net).to(accelerator.device)
+    objective = Objective(run.net).to(accelerator.device)
     if accelerator.device.type == "cuda":
         params = [p for p in run.net.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=recipe.optim.lr)

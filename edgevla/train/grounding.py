@@ -130,9 +130,7 @@ class GroundingBatches:
 def grounding_loss(
     net: SmolVLANet, head: GroundingHead, batch: dict[str, Tensor]
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    *_, hidden = net.run_prefix(
-        batch["images"], batch["image_masks"], batch["tokens"], batch["token_mask"], batch["state"]
-    )
+    *_, hidden = net.run_context(batch["images"], batch["image_masks"], batch["tokens"], batch["token_mask"])
     per_image = net.cfg.tokens_per_image
     logits, place = head(hidden[:, :per_image])  # the first camera's image tokens
     token_loss = nn.functional.cross_entropy(logits, batch["target_token"])

@@ -12,10 +12,11 @@ import contextlib
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -25,8 +26,15 @@ from edgevla.model.network import SmolVLANet
 from edgevla.model.policy import TorchPolicy, make_preprocessor
 from edgevla.signals import Interrupts
 from edgevla.train import data as train_data
+from edgevla.train.corrections import (
+    POSITIVE,
+    check_indicator_fits,
+    check_rounds_present,
+    frame_repeats,
+    good_frames,
+)
 from edgevla.train.prepare import (
-    FlowObjective,
+    Objective,
     apply_mode,
     count_parameters,
     dataset_dims,
@@ -79,22 +87,41 @@ class Run:
             name: self.cameras[slot] for slot, name in train_data.recorded_names(self.cameras).items()
         }
         self.net, self.peft = apply_mode(self.base.net, recipe, source)
-        self.cfg = self.base.net.cfg
+        # the data carries its own conditioning text (corrections.advantage); a suffix the base
+        # was asked with would be appended on top of it
+        self.base.net.cfg = self.cfg = replace(self.base.net.cfg, task_suffix="")
         set_gradient_checkpointing(self.base.net, recipe.gradient_checkpointing)
         self.state_stats = train_data.dataset_stats(self.readers, recipe.features.state)
         self.action_stats = train_data.dataset_stats(self.readers, recipe.features.action)
         self.pre = make_preprocessor(self.cfg, self.base.tokenizer, self.state_stats, self.action_stats)
         train_refs, eval_refs = train_data.split_episodes(self.readers, recipe.eval.episodes)
+        if self.base.fresh_head or not self.cfg.head.fitted:
+            # bins' range and FAST's tokenizer come from the training episodes' action chunks
+            chunks = train_data.action_chunks(self.readers, train_refs, recipe.features.action, self.pre)
+            try:
+                self.base.net.fit_head(chunks)
+            except ValueError as err:
+                raise EdgevlaError(f"{source}: head: {err}") from err
+            self.cfg = self.base.net.cfg
         train_refs = train_data.oversample_starts(train_refs, self.readers, recipe.oversample_start)
+        fixes = recipe.corrections
+        check_rounds_present(self.readers, fixes, source)
+        repeats = [frame_repeats(reader, fixes) for reader in self.readers]
+        train_refs = train_data.weight_corrections(train_refs, repeats)
+        eval_refs = train_data.weight_corrections(eval_refs, [np.minimum(r, 1) for r in repeats])
+        advantage = None
+        if fixes.advantage:
+            check_indicator_fits(self.readers, self.pre.tokenizer, source)
+            advantage = [good_frames(reader, fixes) for reader in self.readers]
         frames = train_data.FrameCache(
             self.readers, sorted(set(self.cameras.values())), recipe.frame_cache_mb, show
         )
         pre = self.pre
         self.train_set = train_data.TrainSamples(
-            self.readers, train_refs, recipe.features, self.cameras, pre, frames
+            self.readers, train_refs, recipe.features, self.cameras, pre, frames, advantage
         )
         self.eval_set = train_data.TrainSamples(
-            self.readers, eval_refs, recipe.features, self.cameras, pre, frames
+            self.readers, eval_refs, recipe.features, self.cameras, pre, frames, advantage
         )
         world = accelerator.num_processes
         per_step = recipe.batch_size * recipe.grad_accum * world
@@ -203,7 +230,7 @@ class MetricsLog:
             self.board.close()
 
 
-def evaluate(objective, batches, device) -> float | None:
+def evaluate(objective, head, batches, device) -> float | None:
     if not batches:
         return None
     generator = torch.Generator().manual_seed(EVAL_SEED)
@@ -211,10 +238,8 @@ def evaluate(objective, batches, device) -> float | None:
     objective.eval()  # LoRA dropout off
     with torch.no_grad():
         for batch in batches:
-            actions = batch["actions"]
-            noise = torch.randn(actions.shape, generator=generator).to(device)
-            times = (torch.rand(actions.shape[0], generator=generator) * 0.999 + 0.001).to(device)
-            total += float(objective(to_device(batch, device), noise=noise, time=times))
+            draws = head.held_out_draws(batch["actions"], generator)
+            total += float(objective(to_device(batch, device), **to_device(draws, device)))
     objective.train()
     return total / len(batches)
 
@@ -257,7 +282,7 @@ def train(
             raise EdgevlaError(f"--resume: no checkpoint in {checkpoints}; run without --resume to start")
         state = load_checkpoint(found, run.net, optimizer)
         start, elapsed = state["step"], state.get("elapsed_s", 0.0)
-    objective, optimizer_prepared = accelerator.prepare(FlowObjective(run.net), optimizer)
+    objective, optimizer_prepared = accelerator.prepare(Objective(run.net), optimizer)
     objective.train()  # a loaded checkpoint comes in eval mode; LoRA dropout must be on
     if main:
         out.mkdir(parents=True, exist_ok=True)
@@ -332,7 +357,7 @@ def train(
                 )
                 progress.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", samples_s=f"{rate:.1f}")
             if recipe.eval.interval and (done % recipe.eval.interval == 0 or done == total):
-                eval_loss = evaluate(objective, eval_batches, accelerator.device)
+                eval_loss = evaluate(objective, run.net.head, eval_batches, accelerator.device)
                 if eval_loss is not None:
                     log.write({"kind": "eval", "step": done, "eval_loss": eval_loss, "time": time.time()})
             # after the last step there is nothing left to save for: it finishes and exports
@@ -391,6 +416,8 @@ def export(run: Run, out: Path) -> tuple[Path | None, Path]:
         merged = run.peft.merge_and_unload()
     else:
         merged = run.net
+    # an advantage-conditioned policy is asked for good actions whenever it runs
+    merged.cfg = replace(merged.cfg, task_suffix=POSITIVE if run.recipe.corrections.advantage else "")
     policy_dir = save_policy(run.policy(merged.eval()), out / "policy")
     return adapter_dir, policy_dir
 

@@ -2,15 +2,15 @@
 
 - base: a preset (random init, shaped by the dataset's cameras and dims) or a checkpoint
   (edgevla or lerobot) whose cameras the recipe maps dataset cameras onto;
-- mode: LoRA adapters through PEFT, or a freezing policy of `edgevla.model.flow`;
+- mode: LoRA adapters through PEFT, or a freezing policy of `edgevla.model.freezing`;
 - gradient checkpointing of every decoder block's MLP half and of the vision layers;
-- `FlowObjective`: the loss as a module's forward, so DDP (accelerate) can wrap it.
+- `Objective`: the loss as a module's forward, so DDP (accelerate) can wrap it.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,8 @@ from torch.utils.checkpoint import checkpoint
 
 from edgevla.errors import EdgevlaError
 from edgevla.model.checkpoint import PRESET_TOKENIZER, load_policy
-from edgevla.model.config import ModelConfig, TextConfig, VisionConfig, preset
-from edgevla.model.flow import apply_freezing, flow_matching_loss
+from edgevla.model.config import HeadConfig, ModelConfig, TextConfig, VisionConfig, preset
+from edgevla.model.freezing import apply_freezing
 from edgevla.model.network import SmolVLANet
 from edgevla.train.data import recorded_names
 from edgevla.train.recipe import Recipe
@@ -33,6 +33,14 @@ class Base:
     net: SmolVLANet
     tokenizer: Path
     name: str
+    fresh_head: bool = True  # the head starts untrained (its data-dependent settings get fitted)
+
+
+# What `base_parts: vlm` keeps of a checkpoint: the VLM (what System 2 computes). The state
+# projection, the expert and the head start fresh, so every head begins from the same VLM.
+VLM_PARTS = ("vision.", "connector.", "embed_tokens.", "vlm_layers.", "vlm_norm.", "lm_head.")
+# Head settings a kept (trained) head may change: they shape no weight and no fitted table.
+KEPT_HEAD_SETTINGS = ("time_sampling", "decode")
 
 
 # Model fields a recipe may change on a checkpoint base: the action horizon and the sampler's
@@ -45,14 +53,26 @@ def _shape_of(feature: dict) -> tuple[int, int]:
     return int(height), int(width)
 
 
+def head_config(current: HeadConfig, changes: dict[str, Any], source: str) -> HeadConfig:
+    """The recipe's `head:` settings (and `--set head.name=...`) on top of `current`."""
+    try:
+        return HeadConfig.from_dict({**asdict(current), **changes})
+    except (TypeError, ValueError, EdgevlaError) as err:
+        raise EdgevlaError(f"{source}: head: {err}") from err
+
+
 def preset_config(recipe: Recipe, name: str, dataset_fields: dict[str, Any], source: str) -> ModelConfig:
     cfg = preset(name)
     changes = dict(dataset_fields)
+    if recipe.head:
+        changes["head"] = head_config(cfg.head, {**recipe.model.get("head", {}), **recipe.head}, source)
     known = {f.name for f in fields(ModelConfig)}
     for key, value in recipe.model.items():
         if key not in known:
             raise EdgevlaError(f"{source}: model.{key}: not a model config field")
-        if key in ("vision", "text"):
+        if key == "head":
+            value = changes.get("head") or head_config(cfg.head, value, source)
+        elif key in ("vision", "text"):
             current = getattr(cfg, key)
             kind = VisionConfig if key == "vision" else TextConfig
             try:
@@ -129,8 +149,42 @@ def load_base(recipe: Recipe, cameras: dict[str, str], dims: dict[str, Any], sou
     adapted["cameras"] = tuple(names[name] for name in kept + added)
     adapted["camera_shapes"] = tuple(shapes[cameras[name]] for name in kept + added)
     adapted["empty_cameras"] = cfg.empty_cameras + len(cfg.cameras) - len(kept)
-    policy.net.cfg = cfg.with_overrides(**adapted)
-    return Base(policy.net, policy.tokenizer_path, Path(recipe.base).name)
+    adapted["head"] = head = head_config(cfg.head, recipe.head, source)
+    name = Path(recipe.base).name
+    if recipe.base_parts == "all" and head.name == cfg.head.name:
+        changed = [
+            k for k, v in asdict(head).items() if v != getattr(cfg.head, k) and k not in KEPT_HEAD_SETTINGS
+        ]
+        if changed:
+            raise EdgevlaError(
+                f"{source}: head.{changed[0]}: the checkpoint's trained {head.name} head depends on it; "
+                "start a fresh head with base_parts: vlm"
+            )
+        if recipe.model.get("chunk_size", cfg.chunk_size) != cfg.chunk_size and head.name in (
+            "regression",
+            "bins",
+        ):
+            raise EdgevlaError(
+                f"{source}: model.chunk_size: the {head.name} head learned one query per chunk step; "
+                "start a fresh head with base_parts: vlm to change it"
+            )
+        policy.net.cfg = cfg.with_overrides(**adapted)
+        return Base(policy.net, policy.tokenizer_path, name, fresh_head=False)
+    # a fresh head (another kind, or base_parts: vlm): a new network, the checkpoint's parts copied
+    keep = VLM_PARTS if recipe.base_parts == "vlm" else ("",)
+    torch.manual_seed(recipe.seed)
+    net = SmolVLANet(cfg.with_overrides(**adapted))
+    own = net.state_dict()
+    kept_weights = {
+        key: value
+        for key, value in policy.net.state_dict().items()
+        if key.startswith(keep)
+        and not key.startswith("head.")
+        and key in own
+        and own[key].shape == value.shape
+    }
+    net.load_state_dict(kept_weights, strict=False)
+    return Base(net, policy.tokenizer_path, name)
 
 
 def dataset_dims(reader, features, cameras: dict[str, str]) -> dict[str, Any]:
@@ -148,11 +202,12 @@ def dataset_dims(reader, features, cameras: dict[str, str]) -> dict[str, Any]:
 
 
 def lora_target_regex(net: nn.Module, patterns: list[str], source: str, where: str) -> str:
-    """One regex PEFT full-matches against module names; every pattern must hit a Linear layer."""
+    """One regex PEFT full-matches against module names; every pattern must hit a Linear layer,
+    as a whole name or its last dotted parts (`action_in_proj` hits `head.action_in_proj`)."""
     linear_names = [name for name, module in net.named_modules() if isinstance(module, nn.Linear)]
     for index, pattern in enumerate(patterns):
         try:
-            compiled = re.compile(pattern)
+            compiled = re.compile(rf"(?:.*\.)?(?:{pattern})")
         except re.error as err:
             raise EdgevlaError(f"{source}: {where}[{index}]: '{pattern}' is not a regex ({err})") from err
         if not any(compiled.fullmatch(name) for name in linear_names):
@@ -161,7 +216,7 @@ def lora_target_regex(net: nn.Module, patterns: list[str], source: str, where: s
                 f"{source}: {where}[{index}]: '{pattern}' matches no Linear layer of the model "
                 f"(names look like {examples})"
             )
-    return "|".join(f"(?:{pattern})" for pattern in patterns)
+    return "|".join(rf"(?:.*\.)?(?:{pattern})" for pattern in patterns)
 
 
 def apply_mode(net: SmolVLANet, recipe: Recipe, source: str) -> tuple[nn.Module, Any]:
@@ -213,12 +268,12 @@ def set_gradient_checkpointing(net: SmolVLANet, enabled: bool) -> None:
             del layer.forward
 
 
-class FlowObjective(nn.Module):
-    """The flow-matching loss as forward(), so DDP sees a forward pass over the whole network."""
+class Objective(nn.Module):
+    """The action head's loss as forward(), so DDP sees a forward pass over the whole network."""
 
     def __init__(self, net: SmolVLANet):
         super().__init__()
         self.net = net
 
-    def forward(self, batch: dict[str, Tensor], noise: Tensor | None = None, time: Tensor | None = None):
-        return flow_matching_loss(self.net, batch, noise=noise, time=time)
+    def forward(self, batch: dict[str, Tensor], **draws: Tensor):
+        return self.net.loss(batch, **draws)

@@ -26,17 +26,17 @@ from edgevla.paths import recipes_dir
 from edgevla.policy_io import ACTION_KEY, STATE_KEY
 
 MODES = ("lora", "expert", "vision-frozen", "full")
+BASE_PARTS = ("all", "vlm")
 PRECISIONS = ("fp32", "bf16", "fp16")
 PRESET_PREFIX = "preset:"
-# lerobot's SmolVLA LoRA default: expert q/v projections + the state/action/time projections,
-# written as regular expressions over edgevla module names (PEFT full-matches them).
+# lerobot's SmolVLA LoRA default: expert q/v projections, the state projection and every linear
+# layer of the action head (flow's: the action/time projections), as regular expressions over
+# edgevla module names; each matches a whole name or its last dotted parts (`action_in_proj`
+# matches `head.action_in_proj`), as PEFT matches a list of names.
 DEFAULT_LORA_TARGETS = (
     r"expert_layers\.\d+\.self_attn\.(q_proj|v_proj)",
     "state_proj",
-    "action_in_proj",
-    "action_out_proj",
-    "action_time_mlp_in",
-    "action_time_mlp_out",
+    r"head\.\w+",
 )
 
 
@@ -103,6 +103,16 @@ class OversampleStart:
 
 
 @dataclass
+class Corrections:
+    """Training on correction rounds (`edgevla sim rollout`, `edgevla rollout`: docs/CORRECTIONS.md).
+    Datasets without intervention flags are plain demonstrations: weight 1, all "positive"."""
+
+    intervention_weight: int = 1  # DAgger: each frame the person corrected is drawn this many times
+    advantage: bool = False  # RECAP-style: each frame's task says whether its action was good
+    bad_before_s: float = 1.0  # the policy's frames this long before a takeover count as bad
+
+
+@dataclass
 class Recipe:
     base: str  # checkpoint directory (edgevla or lerobot) or "preset:NAME"
     name: str = "recipe"
@@ -111,6 +121,10 @@ class Recipe:
     datasets: list[str] = field(default_factory=list)
     features: Features = field(default_factory=Features)
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides (presets only)
+    head: dict[str, Any] = field(
+        default_factory=dict
+    )  # action head: name (flow, diffusion, regression, bins, fast) and settings
+    base_parts: str = "all"  # of a checkpoint base: "all" its weights, or only its "vlm" (state projection, expert, head fresh)
     mode: str = "lora"
     lora: Lora = field(default_factory=Lora)
     optim: Optim = field(default_factory=Optim)
@@ -126,6 +140,7 @@ class Recipe:
     seed: int = 1000
     augment: Augment = field(default_factory=Augment)
     oversample_start: OversampleStart = field(default_factory=OversampleStart)
+    corrections: Corrections = field(default_factory=Corrections)
     device: str = "auto"  # auto (GPU if any), cpu, cuda
     num_workers: int = 0  # DataLoader worker processes
     # Decoded camera frames stay in memory up to this size; past it every sample decodes its
@@ -226,6 +241,10 @@ def _check(recipe: Recipe, source: str) -> None:
         if not 0 <= value < 1:
             raise _fail(source, where, f"must be in [0, 1), got {value}")
 
+    if recipe.base_parts not in BASE_PARTS:
+        raise _fail(source, "base_parts", f"'{recipe.base_parts}' is not one of {', '.join(BASE_PARTS)}")
+    if recipe.base_parts != "all" and recipe.preset is not None:
+        raise _fail(source, "base_parts", "a preset base is random: base_parts applies to a checkpoint base")
     if recipe.mode not in MODES:
         raise _fail(source, "mode", f"'{recipe.mode}' is not one of {', '.join(MODES)}")
     if recipe.precision not in PRECISIONS:
@@ -248,6 +267,8 @@ def _check(recipe: Recipe, source: str) -> None:
         fraction(f"optim.betas[{i}]", beta)
     positive("oversample_start.repeat", recipe.oversample_start.repeat)
     not_negative("oversample_start.seconds", recipe.oversample_start.seconds)
+    positive("corrections.intervention_weight", recipe.corrections.intervention_weight)
+    not_negative("corrections.bad_before_s", recipe.corrections.bad_before_s)
     positive("lora.rank", recipe.lora.rank)
     positive("lora.alpha", recipe.lora.alpha)
     fraction("lora.dropout", recipe.lora.dropout)

@@ -26,9 +26,9 @@ def rehash(art, name):
 
 
 def test_truncated_graph_is_refused(art_copy):
-    graph = art_copy / "prefix.onnx"
+    graph = art_copy / "context.onnx"
     graph.write_bytes(graph.read_bytes()[: graph.stat().st_size // 2])
-    with pytest.raises(EdgevlaError, match="prefix.onnx has .* bytes, the manifest says .*truncated"):
+    with pytest.raises(EdgevlaError, match="context.onnx has .* bytes, the manifest says .*truncated"):
         OnnxPolicy(art_copy)
 
 
@@ -42,12 +42,12 @@ def test_modified_file_fails_its_hash(art_copy):
 
 
 def test_corrupt_graph_with_matching_manifest_is_one_clear_error(art_copy):
-    graph = art_copy / "denoise.onnx"
+    graph = art_copy / "head.onnx"
     data = bytearray(graph.read_bytes())
     data[: len(data) // 3] = b"\xff" * (len(data) // 3)
     graph.write_bytes(bytes(data))
-    rehash(art_copy, "denoise.onnx")
-    with pytest.raises(EdgevlaError, match="denoise.onnx is not a loadable ONNX graph"):
+    rehash(art_copy, "head.onnx")
+    with pytest.raises(EdgevlaError, match="head.onnx is not a loadable ONNX graph"):
         OnnxPolicy(art_copy)
 
 
@@ -80,7 +80,7 @@ def test_cli_predict_reports_one_line(art_copy, tmp_path):
     ok = predict(str(tmp_path / "a.npy"))
     assert ok.returncode == 0, ok.stderr
     assert np.load(tmp_path / "a.npy").shape == (policy.spec.chunk_size, policy.spec.action_dim)
-    graph = art_copy / "prefix.onnx"
+    graph = art_copy / "context.onnx"
     graph.write_bytes(graph.read_bytes()[:1000])
     bad = predict(str(tmp_path / "b.npy"))
     assert bad.returncode == 2
@@ -103,7 +103,7 @@ def edit_manifest(art, edit):
             r"max_action_dim says .* declares 'x_t' of shape",
         ),
         (lambda m: m.update(max_tokens=m["max_tokens"] + 1), r"max_tokens says .* declares 'tokens'"),
-        (lambda m: m.update(expert_hidden_size=8), r"expert_hidden_size says 8, but denoise.onnx"),
+        (lambda m: m.update(expert_hidden_size=8), r"expert_hidden_size says 8, but head.onnx"),
         (lambda m: m.update(empty_cameras=m["empty_cameras"] + 1), r"cameras \+ empty_cameras says"),
         (
             lambda m: m.update(action_dim=m["max_action_dim"] + 1),
@@ -121,15 +121,15 @@ def test_manifest_numbers_are_checked_against_the_graphs_at_load(art_copy, edit,
 
 def test_a_graph_outside_the_artifact_or_outside_its_hash_list_is_refused(art_copy, tmp_path):
     (tmp_path / "elsewhere").mkdir()
-    shutil.copy(art_copy / "prefix.onnx", tmp_path / "elsewhere" / "prefix.onnx")
-    edit_manifest(art_copy, lambda m: m["graphs"].update(prefix="../elsewhere/prefix.onnx"))
+    shutil.copy(art_copy / "context.onnx", tmp_path / "elsewhere" / "context.onnx")
+    edit_manifest(art_copy, lambda m: m["graphs"].update(context="../elsewhere/context.onnx"))
     with pytest.raises(
-        EdgevlaError, match=r"graphs.prefix is '../elsewhere/prefix.onnx', outside the artifact"
+        EdgevlaError, match=r"graphs.context is '../elsewhere/context.onnx', outside the artifact"
     ):
         OnnxPolicy(art_copy)
-    shutil.copy(art_copy / "denoise.onnx", art_copy / "other.onnx")
-    edit_manifest(art_copy, lambda m: m["graphs"].update(prefix="prefix.onnx", denoise="other.onnx"))
-    with pytest.raises(EdgevlaError, match=r"graphs.denoise 'other.onnx' is not in the manifest's hash list"):
+    shutil.copy(art_copy / "head.onnx", art_copy / "other.onnx")
+    edit_manifest(art_copy, lambda m: m["graphs"].update(context="context.onnx", head="other.onnx"))
+    with pytest.raises(EdgevlaError, match=r"graphs.head 'other.onnx' is not in the manifest's hash list"):
         OnnxPolicy(art_copy)
 
 

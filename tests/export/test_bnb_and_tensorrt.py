@@ -33,8 +33,8 @@ def test_tensorrt_recipe(tmp_path, tiny_art):
     message = build_engines(tiny_art, tmp_path / "engines", "fp16")
     script = (tmp_path / "engines" / "trtexec.sh").read_text()
     assert "TensorRT is not installed here" in message
-    assert f"--onnx={tiny_art / 'prefix.onnx'}" in script and f"--onnx={tiny_art / 'denoise.onnx'}" in script
-    assert script.count("--fp16") == 2 and "--memPoolSize=workspace:2048" in script
+    assert all(f"--onnx={tiny_art / graph}.onnx" in script for graph in ("context", "state", "head"))
+    assert script.count("--fp16") == 3 and "--memPoolSize=workspace:2048" in script
     assert "trtexec" in (tmp_path / "engines" / "HOWTO.md").read_text()
 
 

@@ -15,7 +15,7 @@ def test_quantize_cli_prints_counts(tmp_path, tiny_art, capsys):
         == 0
     )
     out = capsys.readouterr().out
-    assert "prefix: {" in out and '"int8_initializers"' in out
+    assert "context: {" in out and '"int8_initializers"' in out
     assert json.loads((tmp_path / "q" / "manifest.json").read_text())["precision"] == "int8-dynamic"
 
 
@@ -121,6 +121,6 @@ def test_export_and_quantize_print_no_third_party_noise(tmp_path, tiny_ckpt):
     )
     assert result.returncode == 0, result.stderr
     printed = result.stdout + result.stderr
-    assert "exporting the denoise graph" in printed and "wrote" in printed
+    assert "exporting the head graph (flow)" in printed and "wrote" in printed
     for noise in ("torchvision", "pre-processing", "WARNING"):
         assert noise not in printed, printed

@@ -108,7 +108,13 @@ def test_narrower_language_width_is_refused(tmp_path, golden_policy):
 
 def test_artifact_is_self_contained(golden_art, golden_policy):
     manifest = json.loads((golden_art / "manifest.json").read_text())
-    assert set(manifest["files"]) == {"prefix.onnx", "denoise.onnx", "tokenizer.json", "stats.npz"}
+    assert set(manifest["files"]) == {
+        "context.onnx",
+        "state.onnx",
+        "head.onnx",
+        "tokenizer.json",
+        "stats.npz",
+    }
     assert manifest["cameras"] == list(golden_policy.cfg.cameras)
     assert manifest["chunk_size"] == golden_policy.cfg.chunk_size
     assert manifest["num_steps"] == golden_policy.cfg.num_steps

@@ -28,7 +28,7 @@ def test_int8_dynamic(tmp_path, golden_art):
     art = quantize_artifact(golden_art, "int8-dynamic", tmp_path / "int8", log=lambda _: None)
     manifest = json.loads((art / "manifest.json").read_text())
     assert manifest["precision"] == "int8-dynamic"
-    for graph in ("prefix", "denoise"):
+    for graph in ("context", "state", "head"):
         counts = weight_counts(art / f"{graph}.onnx")
         assert counts["int8_initializers"] > 0 and counts["int8_bytes"] > counts.get("fp32_bytes", 0)
         assert manifest["quantization"]["weights"][graph] == counts
@@ -42,21 +42,25 @@ def test_int8_static_calibrated_on_a_recorded_dataset(tmp_path, tiny_art):
         tiny_art, "int8-static", tmp_path / "qdq", observations(LEROBOT_DATASET, 6), log=lambda _: None
     )
     manifest = json.loads((art / "manifest.json").read_text())
-    assert manifest["quantization"]["calibration"] == {"prefix": 6, "denoise": 6 * manifest["num_steps"]}
-    assert manifest["quantization"]["weights"]["denoise"]["int8_initializers"] > 0
+    assert manifest["quantization"]["calibration"] == {
+        "context": 6,
+        "state": 6,
+        "head": 6 * manifest["num_steps"],
+    }
+    assert manifest["quantization"]["weights"]["head"]["int8_initializers"] > 0
     close_to_fp32(art, tiny_art, 1.0)
 
 
 def test_fp16(tmp_path, tiny_art):
     art = quantize_artifact(tiny_art, "fp16", tmp_path / "fp16", log=lambda _: None)
-    counts = json.loads((art / "manifest.json").read_text())["quantization"]["weights"]["prefix"]
+    counts = json.loads((art / "manifest.json").read_text())["quantization"]["weights"]["context"]
     assert counts["fp16_bytes"] > counts.get("fp32_bytes", 0)
     close_to_fp32(art, tiny_art, 0.1)
 
 
 def test_int8_without_int8_weights_fails_loudly():
     with pytest.raises(EdgevlaError, match="no int8 weights"):
-        verify("int8-dynamic", {"prefix": {"fp32_initializers": 80, "fp32_bytes": 10_000}})
+        verify("int8-dynamic", {"context": {"fp32_initializers": 80, "fp32_bytes": 10_000}})
 
 
 def test_static_needs_calibration_and_fp32_source(tmp_path, tiny_art):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from edgevla.model.flow import GuidanceTarget as TorchTarget
-from edgevla.model.flow import guide_velocity as torch_guide
-from edgevla.model.network import time_embedding as torch_time_embedding
+from edgevla.model.heads.base import GuidanceTarget as TorchTarget
+from edgevla.model.heads.flow import guide_velocity as torch_guide
+from edgevla.model.heads.flow import time_embedding as torch_time_embedding
 from edgevla.runtime.sampler import GuidanceTarget, guide_velocity, time_embedding
 
 

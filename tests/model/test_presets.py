@@ -11,7 +11,7 @@ import torch
 
 from edgevla.errors import EdgevlaError
 from edgevla.model.config import ModelConfig, preset
-from edgevla.model.flow import apply_freezing
+from edgevla.model.freezing import apply_freezing
 from edgevla.model.network import SmolVLANet
 
 from .smolvla_golden import GOLDEN

@@ -9,8 +9,12 @@ from hypothesis import strategies as st
 from edgevla.policy_io import Guidance, check_fit
 from edgevla.runtime.preprocess import letterbox, shrink_to_fit
 from edgevla.runtime.wire import (
+    ActRequest,
     Chunk,
+    ContextReady,
+    ContextRequest,
     ErrorMessage,
+    Held,
     Hello,
     InferRequest,
     Welcome,
@@ -46,6 +50,38 @@ def test_every_message_round_trips_exactly():
         encode(Chunk(id=3, actions=np.arange(60, dtype=np.float32).reshape(10, 6), infer_ms=4.5)), SPEC
     )
     assert chunk.id == 3 and chunk.infer_ms == 4.5 and chunk.actions.shape == (10, 6)
+
+
+def _dual_messages() -> list:
+    frames = {k: v for k, v in observation().items() if k != "observation.state"} | {"timestamp": 1.5}
+    state = {"observation.state": observation()["observation.state"], "timestamp": 1.75}
+    guidance = Guidance(np.ones((10, 6), np.float32), np.linspace(1, 0, 10, dtype=np.float32))
+    return [
+        ContextRequest(id=1, episode=3, obs=frames),
+        ContextReady(id=1, frame_time=1.5, encode_ms=12.5),
+        ActRequest(id=2, episode=3, max_context_age_s=0.5, obs=state, guidance=guidance),
+        Chunk(2, np.ones((10, 6), np.float32), 3.0, frame_time=1.5, context_age_s=0.25),
+        Held(id=2, reason="stale-context", frame_time=1.5, context_age_s=0.75),
+    ]
+
+
+def test_dual_system_messages_round_trip_and_carry_only_their_half():
+    context, ready, act, chunk, held = (decode(encode(m), SPEC) for m in _dual_messages())
+    assert decode(encode(Hello(expect=expect(), dual=True))).dual
+    assert set(context.obs) == {"observation.images.front", "task", "timestamp"} and context.episode == 3
+    assert ready == ContextReady(id=1, frame_time=1.5, encode_ms=12.5)
+    assert set(act.obs) == {"observation.state", "timestamp"} and act.max_context_age_s == 0.5
+    np.testing.assert_array_equal(act.guidance.weights, np.linspace(1, 0, 10, dtype=np.float32))
+    assert (chunk.frame_time, chunk.context_age_s) == (1.5, 0.25)
+    assert held == Held(id=2, reason="stale-context", frame_time=1.5, context_age_s=0.75)
+    # a chunk request with images, or without the timestamp the context's age is measured by
+    body = msgpack.unpackb(encode(_dual_messages()[2]), raw=False)
+    with pytest.raises(WireError, match=r"act.obs: unknown field.*images"):
+        decode(_raw({**body, "obs": {**body["obs"], "observation.images.front": {}}}), SPEC)
+    with pytest.raises(WireError, match=r"act.obs.timestamp: missing"):
+        decode(_raw({**body, "obs": {"observation.state": body["obs"]["observation.state"]}}), SPEC)
+    with pytest.raises(WireError, match="max_context_age_s: must be positive"):
+        decode(_raw({**body, "max_context_age_s": 0.0}), SPEC)
 
 
 def test_jpeg_images_decode_close_to_the_original():
@@ -235,6 +271,7 @@ _VALID = [
     encode(Welcome(SPEC)),
     encode(Chunk(1, np.zeros((10, 6), np.float32), 1.0)),
     encode(_infer(), jpeg=True),  # corrupted JPEGs must fail as cleanly as corrupted msgpack
+    *(encode(message) for message in _dual_messages()),
 ]
 
 

@@ -123,9 +123,9 @@ def test_pretrain_writes_a_base_whose_vlm_expert_fine_tuning_keeps(tmp_path, cap
     for name, weight in grounded.net.state_dict().items():
         if name.startswith(("vision.", "connector.", "embed_tokens.", "vlm_layers.")):
             assert torch.equal(weight, policy.net.state_dict()[name]), name
-    assert not torch.equal(grounded.net.action_out_proj.weight, policy.net.action_out_proj.weight), (
-        "the expert trained"
-    )
+    assert not torch.equal(
+        grounded.net.head.action_out_proj.weight, policy.net.head.action_out_proj.weight
+    ), "the expert trained"
 
 
 def test_pretraining_needs_a_preset_recipe_and_sane_sizes(tmp_path, capsys):

@@ -38,10 +38,13 @@ def test_shipped_recipes_validate_and_state_their_memory():
         "smolvla-lora-24gb",
         "smolvla-expert-24gb",
         "small-cpu",
+        "small-sim-corrections",
     } <= names
     for path in RECIPES:
         recipe = load_recipe(path)
         assert recipe.memory == "unmeasured" or recipe.memory.endswith("GiB"), path
+    fixes = load_recipe(ROOT / "recipes" / "small-sim-corrections.yaml").corrections
+    assert fixes.intervention_weight > 1  # DAgger out of the box; --set corrections.advantage=true
 
 
 def test_recipe_comments_name_the_recipe_the_shipped_demo_policy_came_from():
@@ -200,10 +203,10 @@ def test_cli_reports_one_line_and_exit_2(tmp_path):
 
 def test_gpu_out_of_memory_names_the_knobs(dataset, tmp_path, monkeypatch):
     # No GPU here: the OOM is raised where the forward pass would raise it on one.
-    def out_of_memory(self, batch, noise=None, time=None):
+    def out_of_memory(self, batch, **draws):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr("edgevla.train.prepare.FlowObjective.forward", out_of_memory)
+    monkeypatch.setattr("edgevla.train.prepare.Objective.forward", out_of_memory)
     message = error_of({"datasets": [str(dataset)], "batch_size": 8}, tmp_path / "out")
     assert message == oom_advice(load_recipe(SMALL_CPU, {**FAST, "batch_size": 8}))
     assert "gradient_checkpointing: true" in message and "batch_size: 4 with grad_accum: 2" in message

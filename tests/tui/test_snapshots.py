@@ -16,7 +16,7 @@ from edgevla.tui.calibration_session import Phase
 from edgevla.tui.inventory import Inventory, PortInfo, ProfileInfo, RecipeInfo, RobotInfo
 from edgevla.tui.screens.recipes import RecipesScreen
 
-from .helpers import PATIENT, wait_for
+from .helpers import PATIENT, wait_for, write_correction_round
 
 SIZE = (130, 36)
 INVENTORY = Inventory(
@@ -38,6 +38,7 @@ INVENTORY = Inventory(
 )
 LINK = "/tmp/edgevla-snapshot-leader"  # fixed: the port is shown on the calibration screen
 FOLLOWER_LINK = "/tmp/edgevla-snapshot-follower"
+ROUND = Path("/tmp/edgevla-snapshot-round")  # fixed: the dataset path is shown in its input
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -60,6 +61,26 @@ def test_recipes_screen(snap_compare):
         await pilot.app.push_screen(RecipesScreen(fixed))
 
     assert snap_compare(EdgevlaApp(inventory=INVENTORY), run_before=open_recipes, terminal_size=(150, 45))
+
+
+def test_recipes_screen_on_a_correction_round(snap_compare):
+    """The dataset's corrections summary and the training modes, DAgger picked."""
+    shutil.rmtree(ROUND, ignore_errors=True)
+    write_correction_round(ROUND)
+    recipe = Path(__file__).parent / "fixtures" / "lora-demo.yaml"
+
+    async def pick_round(pilot):
+        screen = RecipesScreen([RecipeInfo("lora-demo", recipe, "9.8 GiB (measured on one GPU)")])
+        await pilot.app.push_screen(screen)
+        screen.query_one("#dataset").value = str(ROUND)
+        await wait_for(pilot, lambda: screen.query_one("#corrections").display)
+        screen.query_one("#corrections-mode").value = "dagger"
+        await wait_for(pilot, lambda: "corrections:" in screen.query_one("#recipe-text").text)
+
+    try:
+        assert snap_compare(EdgevlaApp(inventory=INVENTORY), run_before=pick_round, terminal_size=(150, 45))
+    finally:
+        shutil.rmtree(ROUND, ignore_errors=True)
 
 
 def test_motors_screen(snap_compare):

@@ -1,6 +1,7 @@
 """Recipes screen: pick a recipe, edit it (validated by the train package), launch
 `edgevla train` as a subprocess and follow its loss, lr, samples/s and ETA; export/quantize
-the result when it finishes."""
+the result when it finishes. A correction-round dataset (`edgevla rollout`, `edgevla sim rollout`)
+shows its summary and how to train on it, written into the recipe's `corrections:` section."""
 
 from __future__ import annotations
 
@@ -13,12 +14,20 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static, TextArea
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static, TextArea
 
 from edgevla.errors import EdgevlaError
 from edgevla.tui.inventory import RecipeInfo, find_recipes
-from edgevla.tui.recipe_text import check_recipe_text, save_recipe_text
+from edgevla.tui.recipe_text import (
+    PLAIN,
+    check_recipe_text,
+    corrections_mode,
+    corrections_section,
+    save_recipe_text,
+    with_corrections_mode,
+)
 from edgevla.tui.training_run import Progress, TrainingRun, command
+from edgevla.tui.widgets.corrections_panel import MODE_NAMES, CorrectionsPanel
 from edgevla.tui.widgets.loss_plot import LossPlot
 
 POLL_S = 0.5
@@ -62,6 +71,7 @@ class RecipesScreen(Screen):
                 yield table
                 yield Label("Dataset directory")
                 yield Input(placeholder="runs/sim-reach-demos", id="dataset")
+                yield CorrectionsPanel(id="corrections")
                 yield Label("Output directory")
                 yield Input(placeholder="runs/NAME", id="out")
                 yield Label("Max steps (empty: the recipe's)")
@@ -114,22 +124,94 @@ class RecipesScreen(Screen):
     def _value(self, key: str) -> str:
         return self.query_one(f"#{key}", Input).value.strip()
 
+    # --- a correction-round dataset ---------------------------------------------------------
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "dataset":
+            self._show_dataset()
+
+    def _show_dataset(self) -> None:
+        """The corrections summary of the picked dataset (what `edgevla dataset info` prints) and
+        the training modes; nothing for a plain dataset or a path that is no dataset (yet)."""
+        lines = None
+        root = Path(self._value("dataset"))
+        if self._value("dataset") and (root / "meta" / "info.json").is_file():
+            try:
+                # imported when a dataset is picked: pyarrow and PyAV stay out of the TUI's start
+                from edgevla.dataset.corrections import describe_corrections, read_corrections_summary
+
+                summary = read_corrections_summary(root)
+                lines = describe_corrections(summary) if summary else None
+            except (EdgevlaError, ImportError) as err:
+                self._status(f"dataset {root}: {err}", error=True)
+        text = self.query_one("#recipe-text", TextArea).text
+        self.query_one(CorrectionsPanel).show(lines, corrections_mode(text))
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        panel = self.query_one(CorrectionsPanel)
+        if event.select.id != "corrections-mode" or not panel.display:
+            return
+        area = self.query_one("#recipe-text", TextArea)
+        if corrections_mode(area.text) is None:
+            self._status(
+                "the recipe is not a YAML mapping (F2 says where): fix it, then pick again", error=True
+            )
+            return
+        text = with_corrections_mode(area.text, str(event.value))
+        if text != area.text:
+            area.replace(text, (0, 0), area.document.end)  # one edit: undo brings the old text back
+            done = "removed" if event.value == PLAIN else "written"
+            self._status(f"recipe: corrections section {done} ({MODE_NAMES[str(event.value)]})")
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        panel = self.query_one(CorrectionsPanel)
+        if panel.display:
+            panel.follow(corrections_mode(event.text_area.text))
+
+    def _plain_dataset_error(self, text: str) -> str | None:
+        """A recipe with a `corrections:` section needs a correction-round dataset: on plain demos
+        it would train as if it had none (this screen trains on one dataset)."""
+        dataset = self._value("dataset")
+        if corrections_section(text) is None or not dataset:
+            return None
+        try:
+            from edgevla.dataset.corrections import is_corrections
+            from edgevla.dataset.meta import load_info
+
+            if is_corrections(load_info(Path(dataset))["features"]):
+                return None
+        except (EdgevlaError, ImportError) as err:
+            return f"dataset {dataset}: {err}"
+        return (
+            f"corrections: {dataset} is plain demonstrations (no intervention column); remove the "
+            "recipe's corrections section, or pick a dataset recorded by edgevla rollout or sim rollout"
+        )
+
     def action_validate(self) -> bool:
         if self.current is None:
             return False
+        text = self.query_one("#recipe-text", TextArea).text
         try:
-            recipe = check_recipe_text(
-                self.query_one("#recipe-text", TextArea).text, self.current.name, self._value("dataset"),
-                self._value("out"),
-            )  # fmt: skip
+            recipe = check_recipe_text(text, self.current.name, self._value("dataset"), self._value("out"))
         except EdgevlaError as err:
             self._status(str(err), error=True)
             return False
         if self._value("dataset") and not Path(self._value("dataset")).is_dir():
             self._status(f"dataset directory '{self._value('dataset')}' does not exist", error=True)
             return False
+        if problem := self._plain_dataset_error(text):
+            self._status(problem, error=True)
+            return False
         steps = recipe.steps if recipe.steps is not None else f"{recipe.epochs} epochs"
-        self._status(f"valid: {recipe.name}, mode {recipe.mode}, {steps} steps, batch {recipe.batch_size}")
+        fixes = recipe.corrections
+        trains_on = (
+            f", corrections: {corrections_mode(text)} (intervention_weight {fixes.intervention_weight})"
+            if corrections_section(text) is not None
+            else ""
+        )
+        self._status(
+            f"valid: {recipe.name}, mode {recipe.mode}, {steps} steps, batch {recipe.batch_size}{trains_on}"
+        )
         return True
 
     # --- running ----------------------------------------------------------------------------

@@ -23,6 +23,10 @@ BENCHES: dict[str, Command] = {
     "async": Command(
         "edgevla.cli.bench.async_run", "control period p50/p99 and starvation of edgevla run on a virtual arm"
     ),
+    "heads": Command(
+        "edgevla.cli.bench.heads",
+        "the action heads trained on the same demos, exported, quantized: success vs chunk latency",
+    ),
     "all": Command("edgevla.cli.bench.all", "run benchmarks/plan.yaml: report.md + report.json + PNG plots"),
     "sim": Command(
         "edgevla.cli.bench.sim", "sim render time; control-loop jitter/starvation on the simulated arm"

@@ -1,4 +1,6 @@
-"""`edgevla bench policy`: chunk latency (p50/p90) and peak memory of one policy backend.
+"""`edgevla bench policy`: chunk latency (p50/p90) and peak memory of one policy backend, and for
+a policy whose prefix splits, the dual system's parts: System 2 (the context), System 1 (the
+state and the head's loop from the cached context) and one head step.
 
 A backend turns the parsed arguments into something with the runtime `Policy` interface;
 the timing loop is shared, so a new backend (ONNX Runtime, TensorRT...) only adds an entry to
@@ -17,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edgevla.cli.args import add_steps
 from edgevla.errors import EdgevlaError
-from edgevla.policy_io import Policy
+from edgevla.evaluation.latency import measure
+from edgevla.policy_io import Context, DualPolicy, Observation, Policy
 from edgevla.runtime.synthetic import synthetic_observation
 
 
@@ -29,9 +33,14 @@ def torch_backend(args: argparse.Namespace) -> Policy:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    from edgevla.model.policy import check_steps
+
     if args.preset:
-        return build_preset(args.preset, device=args.device, dtype=args.dtype)
-    return load_policy(args.policy, device=args.device, dtype=args.dtype, vlm_dir=args.vlm_dir)
+        policy = build_preset(args.preset, device=args.device, dtype=args.dtype)
+    else:
+        policy = load_policy(args.policy, device=args.device, dtype=args.dtype, vlm_dir=args.vlm_dir)
+    policy.num_steps = check_steps(policy.net.head, args.steps)
+    return policy
 
 
 def onnx_backend(args: argparse.Namespace) -> Policy:
@@ -40,7 +49,10 @@ def onnx_backend(args: argparse.Namespace) -> Policy:
     if args.preset or not args.policy:
         raise EdgevlaError("ONNX backends run an exported artifact: pass --policy ART (edgevla export onnx)")
     policy = OnnxPolicy(
-        args.policy, providers=args.providers.split(",") if args.providers else None, threads=args.threads
+        args.policy,
+        providers=args.providers.split(",") if args.providers else None,
+        threads=args.threads,
+        num_steps=args.steps,
     )
     precision = policy.manifest.precision
     if args.backend == "onnx-int8" and not precision.startswith("int8"):
@@ -93,33 +105,91 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--providers", help="ONNX backends: cpu, cuda, tensorrt (comma-separated; default: best present)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_steps(parser)
     parser.set_defaults(handler=run)
 
 
-def measure(policy: Policy, runs: int, warmup: int) -> dict:
-    if runs < 1 or warmup < 0:
-        raise EdgevlaError("--runs must be >= 1 and --warmup >= 0")
-    obs = synthetic_observation(policy.spec)
-    for _ in range(warmup):
-        policy.infer(obs)
-    latencies = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        policy.infer(obs)
-        latencies.append((time.perf_counter() - start) * 1000)
-    return {
-        "chunk_ms_p50": float(np.percentile(latencies, 50)),
-        "chunk_ms_p90": float(np.percentile(latencies, 90)),
-        "chunk_ms_min": float(min(latencies)),
-        "runs": runs,
-        # ru_maxrss is in KiB on Linux: the whole process, interpreter and libraries included
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+# --- the dual system's parts -------------------------------------------------------------------
+
+ONNX_TYPES = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(bool)": np.bool_,
+}
+
+
+def onnx_head_step(policy, context: Context, obs: Observation) -> Callable[[], object]:
+    """One call of the artifact's head graph against the prefix cache of `obs`'s state; its own
+    inputs (x_t, time, ... whatever the head takes) are zeros of their declared shapes."""
+    cache_names = ("expert_k", "expert_v", "prefix_mask")
+    cache = dict(
+        zip(cache_names, policy.sessions["state"].run(None, policy.state_feed(obs, context)), strict=True)
+    )
+    head = policy.sessions["head"]
+    feed = {
+        arg.name: np.zeros([d if isinstance(d, int) else 1 for d in arg.shape], ONNX_TYPES[arg.type])
+        for arg in head.get_inputs()
+        if arg.name not in cache
     }
+    return lambda: head.run(None, {**feed, **cache})
+
+
+def torch_head_step(policy, context: Context, obs: Observation) -> Callable[[], object]:
+    """One call of the torch head's step against the prefix cache of `obs`'s state, on the head's
+    example inputs."""
+    import torch
+
+    net = policy.net
+    state = torch.from_numpy(policy.pre.state(obs))[None].to(policy.device)
+    with torch.no_grad():
+        prefix_k, prefix_v, prefix_mask = net.encode_state(state, *context.arrays)
+        expert_k, expert_v = net.expert_cache(prefix_k, prefix_v)
+    inputs = [tensor.to(policy.device) for tensor in net.head.example_step_inputs()]
+
+    def step() -> None:
+        with torch.no_grad():
+            net.head.step(net, *inputs, expert_k=expert_k, expert_v=expert_v, prefix_mask=prefix_mask)
+        if policy.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return step
+
+
+def measure_systems(policy: DualPolicy, runs: int, warmup: int) -> dict:
+    """p50/p90 ms of System 2 (`context_ms`), System 1 from the cached context (`system1_ms`: the
+    state graph and the whole head loop) and one head step (`head_step_ms`)."""
+    from edgevla.runtime.onnx_policy import OnnxPolicy
+
+    obs = synthetic_observation(policy.spec)
+    context = policy.encode_context(obs)
+    step = (onnx_head_step if isinstance(policy, OnnxPolicy) else torch_head_step)(policy, context, obs)
+    parts: dict[str, Callable[[], object]] = {
+        "context_ms": lambda: policy.encode_context(obs),
+        "system1_ms": lambda: policy.act(context, obs),
+        "head_step_ms": step,
+    }
+    timings: dict[str, list[float]] = {name: [] for name in parts}
+    for round_ in range(warmup + runs):
+        for name, part in parts.items():
+            start = time.perf_counter()
+            part()
+            if round_ >= warmup:
+                timings[name].append((time.perf_counter() - start) * 1000)
+    figures = {}
+    for name, values in timings.items():
+        figures[f"{name}_p50"] = float(np.percentile(values, 50))
+        figures[f"{name}_p90"] = float(np.percentile(values, 90))
+    return figures
 
 
 def run(args: argparse.Namespace) -> int:
     policy = BACKENDS[args.backend](args)
     figures = measure(policy, args.runs, args.warmup)
+    if isinstance(policy, DualPolicy):
+        figures |= measure_systems(policy, args.runs, args.warmup)
+        figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     spec = policy.spec
     report = {
         "bench": "policy",
@@ -129,7 +199,8 @@ def run(args: argparse.Namespace) -> int:
         "dtype": args.dtype,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "chunk_size": spec.chunk_size,
-        "num_steps": spec.num_steps,
+        "num_steps": args.steps or spec.num_steps,
+        "head": spec.extra.get("head", "flow"),
         "cameras": len(spec.cameras),
         "precision": spec.extra.get("precision", spec.extra.get("dtype", args.dtype)),
         "model_file_mb": model_file_mb(args.policy),
@@ -150,4 +221,10 @@ def run(args: argparse.Namespace) -> int:
             f"{report['policy']} [{args.backend} {args.device} {args.dtype}]: chunk p50 {report['chunk_ms_p50']:.1f} ms, "
             f"p90 {report['chunk_ms_p90']:.1f} ms over {args.runs} runs; peak RSS {report['peak_rss_mb']:.0f} MB"
         )
+        if "context_ms_p50" in report:
+            print(
+                f"  dual system: System 2 (context) {report['context_ms_p50']:.1f} ms, System 1 (state + "
+                f"{spec.num_steps} head steps from the cached context) {report['system1_ms_p50']:.1f} ms, "
+                f"one head step {report['head_step_ms_p50']:.2f} ms (p50)"
+            )
     return 0

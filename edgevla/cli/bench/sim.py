@@ -10,7 +10,31 @@ import time
 
 import numpy as np
 
-from edgevla.cli.args import add_merge, add_policy_worker, add_sim_cameras, policy_choice, sim_cameras
+from edgevla.cli.args import (
+    add_dual,
+    add_merge,
+    add_policy_worker,
+    add_sim_cameras,
+    dual_config,
+    policy_choice,
+    sim_cameras,
+)
+
+DUAL_FIGURES = (
+    "system1_hz",
+    "system2_hz",
+    "context_ms_p50",
+    "context_age_ms_p50",
+    "context_age_ms_max",
+    "holds_no_context",
+    "holds_stale_context",
+    "tick_ms_p50",
+    "tick_ms_p99",
+    "action_state_age_ms_p50",
+    "action_state_age_ms_max",
+    "action_frame_age_ms_p50",
+    "action_frame_age_ms_max",
+)
 
 
 def render_ms(
@@ -38,6 +62,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=3)
     parser.add_argument("--max-seconds", type=float, default=8.0)
     add_merge(parser)
+    add_dual(parser)
     add_sim_cameras(parser, default=None)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run)
@@ -49,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from edgevla.sim.world import SimWorld
 
     cameras, sizes = sim_cameras(args, args.policy)
+    dual = dual_config(args)
     figures = {"render_ms": {**render_ms(cameras, args.size, sizes), **render_ms(cameras, 128)}}
     config = EvalConfig(
         episodes=args.episodes,
@@ -57,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         cameras=cameras,
         size=args.size,
         sizes=sizes,
+        dual=dual,
     )
     world = SimWorld(eval_world_config(config))
     policy = open_eval_policy(policy_choice(args), config) if args.policy else OraclePolicy(world)
@@ -71,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         **figures,
         "policy": summary["policy"],
         "merge": args.merge,
+        "mode": summary["mode"],
         "episodes": summary["episodes"],
         "success_rate": summary["success_rate"],
         "time_to_success_s": summary["time_to_success_s"],
@@ -79,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         **{
             k: runtime.get(k) for k in ("period_ms_p50", "period_ms_p99", "period_ms_max", "period_ms_jitter")
         },
+        **{k: runtime.get(k) for k in DUAL_FIGURES},
         "period_histogram": summary["period_histogram"],
         "queue_depth": summary["queue_depth"],
     }
@@ -91,5 +120,11 @@ def run(args: argparse.Namespace) -> int:
             f"loop with {report['policy']} ({args.merge}): period p50 {report['period_ms_p50']:.2f} "
             f"p99 {report['period_ms_p99']:.2f} ms, jitter {report['period_ms_jitter']:.2f} ms, "
             f"starved {report['ticks_starved']} ticks, success {report['success_rate']:.0%}"
+        )
+        print(
+            f"{report['mode']}: System 2 {report['system2_hz']:.1f} Hz, System 1 {report['system1_hz']:.1f} Hz; "
+            f"per executed action: state {report['action_state_age_ms_p50']:.0f} ms old, frames "
+            f"{report['action_frame_age_ms_p50']:.0f} ms (p50); holds {report['holds_stale_context']} stale, "
+            f"{report['holds_no_context']} before the first context"
         )
     return 0

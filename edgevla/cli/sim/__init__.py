@@ -20,6 +20,9 @@ SIM_COMMANDS: dict[str, Command] = {
     "pretrain": Command(
         "edgevla.cli.sim.pretrain", "grounding pretraining of a from-scratch VLM on rendered scenes"
     ),
+    "rollout": Command(
+        "edgevla.cli.sim.rollout", "a correction round: the scripted expert corrects a policy, recorded"
+    ),
     "serve": Command("edgevla.cli.sim.serve", "run the simulator, publish its cameras for sim:NAME sources"),
 }
 

@@ -37,12 +37,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from edgevla.cli.args import check_number
     from edgevla.errors import EdgevlaError
     from edgevla.sim.demos import DemoConfig, record_demos
 
     world = sim_world(args)  # validates --cameras/--size/--fps the same way as `sim serve`
-    if args.episodes < 1 or args.episode_seconds <= 0 or args.fps != int(args.fps):
-        raise EdgevlaError("--episodes and --episode-seconds must be positive and --fps a whole number")
+    check_number("--episode-seconds", args.episode_seconds, above=0)
+    if args.episodes < 1 or args.fps != int(args.fps):
+        raise EdgevlaError("--episodes must be positive and --fps a whole number")
     if not 0.0 <= args.near_miss <= 1.0:
         raise EdgevlaError(f"--near-miss is a fraction of episodes, 0..1; got {args.near_miss}")
     config = DemoConfig(

@@ -1,4 +1,4 @@
-"""Sampler guidance, flow-matching loss and freezing policies on the tiny preset."""
+"""The flow head: sampler guidance and loss; freezing policies; on the tiny preset."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 
 from edgevla.errors import EdgevlaError
 from edgevla.model.checkpoint import build_preset
-from edgevla.model.flow import apply_freezing, flow_matching_loss
+from edgevla.model.freezing import apply_freezing
 from edgevla.policy_io import Guidance
 
 
@@ -74,16 +74,16 @@ def test_loss_ignores_padded_dims_and_steps(tiny):
     net, cfg = tiny.net, tiny.cfg
     batch = training_batch(tiny)
     noise, time = torch.randn_like(batch["actions"]), torch.tensor([0.3, 0.8])
-    base = flow_matching_loss(net, batch, noise, time)
+    base = net.loss(batch, noise=noise, time=time)
     assert base.ndim == 0 and base > 0
     # actions on steps marked as padding must not count
     batch["action_is_pad"] = torch.zeros(2, cfg.chunk_size, dtype=torch.bool)
     batch["action_is_pad"][:, -3:] = True
-    masked = flow_matching_loss(net, batch, noise, time)
+    masked = net.loss(batch, noise=noise, time=time)
     edited = dict(batch, actions=batch["actions"].clone())
     edited["actions"][:, -3:, : cfg.action_dim] += 5.0
     # the expert is causal over steps, so the last 3 steps cannot affect earlier velocities
-    assert torch.allclose(flow_matching_loss(net, edited, noise, time), masked, atol=1e-6)
+    assert torch.allclose(net.loss(edited, noise=noise, time=time), masked, atol=1e-6)
     assert not torch.allclose(masked, base)
 
 
@@ -94,7 +94,7 @@ def test_expert_freezing_trains_expert_not_vlm(tiny):
     assert not any(p.requires_grad for p in net.vision.parameters())
     assert not any(p.requires_grad for p in net.vlm_layers.parameters())
     assert all(p.requires_grad for p in net.expert_layers.parameters())
-    loss = flow_matching_loss(net, training_batch(tiny))
+    loss = net.loss(training_batch(tiny))
     loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.expert_layers.parameters())
     assert net.vlm_layers[0].self_attn.q_proj.weight.grad is None
@@ -104,7 +104,7 @@ def test_expert_freezing_trains_expert_not_vlm(tiny):
 def test_full_freezing_gives_gradients_to_every_trainable_param(tiny):
     net = tiny.net
     apply_freezing(net, "full")
-    flow_matching_loss(net, training_batch(tiny)).backward()
+    net.loss(training_batch(tiny)).backward()
     missing = [n for n, p in net.named_parameters() if p.requires_grad and p.grad is None]
     assert missing == []
     assert not net.lm_head.weight.requires_grad
@@ -125,9 +125,9 @@ def test_a_few_training_steps_reduce_the_loss():
     batch = training_batch(policy)
     noise, time = torch.randn_like(batch["actions"]), torch.full((2,), 0.5)
     optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-3)
-    first = flow_matching_loss(net, batch, noise, time).item()
+    first = net.loss(batch, noise=noise, time=time).item()
     for _ in range(20):
         optimizer.zero_grad()
-        flow_matching_loss(net, batch, noise, time).backward()
+        net.loss(batch, noise=noise, time=time).backward()
         optimizer.step()
-    assert flow_matching_loss(net, batch, noise, time).item() < 0.7 * first
+    assert net.loss(batch, noise=noise, time=time).item() < 0.7 * first

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The measured gain of correction rounds (docs/CORRECTIONS.md), NOT run yet: hours of CPU.
+#
+# A deliberately weak policy (the small-sim-reach recipe's action expert on the grounded VLM of
+# `make demo-train`, trained on 100 plain demos), then ROUNDS rounds of BUDGET new episodes per
+# round spent three ways, each arm continuing from its own previous policy:
+#   plain      BUDGET more scripted-expert demos from rest
+#   dagger     a correction round of its current policy (`edgevla sim rollout`), trained with the
+#              corrected frames weighted (corrections.intervention_weight)
+#   advantage  the same, trained with corrections.advantage (RECAP-style, runs asking "positive")
+# After each round: success over 50 held-out scenes (`edgevla eval`, seeds 100000..) and, for the
+# correction arms, interventions per attempt of that round. Results: $OUT/results.jsonl.
+#
+#   make corrections-experiment            (or: bash scripts/corrections_experiment.sh)
+#   OUT=runs/corr BUDGET=50 ROUNDS=3 STEPS=3000 bash scripts/corrections_experiment.sh
+set -euo pipefail
+BIN=${BIN:-.venv/bin}
+OUT=${OUT:-runs/corrections-experiment}
+VLM=${VLM:-runs/small-vlm}            # from `make demo-train` (its first command)
+BUDGET=${BUDGET:-50}
+ROUNDS=${ROUNDS:-3}
+STEPS=${STEPS:-3000}                  # steps per training round
+WEIGHT=${WEIGHT:-3}                   # corrections.intervention_weight
+EVAL=${EVAL:-50}
+RECIPE=recipes/small-sim-reach.yaml
+mkdir -p "$OUT"
+[ -d "$VLM" ] || { echo "no grounded VLM at $VLM: run the first command of make demo-train" >&2; exit 2; }
+
+artifact() {  # $1 run dir -> its int8 artifact
+  "$BIN/edgevla" export onnx --policy "$1/policy" --out "$1/onnx-fp32"
+  "$BIN/edgevla" quantize --policy "$1/onnx-fp32" --method int8-dynamic --out "$1/onnx-int8"
+}
+evaluate() {  # $1 arm, $2 round, $3 artifact, $4 interventions per attempt (or null)
+  "$BIN/edgevla" eval --policy "$3" --task reach --episodes "$EVAL" --json --episodes-out "$OUT/$1-r$2-eval.jsonl" \
+    > "$OUT/$1-r$2-eval.json"
+  python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print(json.dumps({'arm': sys.argv[2], 'round': int(sys.argv[3]), 'success_rate': s['success_rate'], 'interventions_per_attempt': json.loads(sys.argv[4])}))" \
+    "$OUT/$1-r$2-eval.json" "$1" "$2" "$4" >> "$OUT/results.jsonl"
+}
+train() {  # $1 base, $2 out, then datasets and --set options
+  local base=$1 out=$2; shift 2
+  "$BIN/edgevla" train --recipe "$RECIPE" --set base="$base" --set steps="$STEPS" --set optim.decay_steps="$STEPS" \
+    --set optim.warmup_steps=100 --set eval.episodes=0 "$@" --out "$out"
+}
+
+# the weak start: 100 plain demos (DEMOS0=an existing plain-demo dataset skips recording them)
+DEMOS0=${DEMOS0:-$OUT/demos-0}
+[ -d "$DEMOS0" ] || "$BIN/edgevla" sim demos --episodes 100 --seed 0 --episode-seconds 4 --dataset "$DEMOS0"
+[ -d "$OUT/weak/onnx-int8" ] || { train "$VLM" "$OUT/weak" --dataset "$DEMOS0"; artifact "$OUT/weak"; }
+grep -q '"arm": "weak"' "$OUT/results.jsonl" 2>/dev/null || evaluate weak 0 "$OUT/weak/onnx-int8" null
+
+# rounds outside, arms inside: an interrupted run still compares the arms at the rounds it finished
+declare -A sets policy
+for arm in plain dagger advantage; do sets[$arm]="--dataset $DEMOS0"; policy[$arm]="$OUT/weak"; done
+for round in $(seq 1 "$ROUNDS"); do
+  for arm in plain dagger advantage; do
+    data="$OUT/$arm-r$round-data"
+    if [ "$arm" = plain ]; then
+      [ -d "$data" ] || "$BIN/edgevla" sim demos --episodes "$BUDGET" --seed $((20000 + round * 1000)) \
+        --episode-seconds 4 --dataset "$data"
+      extra=(); per=null
+    else
+      [ -d "$data" ] || "$BIN/edgevla" sim rollout --policy "${policy[$arm]}/onnx-int8" --episodes "$BUDGET" \
+        --seed $((200000 + round * 1000)) --episode-seconds 8 --dataset "$data"
+      per=$("$BIN/edgevla" dataset info "$data" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['corrections']['interventions_per_attempt'])")
+      extra=(--set corrections.intervention_weight="$WEIGHT")
+      [ "$arm" = advantage ] && extra+=(--set corrections.advantage=true)
+    fi
+    sets[$arm]="${sets[$arm]} --dataset $data"
+    # shellcheck disable=SC2086  # the dataset list is words on purpose
+    [ -d "$OUT/$arm-r$round/onnx-int8" ] || { train "${policy[$arm]}/policy" "$OUT/$arm-r$round" ${sets[$arm]} "${extra[@]}"; artifact "$OUT/$arm-r$round"; }
+    evaluate "$arm" "$round" "$OUT/$arm-r$round/onnx-int8" "$per"
+    policy[$arm]="$OUT/$arm-r$round"
+  done
+done
+cat "$OUT/results.jsonl"
