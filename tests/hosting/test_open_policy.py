@@ -81,7 +81,8 @@ DEMO_POLICY = (
 def session_threads(policy) -> set[int]:
     import onnxruntime as ort
 
-    sessions = [v for v in vars(policy).values() if isinstance(v, ort.InferenceSession)]
+    found = [*vars(policy).values(), *getattr(policy, "sessions", {}).values()]
+    sessions = [v for v in found if isinstance(v, ort.InferenceSession)]
     assert sessions
     return {session.get_session_options().intra_op_num_threads for session in sessions}
 
