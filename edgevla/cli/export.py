@@ -28,9 +28,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     onnx.add_argument(
         "--positions",
-        choices=["interpolate", "bucket"],
-        default="interpolate",
-        help="with --vision-size: resample the position table bicubically, or bucket like SmolVLM",
+        choices=["bucket", "interpolate"],
+        default="bucket",
+        help="with --vision-size: SmolVLM's own position bucketing, or the table resampled bicubically",
     )
     onnx.add_argument(
         "--optimize",

@@ -14,7 +14,9 @@ to give another grid its positions:
     bucket       keep the trained table and SmolVLM's bucketing, which gives each new patch the
                  trained row its top-left corner falls in (every other row at half the size).
 
-docs/PERFORMANCE.md has what each costs in action error and saves in time.
+Bucketing is the default: it is SmolVLM's own rule for a patch grid smaller than its table (an
+image that does not fill the square input), and on a trained policy neither method was
+measurably better (docs/PERFORMANCE.md, which also has what a lower size costs and saves).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from edgevla.model.config import ModelConfig
 from edgevla.model.network import SmolVLANet
 from edgevla.model.policy import TorchPolicy, make_preprocessor
 
-METHODS = ("interpolate", "bucket")
+METHODS = ("bucket", "interpolate")
 TABLE = "vision.embeddings.position_embedding.weight"
 
 
@@ -57,7 +59,7 @@ def interpolated_table(table: torch.Tensor, grid: int) -> torch.Tensor:
     return resampled.permute(0, 2, 3, 1).reshape(grid * grid, -1).to(table.dtype)
 
 
-def at_resolution(policy: TorchPolicy, size: int, method: str = "interpolate") -> TorchPolicy:
+def at_resolution(policy: TorchPolicy, size: int, method: str = "bucket") -> TorchPolicy:
     """A new fp32 CPU policy with `policy`'s weights that takes images of `size` px."""
     cfg = resized_config(policy.cfg, size, method)
     state = {name: value.detach().float().cpu() for name, value in policy.net.state_dict().items()}
