@@ -175,7 +175,7 @@ def compile_network(ctx: Context, policy) -> dict:
 
     entry_points = [n for n in ENTRY_POINTS if hasattr(policy.net, n)]
     if "encode_context" in entry_points:  # encode_prefix only calls the two systems' halves
-        entry_points.remove("encode_prefix")
+        entry_points = [n for n in entry_points if n != "encode_prefix"]
     originals = {name: getattr(policy.net, name) for name in entry_points}
     problems = []
     for mode in ("reduce-overhead", "default"):
