@@ -20,6 +20,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     onnx.add_argument("--opset", type=int, default=18, help="ONNX opset (TensorRT 10.3 reads up to 20)")
     onnx.add_argument("--vlm-dir", help="local SmolVLM config+tokenizer dir (lerobot checkpoints)")
+    onnx.add_argument(
+        "--vision-size",
+        type=int,
+        help="image size (px) the vision encoder runs at, e.g. 256 (default: the checkpoint's); "
+        "fewer patches, a faster prefix, some action error (docs/PERFORMANCE.md)",
+    )
+    onnx.add_argument(
+        "--positions",
+        choices=["bucket", "interpolate"],
+        default="bucket",
+        help="with --vision-size: SmolVLM's own position bucketing, or the table resampled bicubically",
+    )
+    onnx.add_argument(
+        "--optimize",
+        action="store_true",
+        help="fuse attention, GELU and RMSNorm into ONNX Runtime kernels (faster on CPU; "
+        "build TensorRT engines from an artifact without it)",
+    )
     onnx.set_defaults(handler=run_onnx)
     trt = sub.add_parser(
         "tensorrt", help="TensorRT engines from an artifact, or the trtexec recipe where none is installed"
@@ -38,11 +56,20 @@ def run_onnx(args: argparse.Namespace) -> int:
     from edgevla.model.checkpoint import load_policy
 
     policy = load_policy(args.policy, vlm_dir=args.vlm_dir)
+    if args.vision_size:
+        from edgevla.model.resolution import at_resolution
+
+        policy = at_resolution(policy, args.vision_size, args.positions)
     cameras = [c.strip() for c in args.cameras.split(",")] if args.cameras else None
     out = export_onnx(
         policy, args.out, cameras=cameras, max_tokens=args.max_tokens, opset=args.opset, source=args.policy
     )
-    print(f"wrote {out} (context.onnx, state.onnx, head.onnx, tokenizer, stats, manifest.json)")
+    if args.optimize:
+        from edgevla.export.fusion import optimize_artifact
+
+        optimize_artifact(out)
+    graphs = ", ".join(sorted(p.name for p in out.glob("*.onnx")))
+    print(f"wrote {out} ({graphs}, tokenizer, stats, manifest.json)")
     return 0
 
 

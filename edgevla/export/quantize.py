@@ -51,9 +51,17 @@ def weight_counts(path: Path) -> dict[str, int]:
 
 def without_value_info(path: Path, out: Path) -> Path:
     """A copy of the graph with its shape annotations dropped: the dynamo exporter's value_info
-    can disagree with what ORT's shape inference derives, and the quantizer then refuses."""
+    can disagree with what ORT's shape inference derives, and the quantizer then refuses. Kept:
+    the notes on what ONNX Runtime contrib ops make (edgevla.export.fusion), which ONNX shape
+    inference cannot derive itself."""
     model = onnx.load(str(path))
+    unknown = set()
+    for node in model.graph.node:
+        if not onnx.defs.has(node.op_type, node.domain):
+            unknown.update(node.output)
+    keep = [info for info in model.graph.value_info if info.name in unknown]
     del model.graph.value_info[:]
+    model.graph.value_info.extend(keep)
     onnx.save(model, str(out))
     return out
 
@@ -153,7 +161,9 @@ def quantize_graph(method: str, src: Path, dst: Path, feeds: list[dict] | None, 
                 op_types_to_quantize=["MatMul", "Gather"],
                 per_channel=True,
                 weight_type=QuantType.QInt8,
-                extra_options={"MatMulConstBOnly": True},
+                # fused graphs (edgevla.export.fusion) hold contrib ops that ONNX shape
+                # inference cannot type; what they produce is fp32
+                extra_options={"MatMulConstBOnly": True, "DefaultTensorType": TensorProto.FLOAT},
             )
     elif method == "int8-static":
         with dropped(ORT_PREPROCESS_HINT):
@@ -170,6 +180,7 @@ def quantize_graph(method: str, src: Path, dst: Path, feeds: list[dict] | None, 
                     "MatMulConstBOnly": True,
                     "ActivationSymmetric": True,
                     "WeightSymmetric": True,
+                    "DefaultTensorType": TensorProto.FLOAT,
                 },
             )
     elif method == "fp16":

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 from edgevla.errors import EdgevlaError
+from edgevla.export.fusion import RECORD as FUSION_RECORD
 from edgevla.runtime.artifact import read_artifact
 
 TRTEXEC_PATHS = ("trtexec", "/usr/src/tensorrt/bin/trtexec")
@@ -33,6 +34,11 @@ def trtexec_commands(
     if manifest.precision == "int8-dynamic":
         raise EdgevlaError(
             f"{art} is int8-dynamic (ORT CPU operators TensorRT lacks): use the fp32 or int8-static artifact"
+        )
+    if (art / FUSION_RECORD).is_file():
+        raise EdgevlaError(
+            f"{art} was fused for ONNX Runtime (export onnx --optimize: contrib ops TensorRT lacks): "
+            "export it again without --optimize for TensorRT"
         )
     commands = []
     for graph, filename in manifest.graphs.items():

@@ -36,6 +36,19 @@ def local_path(source: str | Path) -> Path:
     raise EdgevlaError(f"policy '{source}' {problem} {kinds}")
 
 
+def policy_bytes(source: str | Path) -> int | None:
+    """Bytes of a local policy's weights (an artifact's graphs, a checkpoint's safetensors), which
+    sets its default thread count (runtime.workers.worker_threads); None for other sources."""
+    path = Path(source)
+    if is_artifact(path):
+        files = [*path.glob("*.onnx"), *path.glob("*.onnx.data")]
+    elif path.is_dir():
+        files = list(path.glob("*.safetensors"))
+    else:
+        return None
+    return sum(f.stat().st_size for f in files) or None
+
+
 def open_local(
     source: str | Path,
     *,

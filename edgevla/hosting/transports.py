@@ -7,13 +7,14 @@ import sys
 from pathlib import Path
 
 from edgevla.errors import EdgevlaError
-from edgevla.hosting.sources import is_remote, local_path, open_local
+from edgevla.hosting.sources import is_remote, local_path, open_local, policy_bytes
 from edgevla.policy_io import DualPolicy, Expectation, Policy, check_fit
 from edgevla.runtime.dual import LocalSystems, Systems, not_dual
 from edgevla.runtime.dual_session import LinkSystems
 from edgevla.runtime.session import LinkPolicy
 from edgevla.runtime.wire import Refused
 from edgevla.runtime.workers import (
+    SMALL_POLICY_BYTES,
     ProcessLink,
     RemotePolicy,
     connect_websocket,
@@ -57,7 +58,7 @@ class ProcessPolicy(LinkPolicy):
     """The policy at `source` served by a child process over a pipe, respawned with backoff."""
 
     def __init__(self, source: str, expect: Expectation, threads: int | None = None, **loading):
-        count = worker_threads(threads)
+        count = worker_threads(threads, policy_bytes(source))
         argv, env = worker_argv(source, count, **loading), threads_env(count)
         super().__init__(lambda: ProcessLink(argv, env), expect, describe="worker process")
 
@@ -67,9 +68,18 @@ class ProcessSystems(LinkSystems):
     and System 1 run in two threads there, sharing its cached context."""
 
     def __init__(self, source: str, expect: Expectation, threads: int | None = None, **loading):
-        count = worker_threads(threads)
+        count = worker_threads(threads, policy_bytes(source))
         argv, env = worker_argv(source, count, **loading), threads_env(count)
         super().__init__(lambda: ProcessLink(argv, env), expect, describe="worker process")
+
+
+def local_threads(threads: int | None, source: str) -> int:
+    """ONNX Runtime threads of a policy in this process: `threads`, else one for a small policy
+    (see runtime.workers.SMALL_POLICY_BYTES), else 0 (its default: one per core)."""
+    if threads:
+        return threads
+    size = policy_bytes(source)
+    return 1 if size is not None and size < SMALL_POLICY_BYTES else 0
 
 
 def open_policy(
@@ -97,8 +107,9 @@ def open_policy(
                (`Refused`). Required by "process" and "remote", which send it in their handshake;
                None on "thread" skips the check (serving, predicting, comparing);
     token, jpeg  the server's shared secret; JPEG-compress images on the way (remote only);
-    threads    compute threads: ONNX Runtime's intra-op threads in this process (None: its
-               default), or a worker process's whole budget (None: all cores but one);
+    threads    compute threads: ONNX Runtime's intra-op threads in this process (None: one for a
+               small policy, else its default), or a worker process's whole budget (None: one
+               for a small policy, else all cores but one);
     device, dtype, vlm_dir, providers, num_steps  how a local source loads (`sources.open_local`;
                a server chooses its own steps: `edgevla serve --steps`).
 
@@ -129,7 +140,7 @@ def open_policy(
             raise ValueError("a worker process needs the robot's Expectation: its handshake sends it")
         local_path(source)
         return ProcessPolicy(source, expect, threads, **loading)
-    policy = open_local(source, threads=threads or 0, **loading)
+    policy = open_local(source, threads=local_threads(threads, source), **loading)
     problem = None if expect is None else check_fit(policy.spec, expect)
     if problem:
         policy.close()

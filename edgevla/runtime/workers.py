@@ -31,9 +31,16 @@ from edgevla.runtime.wire import MAX_MESSAGE_BYTES, Refused
 log = logging.getLogger("edgevla.runtime")
 
 
-def worker_threads(requested: int | None = None) -> int:
-    """Compute threads for a worker process: `requested`, else the user's OMP_NUM_THREADS, else all
-    cores but one, which stays with the control loop.
+# A policy with fewer weight bytes than this runs on one thread: its operators are too small to
+# split, so a second thread only adds the pool's hand-offs (measured, docs/PERFORMANCE.md: the
+# demo policy, 12 MB, 20 ms per chunk on 1 thread, 86 ms on 2, 2-core box under load).
+SMALL_POLICY_BYTES = 64 * 2**20
+
+
+def worker_threads(requested: int | None = None, policy_bytes: int | None = None) -> int:
+    """Compute threads for a worker process: `requested`, else the user's OMP_NUM_THREADS, else one
+    for a small policy (`policy_bytes` of weights below SMALL_POLICY_BYTES), else all cores but
+    one, which stays with the control loop.
 
     Math libraries spin a thread per core by default; beside a control loop on a small machine
     that oversubscribes the CPU (measured: tiny policy 60 ms with 1 thread, >700 ms with 2 on a
@@ -41,7 +48,11 @@ def worker_threads(requested: int | None = None) -> int:
     if requested:
         return requested
     user_choice = os.environ.get("OMP_NUM_THREADS", "")
-    return int(user_choice) if user_choice.isdigit() else max(1, (os.cpu_count() or 2) - 1)
+    if user_choice.isdigit():
+        return int(user_choice)
+    if policy_bytes is not None and policy_bytes < SMALL_POLICY_BYTES:
+        return 1
+    return max(1, (os.cpu_count() or 2) - 1)
 
 
 def threads_env(count: int) -> dict[str, str]:

@@ -67,3 +67,44 @@ def test_a_worker_process_loads_the_source_with_the_callers_options(tmp_path):
     finally:
         policy.close()
     assert policy._link is None  # closing the policy ended its worker process
+
+
+DEMO_POLICY = (
+    __import__("pathlib").Path(__file__).resolve().parents[2]
+    / "edgevla"
+    / "assets"
+    / "small-reach"
+    / "onnx-int8"
+)
+
+
+def session_threads(policy) -> set[int]:
+    import onnxruntime as ort
+
+    found = [*vars(policy).values(), *getattr(policy, "sessions", {}).values()]
+    sessions = [v for v in found if isinstance(v, ort.InferenceSession)]
+    assert sessions
+    return {session.get_session_options().intra_op_num_threads for session in sessions}
+
+
+def test_a_small_policy_gets_one_thread_unless_told(tmp_path, monkeypatch):
+    """A second thread made the 12 MB demo policy slower (docs/PERFORMANCE.md): one by default,
+    in this process and in a worker process; a bigger policy keeps all cores but one."""
+    from edgevla.hosting.transports import ProcessPolicy
+    from edgevla.runtime.workers import worker_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    assert session_threads(open_policy(DEMO_POLICY)) == {1}
+    assert session_threads(open_policy(DEMO_POLICY, threads=2)) == {2}
+    started = []
+    monkeypatch.setattr(
+        "edgevla.hosting.transports.LinkPolicy.__init__", lambda self, link, *a, **k: started.append(link)
+    )
+    monkeypatch.setattr("edgevla.hosting.transports.ProcessLink", lambda argv, env: (argv, env))
+    ProcessPolicy(str(DEMO_POLICY), expect())
+    argv, env = started[0]()
+    assert argv[-2:] == ["--threads", "1"] and env["OMP_NUM_THREADS"] == "1"
+    assert worker_threads(None, 500 * 2**20) == 3 and worker_threads(None, None) == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert worker_threads(None, 12 * 2**20) == 2  # the user's choice wins
