@@ -31,10 +31,10 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx.external_data_helper import load_external_data_for_model
 
 from edgevla.errors import EdgevlaError
-from edgevla.runtime.artifact import read_artifact, write_manifest
+from edgevla.runtime.artifact import FUSION_RECORD, read_artifact, write_manifest
 
 MS_DOMAIN = "com.microsoft"
-RECORD = "fusion.json"  # what the pass did to each graph, kept beside the graphs
+RECORD = FUSION_RECORD  # what the pass did to each graph, kept beside the graphs
 FUSIONS = ("attention", "gelu", "rmsnorm")
 SQRT_2_OVER_PI = float(np.sqrt(2 / np.pi))
 # Below this many elements an initializer is read as a value (scales, shapes, axes); bigger ones

@@ -34,6 +34,7 @@ FORMAT_VERSION = 2
 GRAPHS = ("context", "state", "head")
 TOKENIZER = "tokenizer.json"
 STATS = "stats.npz"
+FUSION_RECORD = "fusion.json"  # written by `export onnx --optimize` (edgevla.export.fusion)
 HEAD_FILE_KEYS = ("tokenizer",)
 # what each head's loop reads from manifest.head, and of what kind (checked at load)
 HEAD_FIELDS = {

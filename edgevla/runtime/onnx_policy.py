@@ -16,6 +16,7 @@ import numpy as np
 from edgevla.errors import EdgevlaError, first_line
 from edgevla.policy_io import TIMESTAMP_KEY, Context, DualPolicy, Guidance, Observation
 from edgevla.runtime.artifact import (
+    FUSION_RECORD,
     GRAPHS,
     HEAD_FILE_KEYS,
     MANIFEST,
@@ -57,13 +58,16 @@ def pick_providers(requested: list[str] | None = None) -> list[str]:
     return chosen if "CPUExecutionProvider" in chosen else [*chosen, "CPUExecutionProvider"]
 
 
-def open_session(path: Path, providers: list[str], threads: int = 0):
+def open_session(path: Path, providers: list[str], threads: int = 0, arena: bool = False):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     # Without ORT's CPU arena, freed activations go back to the allocator: the 450M int8 artifact
     # measured 1.29 GB peak RSS over 3 chunks with the arena (it keeps growing), < 1 GB without.
-    options.enable_cpu_mem_arena = False
+    # A fused artifact (`export onnx --optimize`) allocates fewer, larger tensors: its 450M int8
+    # prefix took 1988 ms of CPU with the arena against 2354 without, and its whole chunk 4.89 s /
+    # 830 MB with the arena against 6.04 s / 980 MB unfused without (docs/PERFORMANCE.md).
+    options.enable_cpu_mem_arena = arena
     if threads:
         options.intra_op_num_threads = threads
     try:
@@ -130,8 +134,9 @@ class OnnxPolicy(DualPolicy):
         self.art = Path(art)
         self.manifest = manifest = read_artifact(self.art)
         self.providers = pick_providers(providers)
+        fused = FUSION_RECORD in manifest.files
         self.sessions = {
-            graph: open_session(self.art / manifest.graphs[graph], self.providers, threads)
+            graph: open_session(self.art / manifest.graphs[graph], self.providers, threads, arena=fused)
             for graph in GRAPHS
         }
         check_graph_shapes(manifest, self.art / MANIFEST, declared_shapes(self.sessions))

@@ -107,3 +107,11 @@ def test_tensorrt_refuses_a_fused_artifact(tmp_path, fused_golden):
     fused, _ = fused_golden
     with pytest.raises(EdgevlaError, match="export it again without --optimize for TensorRT"):
         trtexec_commands(fused, tmp_path / "engines", "fp16", 2048)
+
+
+def test_only_a_fused_artifact_runs_with_the_memory_arena(golden_art, fused_golden):
+    """The arena pays for the fused graphs' few large tensors and costs the unfused ones memory."""
+    fused, _ = fused_golden
+    for art, arena in ((golden_art, False), (fused, True)):
+        sessions = OnnxPolicy(art, providers=["cpu"]).sessions.values()
+        assert all(s.get_session_options().enable_cpu_mem_arena == arena for s in sessions)
