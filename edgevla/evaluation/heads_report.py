@@ -46,10 +46,15 @@ def size_mb(art: Path) -> float | None:
 def gather(work: Path, variants, args: argparse.Namespace) -> dict[str, Any]:
     latency = read_json(work / "latency.json") or {"rows": []}
     by_key = {(row["variant"], row["precision"]): row for row in latency["rows"]}
+    throughput = read_json(work / "throughput.json") or {}
     rows = []
     for variant in variants:
         row: dict[str, Any] = {"variant": variant.name, "head": variant.head, "sample_steps": variant.steps}
         row |= training(work / "train" / variant.head)
+        measured = throughput.get(variant.head)
+        if measured:  # back to back, one machine: preferred over the training runs' own figure
+            row["train_run_samples_per_s"] = row.get("samples_per_s")
+            row["samples_per_s"] = measured["samples_per_s"]
         for precision in PRECISIONS:
             timing = by_key.get((variant.name, precision), {})
             row[f"chunk_ms_p50_{precision}"] = timing.get("chunk_ms_p50")
