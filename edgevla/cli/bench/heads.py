@@ -112,6 +112,20 @@ def run_logged(command: list[str], log: Path) -> subprocess.CompletedProcess:
     return result
 
 
+class TimedSession:
+    """An ONNX Runtime session that counts and times its calls (the head graph's share of a chunk)."""
+
+    def __init__(self, session):
+        self.session, self.calls, self.seconds = session, 0, 0.0
+
+    def run(self, outputs, feed):
+        started = time.perf_counter()
+        result = self.session.run(outputs, feed)
+        self.seconds += time.perf_counter() - started
+        self.calls += 1
+        return result
+
+
 def read_rows(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
@@ -194,9 +208,14 @@ class Bench:
                     num_steps=variant.steps,
                 )  # fmt: skip
                 figures = measure(policy, self.args.latency_runs, warmup=2)
-                rows.append(
-                    {"variant": variant.name, "precision": precision, **figures, "holds": policy.holds}
-                )
+                head = policy.sessions["head"] = TimedSession(policy.sessions["head"])
+                chunks = measure(policy, self.args.latency_runs, warmup=0)["runs"]
+                figures |= {
+                    "head_calls_per_chunk": head.calls / chunks,  # fast: tokens decoded (+ EOS)
+                    "head_call_ms": head.seconds * 1e3 / max(1, head.calls),
+                    "holds": policy.holds,
+                }
+                rows.append({"variant": variant.name, "precision": precision, **figures})
                 print(
                     f"latency {variant.name} {precision}: p50 {figures['chunk_ms_p50']:.1f} ms",
                     file=sys.stderr,
