@@ -61,6 +61,7 @@ def describe(net, name: str, freeze: str) -> dict:
         "action_dim": cfg.action_dim,
         "chunk_size": cfg.chunk_size,
         "num_steps": cfg.num_steps,
+        "head": cfg.head.name,
     }
 
 
@@ -93,6 +94,7 @@ def run_info(args: argparse.Namespace) -> int:
         "expert_layers",
         "chunk_size",
         "num_steps",
+        "head",
     ):
         print(f"  {key:<24} {facts[key]}")
     return 0

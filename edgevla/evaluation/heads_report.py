@@ -46,14 +46,21 @@ def size_mb(art: Path) -> float | None:
 def gather(work: Path, variants, args: argparse.Namespace) -> dict[str, Any]:
     latency = read_json(work / "latency.json") or {"rows": []}
     by_key = {(row["variant"], row["precision"]): row for row in latency["rows"]}
+    throughput = read_json(work / "throughput.json") or {}
     rows = []
     for variant in variants:
         row: dict[str, Any] = {"variant": variant.name, "head": variant.head, "sample_steps": variant.steps}
         row |= training(work / "train" / variant.head)
+        measured = throughput.get(variant.head)
+        if measured:  # back to back, one machine: preferred over the training runs' own figure
+            row["train_run_samples_per_s"] = row.get("samples_per_s")
+            row["samples_per_s"] = measured["samples_per_s"]
         for precision in PRECISIONS:
             timing = by_key.get((variant.name, precision), {})
             row[f"chunk_ms_p50_{precision}"] = timing.get("chunk_ms_p50")
             row[f"chunk_ms_p90_{precision}"] = timing.get("chunk_ms_p90")
+            row[f"head_calls_{precision}"] = timing.get("head_calls_per_chunk")
+            row[f"head_call_ms_{precision}"] = timing.get("head_call_ms")
             row[f"artifact_mb_{precision}"] = size_mb(work / "art" / variant.head / precision)
             for task in TASKS:
                 result = read_json(work / "eval" / f"{variant.name}-{precision}-{task}.json") or {}
@@ -90,7 +97,7 @@ def success_cell(row: dict[str, Any]):
 def table(report: dict[str, Any]) -> str:
     header = (
         "| head | trainable params | train samples/s | chunk p50/p90 ms fp32 | chunk p50/p90 ms int8 "
-        "| artifact MB fp32/int8 | reach fp32 | reach int8 | reach_either fp32 | reach_either int8 |"
+        "| head graph calls/chunk x ms int8 | artifact MB fp32/int8 | reach fp32 | reach int8 | reach_either fp32 | reach_either int8 |"
     )
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for r in report["rows"]:
@@ -99,6 +106,7 @@ def table(report: dict[str, Any]) -> str:
             f"| {r['variant']} | {cell(r.get('trainable_params'), '{:,}')} | {cell(r.get('samples_per_s'), '{:.2f}')} "
             f"| {cell(r['chunk_ms_p50_fp32'], '{:.0f}')}/{cell(r['chunk_ms_p90_fp32'], '{:.0f}')} "
             f"| {cell(r['chunk_ms_p50_int8'], '{:.0f}')}/{cell(r['chunk_ms_p90_int8'], '{:.0f}')} "
+            f"| {cell(r['head_calls_int8'], '{:.1f}')} x {cell(r['head_call_ms_int8'], '{:.1f}')} "
             f"| {cell(r['artifact_mb_fp32'], '{:.1f}')}/{cell(r['artifact_mb_int8'], '{:.1f}')} "
             f"| {rate('reach', 'fp32')} | {rate('reach', 'int8')} | {rate('reach_either', 'fp32')} "
             f"| {rate('reach_either', 'int8')} |"

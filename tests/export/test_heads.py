@@ -179,3 +179,59 @@ def test_steps_choose_the_flow_and_diffusion_sampling(built):
         OnnxPolicy(built("regression").art, num_steps=2)
     with pytest.raises(EdgevlaError, match="outside 1..10"):
         OnnxPolicy(built("flow").art, num_steps=11)
+
+
+def test_fast_decode_graph_takes_static_int8_and_fp16(built, tmp_path):
+    from edgevla.export.quantize import quantize_artifact
+    from edgevla.runtime.onnx_policy import OnnxPolicy
+
+    spec = OnnxPolicy(built("fast").art).spec
+    calibration = [observation(spec, seed=s) for s in range(2)]
+    for method in ("int8-static", "fp16"):
+        out = quantize_artifact(
+            built("fast").art, method, tmp_path / method, iter(calibration), log=lambda _: None
+        )
+        policy = OnnxPolicy(out)
+        actions = policy.infer(observation(spec, seed=5))
+        assert actions.shape == (spec.chunk_size, spec.action_dim) and np.isfinite(actions).all()
+        assert (out / "action_tokenizer.json").is_file()
+
+
+def test_check_compares_a_token_head_in_robot_units(built, capsys):
+    from edgevla.cli import main
+
+    code = main(
+        [
+            "check",
+            "--policy",
+            str(built("bins").ckpt),
+            "--art",
+            str(built("bins").int8),
+            "--frames",
+            "2",
+            "--json",
+        ]
+    )
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["chunks"] == 2 and np.isfinite(summary["max_abs"])
+
+
+def test_fast_hold_travels_over_the_wire():
+    from edgevla.runtime.wire import Chunk, decode, encode
+
+    actions = np.zeros((10, 6), np.float32)
+    assert decode(encode(Chunk(id=1, actions=actions, infer_ms=3.0, held=True))).held is True
+    assert decode(encode(Chunk(id=2, actions=actions, infer_ms=3.0))).held is False
+
+
+def test_flow_trains_with_high_noise_time_sampling():
+    from edgevla.model.checkpoint import build_preset
+
+    policy = build_preset("tiny", seed=0, head=HeadConfig(name="flow", time_sampling="high-noise"))
+    chunks = smooth_chunks(2, policy.cfg.chunk_size, policy.cfg.action_dim)
+    loss = policy.net.loss(training_batch(policy, chunks))
+    loss.backward()
+    assert torch.isfinite(loss) and policy.net.head.action_out_proj.weight.grad.abs().sum() > 0
+    times = policy.net.head.sample_time(4000, "cpu")
+    assert (times > 0.9).float().mean() > 0.3  # a third of the draws near pure noise (beta 1.5: ~15 %)

@@ -24,7 +24,14 @@ def fake_work(work: Path) -> None:
             art.mkdir(parents=True)
             (art / "head.onnx").write_bytes(b"0" * size)
     rows = [
-        {"variant": v, "precision": p, "chunk_ms_p50": ms, "chunk_ms_p90": ms * 1.2}
+        {
+            "variant": v,
+            "precision": p,
+            "chunk_ms_p50": ms,
+            "chunk_ms_p90": ms * 1.2,
+            "head_calls_per_chunk": 2.0,
+            "head_call_ms": 5.0,
+        }
         for v, ms in (("flow", 100.0), ("flow@2", 30.0), ("bins", 20.0))
         for p in ("fp32", "int8")
     ]
@@ -53,7 +60,7 @@ def test_report_gathers_every_stage(tmp_path, capsys):
     assert flow2["chunk_ms_p50_int8"] == 30.0 and flow2["sample_steps"] == 2 and flow2["head"] == "flow"
     assert bins["artifact_mb_fp32"] == 3.0 and bins["success_reach_either_int8"] == 0.25
     table = (work / "heads.md").read_text()
-    assert "| flow@2 | 1,234,567 | 4.00 | 30/36 | 30/36 | 3.0/1.0 | 25% of 20 |" in table
+    assert "| flow@2 | 1,234,567 | 4.00 | 30/36 | 30/36 | 2.0 x 5.0 | 3.0/1.0 | 25% of 20 |" in table
     assert report["eval"] == "clockless, 10 actions per chunk"
     assert (work / "heads.png").stat().st_size > 0
 

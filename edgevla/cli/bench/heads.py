@@ -6,6 +6,9 @@ Stages (each skips what WORK already holds, so a stopped run continues where it 
               VLM (base_parts: vlm; state projection, expert and head fresh from one seed), with
               the same number of steps and batch size
     export    each policy exported to ONNX (fp32) and quantized (int8-dynamic)
+    throughput  training samples/s of every head, `edgevla bench train` back to back on the
+              first dataset (the training runs' own figures share the machine with whatever
+              else ran then; these share it with each other)
     latency   chunk latency p50/p90 of every variant and precision, one process, back to back,
               with the load average before and after
     eval      success over held-out simulator episodes (eval seeds, never demo seeds) on each
@@ -30,7 +33,7 @@ from pathlib import Path
 from edgevla.errors import EdgevlaError
 
 HEADS = ("flow", "diffusion", "regression", "bins", "fast")
-STAGES = ("train", "export", "latency", "eval", "report")
+STAGES = ("train", "export", "throughput", "latency", "eval", "report")
 PRECISIONS = ("fp32", "int8")
 TASKS = ("reach", "reach_either")
 DEFAULT_VARIANTS = "flow,flow@2,diffusion,regression,bins,fast"
@@ -78,6 +81,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--sync", type=int, default=0, help="clockless eval playing N actions per chunk (0: async runtime)"
     )
     parser.add_argument("--latency-runs", type=int, default=20, help="timed chunks per variant and precision")
+    parser.add_argument("--throughput-steps", type=int, default=10, help="timed training steps per head")
     parser.add_argument(
         "--threads", type=int, default=0, help="ONNX Runtime threads for latency (0: its default)"
     )
@@ -106,6 +110,24 @@ def run_logged(command: list[str], log: Path) -> subprocess.CompletedProcess:
     if result.returncode != 0:
         raise EdgevlaError(f"{command[3]} failed (exit {result.returncode}): see {log}")
     return result
+
+
+class TimedSession:
+    """An ONNX Runtime session that counts and times its calls (the head graph's share of a chunk)."""
+
+    def __init__(self, session):
+        self.session, self.calls, self.seconds = session, 0, 0.0
+
+    def run(self, outputs, feed):
+        started = time.perf_counter()
+        result = self.session.run(outputs, feed)
+        self.seconds += time.perf_counter() - started
+        self.calls += 1
+        return result
+
+
+def read_rows(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 class Bench:
@@ -154,6 +176,24 @@ class Bench:
             if not (int8 / "manifest.json").is_file():
                 quantize_artifact(fp32, "int8-dynamic", int8, log=lambda _: None)
 
+    def throughput(self) -> None:
+        a = self.args
+        out = self.work / "throughput.json"
+        rows = read_rows(out)
+        for head in self.heads:
+            if head in rows:
+                continue
+            command = edgevla_command(
+                "bench", "train", "--recipe", a.recipe, "--dataset", a.dataset[0], "--json",
+                "--steps", str(a.throughput_steps), "--warmup", "3",
+                "--set", f"base={a.base}", "--set", "base_parts=vlm", "--set", f"head.name={head}",
+                "--set", f"batch_size={a.batch}", "--set", "num_workers=0", "--set", "eval.episodes=0",
+            )  # fmt: skip
+            print(f"training throughput {head}", file=sys.stderr)
+            result = run_logged(command, self.work / "throughput" / f"{head}.log")
+            rows[head] = json.loads(result.stdout.strip().splitlines()[-1]) | {"load": load_average()}
+            out.write_text(json.dumps(rows, indent=1))
+
     def latency(self) -> None:
         from edgevla.evaluation.latency import measure
         from edgevla.runtime.onnx_policy import OnnxPolicy
@@ -168,9 +208,14 @@ class Bench:
                     num_steps=variant.steps,
                 )  # fmt: skip
                 figures = measure(policy, self.args.latency_runs, warmup=2)
-                rows.append(
-                    {"variant": variant.name, "precision": precision, **figures, "holds": policy.holds}
-                )
+                head = policy.sessions["head"] = TimedSession(policy.sessions["head"])
+                chunks = measure(policy, self.args.latency_runs, warmup=0)["runs"]
+                figures |= {
+                    "head_calls_per_chunk": head.calls / chunks,  # fast: tokens decoded (+ EOS)
+                    "head_call_ms": head.seconds * 1e3 / max(1, head.calls),
+                    "holds": policy.holds,
+                }
+                rows.append({"variant": variant.name, "precision": precision, **figures})
                 print(
                     f"latency {variant.name} {precision}: p50 {figures['chunk_ms_p50']:.1f} ms",
                     file=sys.stderr,
@@ -212,7 +257,14 @@ class Bench:
 
         write_report(self.work, self.variants, self.args)
 
-    STAGE_METHODS = {"train": train, "export": export, "latency": latency, "eval": evaluate, "report": report}
+    STAGE_METHODS = {
+        "train": train,
+        "export": export,
+        "throughput": throughput,
+        "latency": latency,
+        "eval": evaluate,
+        "report": report,
+    }
 
 
 def run(args: argparse.Namespace) -> int:
