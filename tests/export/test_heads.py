@@ -221,8 +221,8 @@ def test_fast_hold_travels_over_the_wire():
     from edgevla.runtime.wire import Chunk, decode, encode
 
     actions = np.zeros((10, 6), np.float32)
-    assert decode(encode(Chunk(id=1, actions=actions, infer_ms=3.0, held=True))).held is True
-    assert decode(encode(Chunk(id=2, actions=actions, infer_ms=3.0))).held is False
+    assert decode(encode(Chunk(id=1, actions=actions, infer_ms=3.0, undecoded=True))).undecoded is True
+    assert decode(encode(Chunk(id=2, actions=actions, infer_ms=3.0))).undecoded is False
 
 
 def test_flow_trains_with_high_noise_time_sampling():
