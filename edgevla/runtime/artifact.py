@@ -26,6 +26,7 @@ from typing import Any
 
 from edgevla.errors import EdgevlaError
 from edgevla.policy_io import PolicyIO
+from edgevla.runtime.head_loops import LOOPS
 
 MANIFEST = "manifest.json"
 FORMAT = "edgevla-onnx"
@@ -309,25 +310,9 @@ def check_graph_shapes(manifest: Manifest, where: Path, declared: dict[str, dict
         "state": {"state": [(manifest.max_state_dim, "max_state_dim")]},
         "head": {"expert_k": [None] * 4, "expert_v": [None] * 4, "prefix_mask": [None]},
     }
-    head = manifest.head
-    name = head.get("name")
-    if name in ("flow", "diffusion"):
-        expected["head"] |= {
-            "x_t": chunk,
-            "time_emb": [(manifest.expert_hidden_size, "expert_hidden_size")],
-            "velocity" if name == "flow" else "epsilon": chunk,
-        }
-    elif name == "regression":
-        expected["head"]["actions"] = chunk
-    elif name == "bins":
-        expected["head"]["logits"] = [*chunk, (head.get("bins"), "head.bins")]
-    elif name == "fast":
-        # the cache's first axis is the joint layers, its second the batch: check what follows
-        cache = [None, *((size, "head.cache_shape") for size in head["cache_shape"][2:])]
-        vocab = (head["vocab_size"] + 1, "head.vocab_size + 1")
-        expected["head"] |= {"token": [(1, "one token")], "position": [], "logits": [vocab]}
-        for key in ("suffix_k", "suffix_v", "suffix_k_out", "suffix_v_out"):
-            expected["head"][key] = cache
+    loop = LOOPS.get(manifest.head.get("name"))  # an unknown head is refused when its loop is made
+    if loop is not None:
+        expected["head"] |= loop.graph_tensors(chunk, manifest.head, manifest.expert_hidden_size)
     for graph, tensors in expected.items():
         for tensor, axes in tensors.items():
             shape = declared.get(graph, {}).get(tensor)

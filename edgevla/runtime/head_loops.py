@@ -48,6 +48,12 @@ class HeadLoop:
         self.settings = settings
         self.num_steps = num_steps or settings.num_steps
 
+    @staticmethod
+    def graph_tensors(chunk: list, head: dict[str, Any], expert_hidden_size: int) -> dict[str, list]:
+        """The head graph's own tensors -> the manifest fields behind each axis after the batch
+        axis (`chunk`: those of chunk_size x max_action_dim), checked against what the graph declares."""
+        return {}
+
     def chunk(self, run_step: RunStep, noise: np.ndarray, guidance: GuidanceTarget | None) -> np.ndarray:
         raise NotImplementedError
 
@@ -58,6 +64,12 @@ class FlowLoop(HeadLoop):
     guidable = True
     needs_noise = True
     iterative = True
+    output = "velocity"
+
+    @classmethod
+    def graph_tensors(cls, chunk: list, head: dict[str, Any], expert_hidden_size: int) -> dict[str, list]:
+        time_emb = [(expert_hidden_size, "expert_hidden_size")]
+        return {"x_t": chunk, "time_emb": time_emb, cls.output: chunk}
 
     def time_embedding(self, t: float) -> np.ndarray:
         s = self.settings
@@ -74,6 +86,8 @@ class DiffusionLoop(FlowLoop):
     """DDIM over `num_steps` of the head's training noise levels; RTC guidance inpaints the
     predicted clean chunk before each update."""
 
+    output = "epsilon"
+
     def chunk(self, run_step: RunStep, noise: np.ndarray, guidance: GuidanceTarget | None) -> np.ndarray:
         timesteps = int(self.settings.head["train_timesteps"])
 
@@ -86,12 +100,20 @@ class DiffusionLoop(FlowLoop):
 class RegressionLoop(HeadLoop):
     """One graph call: the chunk itself."""
 
+    @staticmethod
+    def graph_tensors(chunk: list, head: dict[str, Any], expert_hidden_size: int) -> dict[str, list]:
+        return {"actions": chunk}
+
     def chunk(self, run_step: RunStep, noise: np.ndarray, guidance: GuidanceTarget | None) -> np.ndarray:
         return run_step({})[0].astype(np.float32)
 
 
 class BinsLoop(HeadLoop):
     """One graph call for every token's logits; argmax (or expected value) per dimension."""
+
+    @staticmethod
+    def graph_tensors(chunk: list, head: dict[str, Any], expert_hidden_size: int) -> dict[str, list]:
+        return {"logits": [*chunk, (head.get("bins"), "head.bins")]}
 
     def tokens(self, run_step: RunStep) -> tuple[np.ndarray, np.ndarray]:
         head = self.settings.head
@@ -111,6 +133,14 @@ class FastLoop(HeadLoop):
     FAST tokenizer back to a chunk; a sequence that does not spell one is a chunk of NaN."""
 
     can_hold = True
+
+    @staticmethod
+    def graph_tensors(chunk: list, head: dict[str, Any], expert_hidden_size: int) -> dict[str, list]:
+        # the cache's first axis is the joint layers, its second the batch: check what follows
+        cache = [None, *((size, "head.cache_shape") for size in head["cache_shape"][2:])]
+        vocab = (head["vocab_size"] + 1, "head.vocab_size + 1")
+        tensors: dict[str, list] = {"token": [(1, "one token")], "position": [], "logits": [vocab]}
+        return tensors | dict.fromkeys(("suffix_k", "suffix_v", "suffix_k_out", "suffix_v_out"), cache)
 
     def __init__(self, settings: LoopSettings, num_steps: int | None = None):
         super().__init__(settings, num_steps)
