@@ -131,7 +131,7 @@ def main() -> None:
     )
     for row in rows:
         print(
-            f"{row['backend'][-48:]:48s} chunk {row['chunk_ms_p50']:8.0f} ms  RSS {row['peak_rss_mb']:6.0f} MB  "
+            f"{row['backend'][-48:]:48s} chunk {row['chunk_ms_p50']:8.0f} ms  System 1 {row['system1_ms_p50']:6.0f} ms  RSS {row['peak_rss_mb']:6.0f} MB  "
             f"x{row['speedup_vs_lerobot']:.2f} speed, x{row['rss_vs_lerobot']:.2f} RSS, "
             f"max |a - lerobot| {row['max_abs_err']:.2e}"
         )

@@ -7,7 +7,8 @@ several backends on one observation and one noise draw, each backend in its own 
 A backend is `torch:CHECKPOINT[:fp32|bf16]` or `onnx:ARTIFACT`. The first one is the reference
 the others' action error is measured against (max and mean absolute difference, in the robot's
 units after un-normalising). Chunk latency is `policy.infer` end to end (preprocessing
-included); the graph rows time each ONNX graph of the artifact alone (inputs of its declared
+included); System 1 is `policy.act` against a cached context (the dual system's chunk: state token
+and head, images not re-encoded); the graph rows time each ONNX graph of the artifact alone (inputs of its declared
 shapes; no kernel here branches on values); torch's prefix is `encode_prefix` and its step the
 rest of the chunk over the step count. Peak RSS is the child process's high-water mark after the
 timed chunks (before the per-graph timing opens its own sessions). Print `uptime` beside it.
@@ -41,7 +42,9 @@ def observation(spec, frame: tuple[int, int], seed: int = 0) -> dict:
     return obs
 
 
-def open_backend(backend: str, threads: int, vlm_dir: str | None = None, arena: bool = False):
+def open_backend(
+    backend: str, threads: int, vlm_dir: str | None = None, arena: bool = False, steps: int | None = None
+):
     kind, _, rest = backend.partition(":")
     if kind == "onnx":
         from edgevla.runtime import onnx_policy
@@ -50,7 +53,7 @@ def open_backend(backend: str, threads: int, vlm_dir: str | None = None, arena: 
         if arena:  # ONNX Runtime's CPU memory arena on (the runtime turns it off): a what-if
             onnx_policy.open_session = open_session_with_arena
 
-        return OnnxPolicy(rest, providers=["cpu"], threads=threads)
+        return OnnxPolicy(rest, providers=["cpu"], threads=threads, num_steps=steps)
     if kind == "torch":
         import torch
 
@@ -110,7 +113,7 @@ def torch_prefix_ms(policy, obs: dict, runs: int) -> float:
 
 def child(args: argparse.Namespace, frame: tuple[int, int], out: Path) -> dict:
     backend, threads, runs, warmup = args.backends[0], args.threads, args.runs, args.warmup
-    policy = open_backend(backend, threads, args.vlm_dir, args.arena)
+    policy = open_backend(backend, threads, args.vlm_dir, args.arena, args.steps)
     if args.obs:  # a recorded observation (.npz of image arrays, state, 0-d task string)
         obs = {key: value[()] if key == "task" else value for key, value in np.load(args.obs).items()}
         obs["task"] = str(obs["task"])
@@ -130,10 +133,18 @@ def child(args: argparse.Namespace, frame: tuple[int, int], out: Path) -> dict:
         actions = policy.infer(obs, noise=noise)
         spent.append((time.perf_counter() - start) * 1000)
     np.save(out, actions)
+    # the dual system's per-chunk cost: System 1 (state token + head) against a cached context
+    context = policy.encode_context(obs)
+    system1 = []
+    for _ in range(max(runs, 10)):
+        start = time.perf_counter()
+        policy.act(context, obs, noise=noise)
+        system1.append((time.perf_counter() - start) * 1000)
     row = {
         "backend": backend,
         "chunk_ms_p50": float(np.median(spent)),
         "chunk_ms_min": float(min(spent)),
+        "system1_ms_p50": float(np.median(system1)),
         "runs": runs,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "resize": policy.pre.io.resize,
@@ -164,6 +175,9 @@ def main() -> None:
         "--reference", help="actions .npy the errors are measured against (default: first backend)"
     )
     parser.add_argument("--arena", action="store_true", help="ONNX: ONNX Runtime's CPU memory arena on")
+    parser.add_argument(
+        "--steps", type=int, help="ONNX: flow/diffusion steps per chunk (default: the manifest's)"
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -187,6 +201,7 @@ def main() -> None:
             ]
             command += ["--frame", args.frame]
             command += ["--arena"] if args.arena else []
+            command += ["--steps", str(args.steps)] if args.steps else []
             for flag in ("vlm_dir", "obs", "noise"):
                 if getattr(args, flag):
                     command += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
@@ -204,7 +219,7 @@ def main() -> None:
             if not args.json:
                 print(
                     f"{backend:60s} prefix {row['prefix_ms']:8.1f} ms  step {row['step_ms']:7.1f} ms  "
-                    f"chunk {row['chunk_ms_p50']:8.1f} ms  RSS {row['peak_rss_mb']:6.0f} MB  "
+                    f"chunk {row['chunk_ms_p50']:8.1f} ms  System 1 {row['system1_ms_p50']:7.1f} ms  RSS {row['peak_rss_mb']:6.0f} MB  "
                     f"err max {row['max_abs_err']:.2e} mean {row['mean_abs_err']:.2e}",
                     flush=True,
                 )

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The measured gain of correction rounds (docs/CORRECTIONS.md), NOT run yet: hours of CPU.
+# The measured gain of correction rounds (docs/CORRECTIONS.md): hours of CPU at full size.
 #
 # A deliberately weak policy (the small-sim-reach recipe's action expert on the grounded VLM of
 # `make demo-train`, trained on 100 plain demos), then ROUNDS rounds of BUDGET new episodes per
@@ -26,6 +26,7 @@ ROUNDS=${ROUNDS:-3}
 STEPS=${STEPS:-3000}                  # steps per training round
 WEIGHT=${WEIGHT:-3}                   # corrections.intervention_weight
 EVAL=${EVAL:-50}
+EVAL_FLAGS=${EVAL_FLAGS:-}            # extra `edgevla eval` flags, e.g. "--sync 10" (clockless: faster, no latency)
 TASK=${TASK:-reach}
 WEAK=${WEAK:-}
 PROBE=${PROBE:-0}
@@ -38,7 +39,8 @@ artifact() {  # $1 run dir -> its int8 artifact
   "$BIN/edgevla" quantize --policy "$1/onnx-fp32" --method int8-dynamic --out "$1/onnx-int8"
 }
 evaluate() {  # $1 arm, $2 round, $3 artifact, $4 interventions per attempt (or null)
-  "$BIN/edgevla" eval --policy "$3" --task "$TASK" --episodes "$EVAL" --json --episodes-out "$OUT/$1-r$2-eval.jsonl" \
+  # shellcheck disable=SC2086  # EVAL_FLAGS is words on purpose
+  "$BIN/edgevla" eval --policy "$3" --task "$TASK" --episodes "$EVAL" $EVAL_FLAGS --json --episodes-out "$OUT/$1-r$2-eval.jsonl" \
     > "$OUT/$1-r$2-eval.json"
   python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print(json.dumps({'arm': sys.argv[2], 'round': int(sys.argv[3]), 'success_rate': s['success_rate'], 'interventions_per_attempt': json.loads(sys.argv[4])}))" \
     "$OUT/$1-r$2-eval.json" "$1" "$2" "$4" >> "$OUT/results.jsonl"

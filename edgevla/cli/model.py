@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+# the heads a random checkpoint can have: bins and fast need ranges / a tokenizer fitted on data
+UNFITTED_HEADS = ("flow", "diffusion", "regression")
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action")
@@ -20,6 +23,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     init.add_argument("--preset", required=True, help="tiny, small or smolvla-450m")
     init.add_argument("--out", required=True, help="directory to create")
     init.add_argument("--seed", type=int, default=0)
+    init.add_argument(
+        "--head",
+        default="flow",
+        choices=UNFITTED_HEADS,
+        help="action head (bins and fast fit their ranges/tokenizer on data: train them instead)",
+    )
     init.set_defaults(handler=run_init)
 
 
@@ -102,7 +111,9 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_init(args: argparse.Namespace) -> int:
     from edgevla.model.checkpoint import build_preset, save_policy
+    from edgevla.model.config import HeadConfig
 
-    path = save_policy(build_preset(args.preset, seed=args.seed), args.out)
-    print(f"wrote {args.preset} (random weights, identity stats) to {path}")
+    policy = build_preset(args.preset, seed=args.seed, head=HeadConfig(name=args.head))
+    path = save_policy(policy, args.out)
+    print(f"wrote {args.preset} with a {args.head} head (random weights, identity stats) to {path}")
     return 0

@@ -102,6 +102,19 @@ def test_model_info_json(capsys):
     assert sum(facts["parts"].values()) == facts["params"]
 
 
+def test_model_init_with_a_head_writes_a_checkpoint_that_predicts(tmp_path, capsys):
+    """A random preset with another head: what latency benchmarks of a one-pass head start from."""
+    code, out, _ = run_cli(
+        capsys, "model", "init", "--preset", "tiny", "--head", "regression", "--out", str(tmp_path / "r")
+    )
+    assert code == 0 and "regression head" in out
+    policy = load_policy(tmp_path / "r")
+    assert policy.net.cfg.head.name == "regression"
+    assert policy.infer(tiny_obs(policy)).shape == (policy.spec.chunk_size, policy.spec.action_dim)
+    with pytest.raises(SystemExit):  # bins need their range fitted on data
+        main(["model", "init", "--preset", "tiny", "--head", "bins", "--out", str(tmp_path / "b")])
+
+
 def copy_case(tmp_path, case=CASE):
     target = tmp_path / case
     shutil.copytree(GOLDEN / case, target)
