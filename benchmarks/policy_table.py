@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -43,15 +44,20 @@ def observation(spec, frame: tuple[int, int], seed: int = 0) -> dict:
 
 
 def open_backend(
-    backend: str, threads: int, vlm_dir: str | None = None, arena: bool = False, steps: int | None = None
+    backend: str,
+    threads: int,
+    vlm_dir: str | None = None,
+    arena: bool = False,
+    steps: int | None = None,
+    spinning: bool = False,
 ):
     kind, _, rest = backend.partition(":")
     if kind == "onnx":
         from edgevla.runtime import onnx_policy
         from edgevla.runtime.onnx_policy import OnnxPolicy
 
-        if arena:  # ONNX Runtime's CPU memory arena on (the runtime turns it off): a what-if
-            onnx_policy.open_session = open_session_with_arena
+        if arena or spinning:  # what-ifs against the runtime's session settings
+            onnx_policy.open_session = partial(open_session_what_if, all_arena=arena, spinning=spinning)
 
         return OnnxPolicy(rest, providers=["cpu"], threads=threads, num_steps=steps)
     if kind == "torch":
@@ -65,19 +71,36 @@ def open_backend(
     raise SystemExit(f"backend '{backend}': use torch:CHECKPOINT[:fp32|bf16] or onnx:ARTIFACT")
 
 
-def open_session_with_arena(path: Path, providers: list[str], threads: int = 0):
+def open_session_what_if(
+    path: Path,
+    providers: list[str],
+    threads: int = 0,
+    arena: bool = False,
+    *,
+    all_arena: bool,
+    spinning: bool,
+):
+    """The runtime's session with ONNX Runtime's CPU memory arena on for every graph (the runtime
+    keeps it for fused artifacts) and/or its intra-op threads spinning (the runtime turns it off)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    options.enable_cpu_mem_arena = arena or all_arena
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     if threads:
         options.intra_op_num_threads = threads
     return ort.InferenceSession(str(path), sess_options=options, providers=providers)
 
 
 def graph_times(art: Path, threads: int, runs: int, arena: bool = False) -> dict[str, float]:
-    """ms per call of each graph of an artifact, alone."""
+    """ms per call of each graph of an artifact, alone, with the memory arena the runtime would
+    give it (on for a fused artifact) unless `arena` turns it on for all."""
     import onnxruntime as ort
     from op_profile import feed_for
+
+    from edgevla.runtime.artifact import FUSION_RECORD
+
+    arena = arena or (art / FUSION_RECORD).exists()
 
     graphs = json.loads((art / "manifest.json").read_text())["graphs"]
     times = {}
@@ -113,7 +136,7 @@ def torch_prefix_ms(policy, obs: dict, runs: int) -> float:
 
 def child(args: argparse.Namespace, frame: tuple[int, int], out: Path) -> dict:
     backend, threads, runs, warmup = args.backends[0], args.threads, args.runs, args.warmup
-    policy = open_backend(backend, threads, args.vlm_dir, args.arena, args.steps)
+    policy = open_backend(backend, threads, args.vlm_dir, args.arena, args.steps, args.spinning)
     if args.obs:  # a recorded observation (.npz of image arrays, state, 0-d task string)
         obs = {key: value[()] if key == "task" else value for key, value in np.load(args.obs).items()}
         obs["task"] = str(obs["task"])
@@ -176,6 +199,9 @@ def main() -> None:
     )
     parser.add_argument("--arena", action="store_true", help="ONNX: ONNX Runtime's CPU memory arena on")
     parser.add_argument(
+        "--spinning", action="store_true", help="ONNX: intra-op threads spin between runs (ORT's default)"
+    )
+    parser.add_argument(
         "--steps", type=int, help="ONNX: flow/diffusion steps per chunk (default: the manifest's)"
     )
     parser.add_argument("--json", action="store_true")
@@ -201,6 +227,7 @@ def main() -> None:
             ]
             command += ["--frame", args.frame]
             command += ["--arena"] if args.arena else []
+            command += ["--spinning"] if args.spinning else []
             command += ["--steps", str(args.steps)] if args.steps else []
             for flag in ("vlm_dir", "obs", "noise"):
                 if getattr(args, flag):

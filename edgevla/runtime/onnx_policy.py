@@ -68,6 +68,12 @@ def open_session(path: Path, providers: list[str], threads: int = 0, arena: bool
     # prefix took 1988 ms of CPU with the arena against 2354 without, and its whole chunk 4.89 s /
     # 830 MB with the arena against 6.04 s / 980 MB unfused without (docs/PERFORMANCE.md).
     options.enable_cpu_mem_arena = arena
+    # A policy runs three sessions in turn (context, state, head) and each keeps its own pool of
+    # intra-op threads, which by default spin for a while after every run: on a 2-core box the
+    # idle sessions' spinning threads took the cores from the running one. Off, the 450M
+    # one-pass head's System 1 went from 64-70 to 37-38 ms and, beside a training run, the
+    # 10-step one from 0.89-1.05 s to 0.52 s (docs/PERFORMANCE.md, "Threads").
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         options.intra_op_num_threads = threads
     try:

@@ -115,3 +115,13 @@ def test_only_a_fused_artifact_runs_with_the_memory_arena(golden_art, fused_gold
     for art, arena in ((golden_art, False), (fused, True)):
         sessions = OnnxPolicy(art, providers=["cpu"]).sessions.values()
         assert all(s.get_session_options().enable_cpu_mem_arena == arena for s in sessions)
+
+
+def test_no_session_spins_between_runs(golden_art, fused_golden):
+    """A chunk runs three sessions in turn: the idle ones' spinning threads would take the cores
+    from the running one."""
+    fused, _ = fused_golden
+    for art in (golden_art, fused):
+        for session in OnnxPolicy(art, providers=["cpu"]).sessions.values():
+            options = session.get_session_options()
+            assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
