@@ -14,8 +14,8 @@ its fp16 / int8-static (QDQ, only where TensorRT is) conversions; on the GPU, in
     recipes                      peak GPU memory of recipes/smolvla-*.yaml at their batch size
                                  (`edgevla train --dry-run` on a synthetic dataset, grad_accum 1)
     onnx cuda fp16 / fp32        ONNX Runtime CUDA EP: per-graph and chunk latency
-    dual system                  System 1 per chunk (cached context, fresh state), when the
-                                 runtime has it (OnnxPolicy.encode_context / act)
+    dual system                  System 1 per chunk (cached context, fresh state:
+                                 OnnxPolicy.encode_context once, then act)
     tensorrt fp16 / int8         ONNX Runtime TensorRT EP (engines built on the first run, build
                                  time reported apart as first_run_s); int8 from the QDQ artifact
 The 450M policy has random weights (the preset): latency and memory do not depend on values.
@@ -296,8 +296,6 @@ def stage_dual(ctx: Context) -> dict:
     from edgevla.runtime.onnx_policy import OnnxPolicy
 
     policy = OnnxPolicy(ctx.art, providers=["cpu" if ctx.rehearse else "cuda"])
-    if not hasattr(policy, "encode_context"):
-        return {"skipped": "this runtime has no dual system yet (OnnxPolicy.encode_context)"}
     obs = ctx.observation(policy.spec)
     context = policy.encode_context(obs)
     policy.act(context, obs)
