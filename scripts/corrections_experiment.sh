@@ -8,6 +8,8 @@
 #   dagger     a correction round of its current policy (`edgevla sim rollout`), trained with the
 #              corrected frames weighted (corrections.intervention_weight)
 #   advantage  the same, trained with corrections.advantage (RECAP-style, runs asking "positive")
+#   hg-dagger  a correction round like dagger, trained on the person's frames alone
+#              (corrections.policy_weight=0, as HG-DAgger); not in the default ARMS
 # After each round: success over 50 held-out scenes (`edgevla eval`, seeds 100000..) and, for the
 # correction arms, interventions per attempt of that round. Results: $OUT/results.jsonl.
 #
@@ -30,6 +32,7 @@ EVAL_FLAGS=${EVAL_FLAGS:-}            # extra `edgevla eval` flags, e.g. "--sync
 TASK=${TASK:-reach}
 WEAK=${WEAK:-}
 PROBE=${PROBE:-0}
+ARMS=${ARMS:-plain dagger advantage}
 RECIPE=recipes/small-sim-reach.yaml
 mkdir -p "$OUT"
 [ -n "$WEAK" ] || [ -d "$VLM" ] || { echo "no grounded VLM at $VLM: run the first command of make demo-train" >&2; exit 2; }
@@ -58,20 +61,20 @@ per_attempt() {  # $1 correction round dataset -> interventions per attempt
 declare -A sets policy
 if [ -n "$WEAK" ]; then  # every arm starts from this run, and trains on its new episodes only
   weak=$WEAK
-  for arm in plain dagger advantage; do sets[$arm]=""; done
+  for arm in $ARMS; do sets[$arm]=""; done
 else  # the weak start: 100 plain demos (DEMOS0=an existing plain-demo dataset skips recording them)
   DEMOS0=${DEMOS0:-$OUT/demos-0}
   [ -d "$DEMOS0" ] || "$BIN/edgevla" sim demos --task "$TASK" --episodes 100 --seed 0 --episode-seconds 4 --dataset "$DEMOS0"
   [ -d "$OUT/weak/onnx-int8" ] || { train "$VLM" "$OUT/weak" --dataset "$DEMOS0"; artifact "$OUT/weak"; }
   weak=$OUT/weak
-  for arm in plain dagger advantage; do sets[$arm]="--dataset $DEMOS0"; done
+  for arm in $ARMS; do sets[$arm]="--dataset $DEMOS0"; done
 fi
 grep -q '"arm": "weak"' "$OUT/results.jsonl" 2>/dev/null || evaluate weak 0 "$weak/onnx-int8" null
 
 # rounds outside, arms inside: an interrupted run still compares the arms at the rounds it finished
-for arm in plain dagger advantage; do policy[$arm]=$weak; done
+for arm in $ARMS; do policy[$arm]=$weak; done
 for round in $(seq 1 "$ROUNDS"); do
-  for arm in plain dagger advantage; do
+  for arm in $ARMS; do
     data="$OUT/$arm-r$round-data"
     if [ "$arm" = plain ]; then
       [ -d "$data" ] || "$BIN/edgevla" sim demos --task "$TASK" --episodes "$BUDGET" --seed $((20000 + round * 1000)) \
@@ -83,6 +86,7 @@ for round in $(seq 1 "$ROUNDS"); do
       per=$(per_attempt "$data")
       extra=(--set corrections.intervention_weight="$WEIGHT")
       [ "$arm" = advantage ] && extra+=(--set corrections.advantage=true)
+      [ "$arm" = hg-dagger ] && extra+=(--set corrections.policy_weight=0)
     fi
     sets[$arm]="${sets[$arm]} --dataset $data"
     # shellcheck disable=SC2086  # the dataset list is words on purpose
@@ -92,7 +96,8 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 if [ "$PROBE" -gt 0 ]; then  # how often the person still takes over from each correction arm's last policy
-  for arm in dagger advantage; do
+  for arm in $ARMS; do
+    [ "$arm" = plain ] && continue
     probe="$OUT/$arm-probe-data"
     [ -d "$probe" ] || "$BIN/edgevla" sim rollout --task "$TASK" --policy "${policy[$arm]}/onnx-int8" --episodes "$PROBE" \
       --seed 300000 --episode-seconds 8 --dataset "$probe"

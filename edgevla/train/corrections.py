@@ -1,8 +1,9 @@
 """Training on correction rounds: DAgger-style aggregation and RECAP-style advantage conditioning.
 
 Aggregation: every frame of every attempt trains, the frames a person corrected are drawn
-`intervention_weight` times as often, and the handover frames (the follower held still while the
-leader was driven to it: nobody's action) are left out.
+`intervention_weight` times as often, the policy's own frames `policy_weight` times (0: the
+corrections alone, as HG-DAgger trains), and the handover frames (the follower held still while
+the leader was driven to it: nobody's action) are left out.
 
 Advantage conditioning without a critic (as pi*0.6 conditions, by text): each frame gets a binary
 indicator, told to the model as text after the task: "Advantage: positive" for the person's
@@ -55,11 +56,12 @@ def good_frames(reader: DatasetReader, spec: Corrections) -> np.ndarray:
 
 def frame_repeats(reader: DatasetReader, spec: Corrections) -> np.ndarray:
     """How many times each frame is drawn: 0 for handover frames, `intervention_weight` for the
-    person's corrections, 1 for the rest (every frame of a plain dataset)."""
+    person's corrections, `policy_weight` for the policy's own, 1 for every frame of a plain
+    dataset."""
     phases = frame_phases(reader)
     if phases is None:
         return np.ones(len(reader), dtype=np.int64)
-    repeats = np.ones(len(reader), dtype=np.int64)
+    repeats = np.full(len(reader), spec.policy_weight, dtype=np.int64)
     repeats[phases == PERSON] = spec.intervention_weight
     repeats[phases == HANDOVER] = 0
     return repeats
@@ -68,7 +70,7 @@ def frame_repeats(reader: DatasetReader, spec: Corrections) -> np.ndarray:
 def check_rounds_present(readers: list[DatasetReader], spec: Corrections, source: str) -> None:
     """A `corrections:` section with no correction round among the datasets would train exactly
     as without it: say so instead of training a policy the user did not ask for."""
-    asked = spec.advantage or spec.intervention_weight != 1
+    asked = spec.advantage or spec.intervention_weight != 1 or spec.policy_weight != 1
     if asked and not any(is_corrections(reader.features) for reader in readers):
         raise EdgevlaError(
             f"{source}: corrections: is set but no dataset is a correction round (recorded by `edgevla rollout` "

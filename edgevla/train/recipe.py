@@ -108,6 +108,9 @@ class Corrections:
     Datasets without intervention flags are plain demonstrations: weight 1, all "positive"."""
 
     intervention_weight: int = 1  # DAgger: each frame the person corrected is drawn this many times
+    # how many times each of the policy's own frames is drawn; 0 trains on the person's
+    # corrections alone (HG-DAgger), so a weak policy does not imitate its own mistakes
+    policy_weight: int = 1
     advantage: bool = False  # RECAP-style: each frame's task says whether its action was good
     bad_before_s: float = 1.0  # the policy's frames this long before a takeover count as bad
 
@@ -268,6 +271,7 @@ def _check(recipe: Recipe, source: str) -> None:
     positive("oversample_start.repeat", recipe.oversample_start.repeat)
     not_negative("oversample_start.seconds", recipe.oversample_start.seconds)
     positive("corrections.intervention_weight", recipe.corrections.intervention_weight)
+    not_negative("corrections.policy_weight", recipe.corrections.policy_weight)
     not_negative("corrections.bad_before_s", recipe.corrections.bad_before_s)
     positive("lora.rank", recipe.lora.rank)
     positive("lora.alpha", recipe.lora.alpha)

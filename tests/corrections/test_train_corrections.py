@@ -44,6 +44,8 @@ def test_weights_and_indicators_follow_the_flags_and_the_label(corrections):
     repeats = frame_repeats(reader, spec)
     assert set(repeats[phases == PERSON]) == {3} and set(repeats[phases == HANDOVER]) == {0}
     assert set(repeats[phases == POLICY]) == {1}
+    alone = frame_repeats(reader, Corrections(intervention_weight=2, policy_weight=0))
+    assert set(alone[phases == POLICY]) == {0} and set(alone[phases == PERSON]) == {2}  # HG-DAgger
     good = good_frames(reader, spec)
     assert good[phases == PERSON].all()
     takeover = int(np.flatnonzero(phases != POLICY)[0])
