@@ -50,7 +50,7 @@ def observations() -> list[dict]:
 
 def int8_tensors(art: Path) -> dict[str, np.ndarray]:
     tensors = {}
-    for graph in ("prefix", "denoise"):
+    for graph in ("context", "state", "head"):
         for init in onnx.load(str(art / f"{graph}.onnx")).graph.initializer:
             if init.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8):
                 tensors[f"{graph}/{init.name}"] = numpy_helper.to_array(init)

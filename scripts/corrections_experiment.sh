@@ -22,7 +22,7 @@
 set -euo pipefail
 BIN=${BIN:-.venv/bin}
 OUT=${OUT:-runs/corrections-experiment}
-VLM=${VLM:-runs/small-vlm}            # from `make demo-train` (its first command)
+VLM=${VLM:-runs/small-vlm}            # from `make demo-train` (its first command), or any checkpoint: its VLM
 BUDGET=${BUDGET:-50}
 ROUNDS=${ROUNDS:-3}
 STEPS=${STEPS:-3000}                  # steps per training round
@@ -65,7 +65,9 @@ if [ -n "$WEAK" ]; then  # every arm starts from this run, and trains on its new
 else  # the weak start: 100 plain demos (DEMOS0=an existing plain-demo dataset skips recording them)
   DEMOS0=${DEMOS0:-$OUT/demos-0}
   [ -d "$DEMOS0" ] || "$BIN/edgevla" sim demos --task "$TASK" --episodes 100 --seed 0 --episode-seconds 4 --dataset "$DEMOS0"
-  [ -d "$OUT/weak/onnx-int8" ] || { train "$VLM" "$OUT/weak" --dataset "$DEMOS0"; artifact "$OUT/weak"; }
+  # only the VLM of the base: the expert starts fresh, whether VLM is `sim pretrain`'s output or a
+  # trained policy (e.g. the demo policy recovered by scripts/recover_checkpoint.py)
+  [ -d "$OUT/weak/onnx-int8" ] || { train "$VLM" "$OUT/weak" --dataset "$DEMOS0" --set base_parts=vlm; artifact "$OUT/weak"; }
   weak=$OUT/weak
   for arm in $ARMS; do sets[$arm]="--dataset $DEMOS0"; done
 fi

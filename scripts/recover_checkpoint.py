@@ -1,5 +1,6 @@
-"""Rebuild an edgevla torch checkpoint from an int8-dynamic ONNX artifact (format v1: prefix.onnx +
-denoise.onnx), for when the training run is gone and only the shipped artifact is left.
+"""Rebuild an edgevla torch checkpoint from an int8-dynamic ONNX artifact (format v2: context.onnx,
+state.onnx, head.onnx of a flow head), for when the training run is gone and only the shipped artifact
+is left.
 
     .venv/bin/python scripts/recover_checkpoint.py ART OUT
 
@@ -21,7 +22,9 @@ Config: the `small` preset with the manifest's I/O fields; the shapes the manife
 record (patch size, position table, VLM depth) are read off the weights, and every recovered
 tensor's shape is checked against the network built from that config.
 
-Tied to the v1 graphs and to the network code they were exported from (edgevla.export.onnx_graphs).
+Tied to the v2 graphs and to the network code they were exported from (edgevla.export.onnx_graphs);
+the demo artifact's v1 form (prefix + denoise, before commit 0abbb04) was read by this script as
+it was then.
 """
 
 from __future__ import annotations
@@ -42,16 +45,7 @@ import torch
 from onnx import numpy_helper
 
 from edgevla.errors import EdgevlaError
-from edgevla.export.onnx_graphs import (
-    DENOISE_INPUTS,
-    DENOISE_OUTPUTS,
-    PREFIX_INPUTS,
-    PREFIX_OUTPUTS,
-    DenoiseGraph,
-    PrefixGraph,
-    example_inputs,
-    export_graph,
-)
+from edgevla.export.onnx_graphs import example_inputs, export_graph, graph_modules
 from edgevla.export.quantize import gemm_to_matmul, without_value_info
 from edgevla.model.checkpoint import save_policy
 from edgevla.model.config import ModelConfig, preset
@@ -93,13 +87,20 @@ def layer_count(weights: dict[str, np.ndarray], stack: str) -> int:
 
 
 def recovered_config(
-    manifest: Manifest, prefix: dict[str, np.ndarray], denoise: dict[str, np.ndarray]
+    manifest: Manifest, context: dict[str, np.ndarray], head: dict[str, np.ndarray]
 ) -> ModelConfig:
     """The small preset with the manifest's I/O and the shapes the weights show."""
     base = preset("small")
-    patch = prefix[f"{PREFIX}vision.embeddings.patch_embedding.weight"].shape[-1]
-    per_side = math.isqrt(prefix[f"{PREFIX}vision.embeddings.position_embedding.weight"].shape[0])
-    vlm_layers, expert_layers = layer_count(prefix, "vlm_layers"), layer_count(denoise, "expert_layers")
+    needed = [
+        f"{PREFIX}vision.embeddings.{table}.weight" for table in ("patch_embedding", "position_embedding")
+    ]
+    if missing := [name for name in needed if name not in context]:
+        raise EdgevlaError(
+            f"the context graph has no {missing[0]}: this artifact is not of the small preset's network"
+        )
+    patch = context[f"{PREFIX}vision.embeddings.patch_embedding.weight"].shape[-1]
+    per_side = math.isqrt(context[f"{PREFIX}vision.embeddings.position_embedding.weight"].shape[0])
+    vlm_layers, expert_layers = layer_count(context, "vlm_layers"), layer_count(head, "expert_layers")
     cfg = base.with_overrides(
         vision=replace(base.vision, patch_size=patch, image_size=per_side * patch),
         text=replace(base.text, num_layers=vlm_layers),
@@ -139,15 +140,11 @@ def reference_names(
         for p in net.parameters():
             p.copy_(torch.randn(p.shape, generator=generator))
     params = {name: p.detach().numpy() for name, p in net.state_dict().items()}
-    prefix_args, denoise_args = example_inputs(net, max_tokens)
-    graphs = {
-        "prefix": (PrefixGraph(net), prefix_args, PREFIX_INPUTS, PREFIX_OUTPUTS),
-        "denoise": (DenoiseGraph(net), denoise_args, DENOISE_INPUTS, DENOISE_OUTPUTS),
-    }
+    examples = example_inputs(net, max_tokens)
     names: dict[str, dict[str, tuple[str, bool]]] = {}
-    for graph, (module, args, inputs, outputs) in graphs.items():
+    for graph, (module, inputs, outputs) in graph_modules(net).items():
         exported = work / f"{graph}.onnx"
-        export_graph(module, args, exported, inputs, outputs, opset)
+        export_graph(module, examples[graph], exported, inputs, outputs, opset)
         clean = without_value_info(exported, work / f"clean_{graph}.onnx")
         gemm_to_matmul(clean)
         names[graph] = {}
@@ -170,16 +167,17 @@ def reference_names(
 
 def recover(art: Path, out: Path) -> dict:
     manifest = read_artifact(art)
-    if set(manifest.graphs) != {"prefix", "denoise"}:
+    if set(manifest.graphs) != {"context", "state", "head"} or manifest.head.get("name") != "flow":
         raise EdgevlaError(
-            f"{art}: graphs {sorted(manifest.graphs)}; this reads v1 artifacts (prefix + denoise)"
+            f"{art}: graphs {sorted(manifest.graphs)}, head {manifest.head.get('name')}; this reads "
+            "v2 artifacts of a flow head (context + state + head)"
         )
     weights = {g: dequantized(art / f) for g, f in manifest.graphs.items()}
     quantized = {
         g: {i.name for i in onnx.load(str(art / f)).graph.initializer if i.name.endswith(QUANTIZED)}
         for g, f in manifest.graphs.items()
     }
-    cfg = recovered_config(manifest, weights["prefix"], weights["denoise"])
+    cfg = recovered_config(manifest, weights["context"], weights["head"])
     torch.manual_seed(0)
     net = SmolVLANet(cfg).eval()
     with tempfile.TemporaryDirectory() as work:
@@ -203,7 +201,7 @@ def recover(art: Path, out: Path) -> dict:
                 raise EdgevlaError(
                     f"{graph}: {init} is {value.shape}, {param} is {tuple(state[param].shape)}"
                 )
-            if param in sources:  # a parameter both graphs carry must agree
+            if param in sources:  # a parameter two graphs carry must agree
                 if not torch.equal(state[param], torch.tensor(value)):
                     raise EdgevlaError(f"{param} differs between {sources[param]} and {graph}/{init}")
                 continue
@@ -233,7 +231,7 @@ def recover(art: Path, out: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("art", type=Path, help="int8-dynamic (or fp32) v1 ONNX artifact directory")
+    parser.add_argument("art", type=Path, help="int8-dynamic (or fp32) v2 ONNX artifact directory")
     parser.add_argument("out", type=Path, help="checkpoint directory to write (must not exist or be empty)")
     args = parser.parse_args(argv)
     try:
@@ -246,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     total = len(record["filled"]) + len(record["unused_kept_init"])
     print(f"{args.out}: {len(record['filled'])} of {total} parameter tensors from {args.art}")
     print(f"config read off the weights: {record['config_from_weights']}")
-    print(f"not in either graph, kept at init ({len(record['unused_kept_init'])}):")
+    print(f"in no graph, kept at init ({len(record['unused_kept_init'])}):")
     for name in record["unused_kept_init"]:
         print(f"  {name}")
     digest = hashlib.sha256((args.out / "model.safetensors").read_bytes()).hexdigest()[:16]

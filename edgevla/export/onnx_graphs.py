@@ -92,6 +92,16 @@ def example_inputs(net: SmolVLANet, max_tokens: int) -> dict[str, tuple[Tensor, 
     return {"context": context_args, "state": state_args, "head": (*net.head.example_step_inputs(), *cache)}
 
 
+def graph_modules(net: SmolVLANet) -> dict[str, tuple[nn.Module, list[str], list[str]]]:
+    """graph name -> (module, input names, output names): the three graphs of an artifact."""
+    head = net.head
+    return {
+        "context": (ContextGraph(net), CONTEXT_INPUTS, CONTEXT_OUTPUTS),
+        "state": (StateGraph(net), STATE_INPUTS, STATE_OUTPUTS),
+        "head": (HeadGraph(net), [*head.step_inputs, *STATE_OUTPUTS], list(head.step_outputs)),
+    }
+
+
 def export_graph(
     module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], opset: int
 ) -> None:
@@ -155,11 +165,7 @@ def export_onnx(
     head = net.head
     head_fields = head.manifest_fields()  # first: an unfitted head (bins, fast) is refused here
     examples = example_inputs(net, width)
-    graphs = {
-        "context": (ContextGraph(net), CONTEXT_INPUTS, CONTEXT_OUTPUTS),
-        "state": (StateGraph(net), STATE_INPUTS, STATE_OUTPUTS),
-        "head": (HeadGraph(net), [*head.step_inputs, *STATE_OUTPUTS], list(head.step_outputs)),
-    }
+    graphs = graph_modules(net)
     # Build in a sibling temp dir and rename at the end: a failed export leaves no half artifact.
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

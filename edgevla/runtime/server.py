@@ -88,6 +88,11 @@ class PolicyServer:
         # closing) a pending connection needs when the process has run out of them
         self._reserve = _open_reserve()
         self._wake_reader, self._wake_writer = socket.socketpair()
+        # made here, not in the accept loop: every descriptor the loop needs is held before
+        # `start` returns, so a process that runs out of files later cannot stop the loop starting
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._listener, selectors.EVENT_READ)
+        self._selector.register(self._wake_reader, selectors.EVENT_READ)
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
         self.stop_reason: str | None = None
@@ -106,19 +111,14 @@ class PolicyServer:
 
     def serve_forever(self) -> None:
         """Accept until `close`; a fault that ends it early is logged and kept in `stop_reason`."""
-        selector = selectors.DefaultSelector()
-        selector.register(self._listener, selectors.EVENT_READ)
-        selector.register(self._wake_reader, selectors.EVENT_READ)
         try:
             while not self._closing.is_set():
-                if any(key.fileobj is self._listener for key, _ in selector.select()):
+                if any(key.fileobj is self._listener for key, _ in self._selector.select()):
                     self._accept_one()
         except Exception as err:
             self.stop_reason = f"the accept loop failed: {type(err).__name__}: {err}"
             log.exception("server on %s: %s", self.url, self.stop_reason)
             raise
-        finally:
-            selector.close()
 
     def _accept_one(self) -> None:
         try:
@@ -253,7 +253,8 @@ class PolicyServer:
                 sock.shutdown(socket.SHUT_RDWR)  # unblocks websockets' reader; its thread closes it
         for thread in live.values():
             thread.join(timeout=5)
-        for resource in (self._listener, self._wake_reader, self._wake_writer, self._reserve):
+        # after the join: the loop no longer selects on what is closed here
+        for resource in (self._selector, self._listener, self._wake_reader, self._wake_writer, self._reserve):
             if resource is not None:
                 resource.close()
 

@@ -1,10 +1,9 @@
 """A real websocket server on 127.0.0.1 serving a real (replay) policy to real clients."""
 
-import contextlib
-import os
-import resource
-import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import msgpack
 import numpy as np
@@ -173,33 +172,16 @@ def test_welcome_carries_the_full_policy_spec(server):
     assert isinstance(welcome, Welcome) and welcome.spec == server.policy.spec
 
 
-def test_accept_running_out_of_open_files_is_survived_and_logged_once(server, caplog):
+def test_accept_running_out_of_open_files_is_survived_and_logged_once():
     # something else in the process took every file: accept() fails with EMFILE, which used to
-    # end websockets' accept loop and with it the server
-    waiting = [socket.socket() for _ in range(3)]  # made while files remain
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    taken = []
-    try:
-        # above the highest descriptor open (the server's reserve among them), so that the one
-        # the reserve frees can be taken again
-        highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 16, hard))
-        with contextlib.suppress(OSError):
-            while True:
-                taken.append(open(os.devnull, "rb"))  # noqa: SIM115 - closed below
-        for sock in waiting:
-            sock.connect(("127.0.0.1", server.port))
-            sock.settimeout(5)
-            assert sock.recv(100) == b""  # accepted with the file kept in reserve, closed at once
-        assert server.serving
-    finally:
-        for file in taken:
-            file.close()
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-        for sock in waiting:
-            sock.close()
-    client = open_policy(server.url, transport="remote", expect=expect(), token=TOKEN)
-    assert client.infer(OBS).shape == (10, 6)
-    client.close()
-    assert caplog.text.count("cannot accept connections: Too many open files (EMFILE)") == 1
-    assert caplog.text.count("refused a connection from 127.0.0.1: out of open files") == 1
+    # end websockets' accept loop and with it the server (the scenario: out_of_files_child.py)
+    child = subprocess.run(
+        [sys.executable, "-m", "tests.runtime.out_of_files_child"],
+        cwd=Path(__file__).parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stderr.count("cannot accept connections: Too many open files (EMFILE)") == 1
+    assert child.stderr.count("refused a connection from 127.0.0.1: out of open files") == 1
