@@ -83,8 +83,12 @@ for round in $(seq 1 "$ROUNDS"); do
         --episode-seconds 4 --dataset "$data"
       extra=(); per=null
     else
+      # round 1 rolls out the same weak policy on the same seeds for every correction arm: one
+      # correction round, copied, so that the arms differ in how they train on it alone
+      [ "$round" = 1 ] && [ -n "${first_round:-}" ] && [ ! -d "$data" ] && cp -a "$first_round" "$data"
       [ -d "$data" ] || "$BIN/edgevla" sim rollout --task "$TASK" --policy "${policy[$arm]}/onnx-int8" --episodes "$BUDGET" \
         --seed $((200000 + round * 1000)) --episode-seconds 8 --dataset "$data"
+      [ "$round" = 1 ] && first_round=${first_round:-$data}
       per=$(per_attempt "$data")
       extra=(--set corrections.intervention_weight="$WEIGHT")
       [ "$arm" = advantage ] && extra+=(--set corrections.advantage=true)

@@ -13,7 +13,7 @@ import yaml
 from edgevla.train.recipe import Recipe, RecipeError, load_recipe
 
 # The training modes of a correction round (docs/CORRECTIONS.md): the key of the screen's choice.
-PLAIN, DAGGER, ADVANTAGE = "plain", "dagger", "advantage"
+PLAIN, DAGGER, HG_DAGGER, ADVANTAGE = "plain", "dagger", "hg-dagger", "advantage"
 DEFAULT_WEIGHT = 3  # the docs' and the correction experiment's intervention_weight
 _TOP_KEY = re.compile(r"^corrections\s*:")
 
@@ -58,20 +58,23 @@ def corrections_section(text: str) -> dict[str, Any] | None:
 
 
 def corrections_mode(text: str) -> str | None:
-    """Which mode the recipe's section asks for: advantage conditioning, DAgger (corrected frames
-    weighted), or plain (no section, or one that changes nothing); None if it cannot be read."""
+    """Which mode the recipe's section asks for: advantage conditioning, HG-DAgger (the policy's own
+    frames left out), DAgger (corrected frames weighted), or plain (no section, or one that changes
+    nothing); None if it cannot be read."""
     section = corrections_section(text)
     if section is None:
         return PLAIN if _readable(text) else None
     if section.get("advantage") is True:
         return ADVANTAGE
+    if section.get("policy_weight") == 0:
+        return HG_DAGGER
     weight = section.get("intervention_weight", 1)
     return DAGGER if isinstance(weight, int) and weight > 1 else PLAIN
 
 
 def with_corrections_mode(text: str, mode: str) -> str:
     """`text` with its `corrections:` section written for `mode` (dropped for plain), where it was or
-    at the end. Other fields of the section (bad_before_s, a weight above 1) are kept; every other
+    at the end. Other fields of the section (bad_before_s, weights other than HG-DAgger's 0) are kept; every other
     line stays as it was."""
     if corrections_mode(text) == mode:
         return text
@@ -81,6 +84,10 @@ def with_corrections_mode(text: str, mode: str) -> str:
         weight = section.get("intervention_weight")
         section["intervention_weight"] = weight if isinstance(weight, int) and weight > 1 else DEFAULT_WEIGHT
         section["advantage"] = mode == ADVANTAGE
+        if mode == HG_DAGGER:
+            section["policy_weight"] = 0
+        elif section.get("policy_weight") == 0:  # the other modes train on the policy's frames
+            del section["policy_weight"]
         block = yaml.safe_dump({"corrections": section}, sort_keys=False).splitlines()
         lines[at:at] = block
     while lines and not lines[-1].strip():

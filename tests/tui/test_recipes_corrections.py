@@ -14,7 +14,15 @@ from edgevla.cli import main
 from edgevla.train.recipe import load_recipe
 from edgevla.train.synthetic import write_reaching_dataset
 from edgevla.tui.app import EdgevlaApp
-from edgevla.tui.recipe_text import ADVANTAGE, DAGGER, PLAIN, corrections_mode, with_corrections_mode
+from edgevla.tui.recipe_text import (
+    ADVANTAGE,
+    DAGGER,
+    HG_DAGGER,
+    PLAIN,
+    check_recipe_text,
+    corrections_mode,
+    with_corrections_mode,
+)
 from edgevla.tui.training_run import TrainingRun
 from edgevla.tui.widgets.corrections_panel import CorrectionsPanel
 
@@ -126,3 +134,13 @@ def test_the_mode_rewrites_only_the_corrections_section():
     assert "corrections" not in yaml.safe_load(plain) and plain.splitlines()[0] == text.splitlines()[0]
     again = with_corrections_mode(plain, DAGGER).splitlines()
     assert [line for line in again if line.startswith("corrections:")] == ["corrections:"]
+
+
+def test_hg_dagger_leaves_the_policys_frames_out_and_dagger_takes_them_back():
+    text = CORRECTIONS_RECIPE.read_text()
+    hg = with_corrections_mode(text, HG_DAGGER)
+    assert corrections_mode(hg) == HG_DAGGER
+    assert yaml.safe_load(hg)["corrections"]["policy_weight"] == 0
+    assert check_recipe_text(hg, "hg").corrections.policy_weight == 0  # the trainer reads it so
+    dagger = with_corrections_mode(hg, DAGGER)
+    assert corrections_mode(dagger) == DAGGER and "policy_weight" not in yaml.safe_load(dagger)["corrections"]

@@ -1,6 +1,6 @@
 """What a correction-round dataset holds (the summary `edgevla dataset info` prints) and how to
-train on it: plain, DAgger (corrected frames weighted) or advantage-conditioned. Hidden for a
-dataset of plain demonstrations."""
+train on it: plain, DAgger (corrected frames weighted), HG-DAgger (the corrections alone) or
+advantage-conditioned. Hidden for a dataset of plain demonstrations."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label, Select, Static
 
-from edgevla.tui.recipe_text import ADVANTAGE, DAGGER, PLAIN
+from edgevla.tui.recipe_text import ADVANTAGE, DAGGER, HG_DAGGER, PLAIN
 
 MODES = [
     ("DAgger: corrected frames weighted", DAGGER),
+    ("HG-DAgger: the corrections alone", HG_DAGGER),
     ("advantage-conditioned (RECAP)", ADVANTAGE),
     ("plain: no weights, no indicator", PLAIN),
 ]
