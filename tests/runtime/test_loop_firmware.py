@@ -278,3 +278,22 @@ def test_bench_async_reports_the_loop_figures_with_the_machine_load():
     figures = json.loads(result.stdout)
     assert figures["ticks"] >= 100 and figures["chunks"] >= 1 and figures["load_average_1min"] >= 0
     assert figures["period_ms_nominal"] == 20.0 and "retries" in figures["bus"]
+
+
+@pytest.mark.slow
+def test_bench_async_with_the_dual_system_reports_both_rates():
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "edgevla", "bench", "async", "--preset", "tiny", "--duration", "4",
+         "--vlm-hz", "2", "--json"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["dual_system"] is True and figures["chunks"] >= 2
+    # System 2 at most twice a second, System 1 once per chunk
+    assert 0 < figures["system2_hz"] <= 2.5 and figures["system1_hz"] > 0
+    assert figures["context_age_ms_p50"] > 0 and figures["tick_ms_p50"] > 0

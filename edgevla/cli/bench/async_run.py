@@ -3,7 +3,9 @@
 The virtual servo firmware is served from its own process (`edgevla firmware serve`) so that it
 does not share the control loop's interpreter; `edgevla run` then drives it with the policy for
 `--duration` seconds and its `--stats-json` is reported, with the machine's load next to it
-(a busy machine shows in the period percentiles, not in the code).
+(a busy machine shows in the period percentiles, not in the code). With the dual-system flags
+(`--vlm-hz`, `--prefix-every`) the same run reports both systems' rates, the context's age at use
+and the per-tick latency next to those of a single-rate run.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from edgevla.cli.args import add_cameras, add_fps, add_merge
+from edgevla.cli.args import add_cameras, add_dual, add_fps, add_merge
 from edgevla.errors import EdgevlaError
 
 FIGURES = (
@@ -35,6 +37,19 @@ FIGURES = (
     "chunk_ms_p50",
     "chunk_ms_p90",
     "bus_errors",
+    # both systems (single-rate: one System 2 pass per chunk), from LoopStats.rates
+    "dual_system",
+    "system1_hz",
+    "system2_hz",
+    "context_ms_p50",
+    "context_age_ms_p50",
+    "context_age_ms_max",
+    "holds_no_context",
+    "holds_stale_context",
+    "tick_ms_p50",
+    "tick_ms_p99",
+    "action_state_age_ms_p50",
+    "action_frame_age_ms_p50",
 )
 
 
@@ -48,6 +63,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--task", default="pick the cube")
     add_merge(parser)
+    add_dual(parser)
     parser.add_argument("--worker", default="process", choices=["thread", "process", "remote"])
     parser.add_argument("--realtime", action="store_true", help="real-time priority for the loop thread")
     parser.add_argument(
@@ -97,6 +113,13 @@ def run(args: argparse.Namespace) -> int:
                 command += ["--camera", camera]
             if args.realtime:
                 command.append("--realtime")
+            for flag, value in (
+                ("--vlm-hz", args.vlm_hz),
+                ("--prefix-every", args.prefix_every),
+                ("--max-context-age", args.max_context_age),
+            ):
+                if value is not None:
+                    command += [flag, str(value)]
             load_before = os.getloadavg()[0]
             result = subprocess.run(command, capture_output=True, text=True, timeout=args.duration + 180)
             if result.returncode != 0 or not stats_path.exists():
