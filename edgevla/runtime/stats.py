@@ -78,6 +78,25 @@ class System2Stats:
         self.context_ms.merge(other.context_ms)
 
 
+# what benchmark reports take from `LoopStats.rates` (bench sim, bench async)
+RATE_FIGURES = (
+    "dual_system",
+    "system1_hz",
+    "system2_hz",
+    "context_ms_p50",
+    "context_age_ms_p50",
+    "context_age_ms_max",
+    "holds_no_context",
+    "holds_stale_context",
+    "tick_ms_p50",
+    "tick_ms_p99",
+    "action_state_age_ms_p50",
+    "action_state_age_ms_max",
+    "action_frame_age_ms_p50",
+    "action_frame_age_ms_max",
+)
+
+
 @dataclass
 class LoopStats:
     fps: float

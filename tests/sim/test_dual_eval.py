@@ -37,7 +37,9 @@ def test_bench_sim_reports_both_rates_through_a_worker_process(capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["mode"].startswith("dual system: System 2 at 2 Hz")
     assert 0.5 <= report["system2_hz"] <= 3.0 and report["system1_hz"] > 0
-    assert report["holds_no_context"] >= 1  # the first request waited for System 2's first pass
+    # whether the first request waits for System 2's first pass is a race (the demo's pass takes
+    # a few ms); what holds every time is the age guard: at 2 Hz no chunk uses frames over 1 s old
+    assert report["context_age_ms_max"] <= 1000 and report["dual_system"] is True
     for name in ("context_age_ms_p50", "tick_ms_p50", "action_state_age_ms_p50", "action_frame_age_ms_p50"):
         assert report[name] >= 0, name
     # without a policy that splits, one line

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from edgevla.cli.args import add_cameras, add_dual, add_fps, add_merge
 from edgevla.errors import EdgevlaError
+from edgevla.runtime.stats import RATE_FIGURES
 
 FIGURES = (
     "period_ms_nominal",
@@ -37,19 +38,7 @@ FIGURES = (
     "chunk_ms_p50",
     "chunk_ms_p90",
     "bus_errors",
-    # both systems (single-rate: one System 2 pass per chunk), from LoopStats.rates
-    "dual_system",
-    "system1_hz",
-    "system2_hz",
-    "context_ms_p50",
-    "context_age_ms_p50",
-    "context_age_ms_max",
-    "holds_no_context",
-    "holds_stale_context",
-    "tick_ms_p50",
-    "tick_ms_p99",
-    "action_state_age_ms_p50",
-    "action_frame_age_ms_p50",
+    *RATE_FIGURES,  # both systems (single-rate: one System 2 pass per chunk)
 )
 
 

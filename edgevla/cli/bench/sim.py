@@ -19,22 +19,7 @@ from edgevla.cli.args import (
     policy_choice,
     sim_cameras,
 )
-
-DUAL_FIGURES = (
-    "system1_hz",
-    "system2_hz",
-    "context_ms_p50",
-    "context_age_ms_p50",
-    "context_age_ms_max",
-    "holds_no_context",
-    "holds_stale_context",
-    "tick_ms_p50",
-    "tick_ms_p99",
-    "action_state_age_ms_p50",
-    "action_state_age_ms_max",
-    "action_frame_age_ms_p50",
-    "action_frame_age_ms_max",
-)
+from edgevla.runtime.stats import RATE_FIGURES
 
 
 def render_ms(
@@ -107,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         **{
             k: runtime.get(k) for k in ("period_ms_p50", "period_ms_p99", "period_ms_max", "period_ms_jitter")
         },
-        **{k: runtime.get(k) for k in DUAL_FIGURES},
+        **{k: runtime.get(k) for k in RATE_FIGURES},
         "period_histogram": summary["period_histogram"],
         "queue_depth": summary["queue_depth"],
     }
