@@ -28,6 +28,7 @@ import onnx
 from onnx import numpy_helper
 
 from edgevla.model.checkpoint import load_policy
+from edgevla.runtime.artifact import GRAPHS
 from edgevla.runtime.onnx_policy import OnnxPolicy
 from edgevla.sim.expert import ScriptedExpert
 from edgevla.sim.world import SimConfig, SimWorld
@@ -50,7 +51,7 @@ def observations() -> list[dict]:
 
 def int8_tensors(art: Path) -> dict[str, np.ndarray]:
     tensors = {}
-    for graph in ("context", "state", "head"):
+    for graph in GRAPHS:
         for init in onnx.load(str(art / f"{graph}.onnx")).graph.initializer:
             if init.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8):
                 tensors[f"{graph}/{init.name}"] = numpy_helper.to_array(init)

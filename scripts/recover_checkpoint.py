@@ -51,7 +51,7 @@ from edgevla.model.checkpoint import save_policy
 from edgevla.model.config import ModelConfig, preset
 from edgevla.model.network import SmolVLANet
 from edgevla.model.policy import TorchPolicy, make_preprocessor
-from edgevla.runtime.artifact import STATS, TOKENIZER, Manifest, read_artifact
+from edgevla.runtime.artifact import GRAPHS, STATS, TOKENIZER, Manifest, read_artifact
 from edgevla.runtime.onnx_policy import load_stats
 
 PREFIX = "net."  # the graphs' modules wrap the network as `self.net`
@@ -167,7 +167,7 @@ def reference_names(
 
 def recover(art: Path, out: Path) -> dict:
     manifest = read_artifact(art)
-    if set(manifest.graphs) != {"context", "state", "head"} or manifest.head.get("name") != "flow":
+    if set(manifest.graphs) != set(GRAPHS) or manifest.head.get("name") != "flow":
         raise EdgevlaError(
             f"{art}: graphs {sorted(manifest.graphs)}, head {manifest.head.get('name')}; this reads "
             "v2 artifacts of a flow head (context + state + head)"
